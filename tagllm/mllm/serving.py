@@ -1,0 +1,51 @@
+"""The model server's side of the contract: tensors in, model run, tensors out.
+
+`services/triton/.../model.py` only moves tensors between Triton and `ModelAdapter.handle`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from tagllm.mllm.contract import MLLM
+from tagllm.mllm.tensors import request_from_arrays, response_to_arrays
+from tagllm.mllm.transformers_backend import TransformersMLLM
+
+MODEL_DIR_ENV = "TAGLLM_MODEL_DIR"
+
+
+class ModelAdapter:
+    def __init__(self, mllm: MLLM) -> None:
+        self.mllm = mllm
+
+    @classmethod
+    def from_triton_config(cls, model_config: str | dict[str, Any]) -> ModelAdapter:
+        config = json.loads(model_config) if isinstance(model_config, str) else model_config
+        params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+        model_dir = params.get("model_dir") or os.environ.get(MODEL_DIR_ENV, "")
+        if not model_dir:
+            raise ValueError(f"no checkpoint: set parameter model_dir in config.pbtxt or {MODEL_DIR_ENV}")
+        mllm = TransformersMLLM(
+            model_dir,
+            device=params.get("device") or "cpu",
+            dtype=params.get("dtype") or "float32",
+            shared_prefix=(params.get("shared_prefix") or "true").lower() == "true",
+            threads=int(params.get("threads") or 0) or None,
+        )
+        return cls(mllm)
+
+    def handle(self, arrays: dict[str, np.ndarray | None]) -> tuple[dict[str, np.ndarray] | None, str | None]:
+        """Outputs for one request, or an error message for the caller (never raises on bad input)."""
+        try:
+            request = request_from_arrays(arrays)
+        except ValueError as exc:
+            return None, f"invalid request: {exc}"
+        try:
+            response = self.mllm.run(request)
+        except ValueError as exc:  # undecodable image and the like
+            return None, f"invalid request: {exc}"
+        return response_to_arrays(response), None

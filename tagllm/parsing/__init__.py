@@ -1,0 +1,5 @@
+"""Turning model answers into vocabulary labels."""
+
+from tagllm.parsing.answers import AnswerParser, ParsedAnswer
+
+__all__ = ["AnswerParser", "ParsedAnswer"]

@@ -1,0 +1,1 @@
+"""Running the services as local processes: Triton, refiner, gateway, metrics, Prometheus."""

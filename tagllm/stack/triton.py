@@ -1,0 +1,127 @@
+"""Launching the `tritonserver` binary bundled in the nvidia-pytriton wheel, CPU only.
+
+Pitfalls handled here (DESIGN.md section 6): the python backend stub must sit next to
+`libtriton_python.so` in a backend directory of our own; the stub links libpython3.11, so
+LD_LIBRARY_PATH starts with the running interpreter's LIBDIR, then the wheel's bundled libs;
+the model's imports resolve through PYTHONPATH (site-packages and this source tree).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import site
+import sys
+import sysconfig
+import urllib.request
+from importlib import util as import_util
+from pathlib import Path
+
+import tagllm
+from tagllm.stack.processes import ManagedProcess
+
+MODEL_NAME = "mllm"
+SOURCE_ROOT = Path(tagllm.__file__).resolve().parent.parent
+MODEL_REPOSITORY = SOURCE_ROOT / "services" / "triton" / "model_repository"
+
+
+@dataclasses.dataclass(frozen=True)
+class TritonSettings:
+    model_dir: Path
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    device: str = "cpu"
+    dtype: str = "float32"
+    shared_prefix: bool = True
+    threads: int = 0
+
+
+def pytriton_root() -> Path:
+    spec = import_util.find_spec("pytriton")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("nvidia-pytriton is not installed; it provides the tritonserver binary")
+    return Path(spec.origin).parent
+
+
+def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
+    """Copy the model repository into `run_dir`, with the parameters of `settings` filled in."""
+    repository = run_dir / "model_repository"
+    if repository.exists():
+        shutil.rmtree(repository)
+    shutil.copytree(MODEL_REPOSITORY, repository, ignore=shutil.ignore_patterns("__pycache__"))
+    config_path = repository / MODEL_NAME / "config.pbtxt"
+    config = config_path.read_text()
+    values = {
+        "model_dir": str(Path(settings.model_dir).resolve()),
+        "device": settings.device,
+        "dtype": settings.dtype,
+        "shared_prefix": "true" if settings.shared_prefix else "false",
+        "threads": str(settings.threads),
+    }
+    for key, value in values.items():
+        pattern = rf'(key: "{key}", value: {{ string_value: )"[^"]*"'
+        config, count = re.subn(pattern, lambda m, v=value: f'{m.group(1)}"{v}"', config)
+        if count != 1:
+            raise RuntimeError(f"config.pbtxt has no parameter {key!r}")
+    config_path.write_text(config)
+    return repository
+
+
+def prepare_backends(run_dir: Path) -> Path:
+    root = pytriton_root() / "tritonserver"
+    backends = run_dir / "backends"
+    python_backend = backends / "python"
+    python_backend.mkdir(parents=True, exist_ok=True)
+    for item in (root / "backends" / "python").iterdir():
+        if item.is_file():
+            shutil.copy2(item, python_backend / item.name)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
+    if not stub.exists():
+        raise RuntimeError(f"nvidia-pytriton ships no python backend stub for Python {version}")
+    shutil.copy2(stub, python_backend / "triton_python_backend_stub")
+    return backends
+
+
+def triton_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    libs = [sysconfig.get_config_var("LIBDIR"), str(pytriton_root().parent / "nvidia_pytriton.libs")]
+    if env.get("LD_LIBRARY_PATH"):
+        libs.append(env["LD_LIBRARY_PATH"])
+    env["LD_LIBRARY_PATH"] = ":".join(libs)
+    paths = [str(SOURCE_ROOT), *site.getsitepackages()]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = ":".join(paths)
+    return env
+
+
+def triton_process(settings: TritonSettings, run_dir: Path) -> ManagedProcess:
+    repository = prepare_model_repository(settings, run_dir)
+    backends = prepare_backends(run_dir)
+    binary = pytriton_root() / "tritonserver" / "bin" / "tritonserver"
+    argv = [
+        str(binary),
+        f"--model-repository={repository}",
+        f"--backend-directory={backends}",
+        f"--http-address={settings.host}",
+        f"--http-port={settings.http_port}",
+        f"--grpc-address={settings.host}",
+        f"--grpc-port={settings.grpc_port}",
+        "--allow-metrics=true",
+        f"--metrics-address={settings.host}",
+        f"--metrics-port={settings.metrics_port}",
+        "--log-verbose=0",
+        "--exit-timeout-secs=10",
+    ]
+    return ManagedProcess("triton", argv, run_dir / "logs" / "triton.log", env=triton_environment())
+
+
+def model_ready(settings: TritonSettings) -> bool:
+    url = f"http://{settings.host}:{settings.http_port}/v2/models/{MODEL_NAME}/ready"
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200

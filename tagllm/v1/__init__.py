@@ -1,0 +1,1 @@
+"""Generated gRPC/protobuf code for tagllm.v1 (make protos)."""

@@ -1,0 +1,102 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Strategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STRATEGY_UNSPECIFIED: _ClassVar[Strategy]
+    STRATEGY_OPEN_ENDED: _ClassVar[Strategy]
+    STRATEGY_MULTI_OPTION: _ClassVar[Strategy]
+    STRATEGY_BINARY: _ClassVar[Strategy]
+    STRATEGY_TAGLLM: _ClassVar[Strategy]
+STRATEGY_UNSPECIFIED: Strategy
+STRATEGY_OPEN_ENDED: Strategy
+STRATEGY_MULTI_OPTION: Strategy
+STRATEGY_BINARY: Strategy
+STRATEGY_TAGLLM: Strategy
+
+class StrategyOptions(_message.Message):
+    __slots__ = ("strategy", "grouping", "concept_knowledge", "min_score", "max_labels")
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    GROUPING_FIELD_NUMBER: _ClassVar[int]
+    CONCEPT_KNOWLEDGE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MAX_LABELS_FIELD_NUMBER: _ClassVar[int]
+    strategy: Strategy
+    grouping: bool
+    concept_knowledge: bool
+    min_score: float
+    max_labels: int
+    def __init__(self, strategy: _Optional[_Union[Strategy, str]] = ..., grouping: _Optional[bool] = ..., concept_knowledge: _Optional[bool] = ..., min_score: _Optional[float] = ..., max_labels: _Optional[int] = ...) -> None: ...
+
+class Provenance(_message.Message):
+    __slots__ = ("group", "proposed", "verdict", "verification_score")
+    class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        VERDICT_UNSPECIFIED: _ClassVar[Provenance.Verdict]
+        VERDICT_CONFIRMED: _ClassVar[Provenance.Verdict]
+        VERDICT_REJECTED: _ClassVar[Provenance.Verdict]
+    VERDICT_UNSPECIFIED: Provenance.Verdict
+    VERDICT_CONFIRMED: Provenance.Verdict
+    VERDICT_REJECTED: Provenance.Verdict
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    PROPOSED_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_SCORE_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    proposed: bool
+    verdict: Provenance.Verdict
+    verification_score: float
+    def __init__(self, group: _Optional[str] = ..., proposed: _Optional[bool] = ..., verdict: _Optional[_Union[Provenance.Verdict, str]] = ..., verification_score: _Optional[float] = ...) -> None: ...
+
+class Label(_message.Message):
+    __slots__ = ("name", "score", "provenance")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    score: float
+    provenance: Provenance
+    def __init__(self, name: _Optional[str] = ..., score: _Optional[float] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ...) -> None: ...
+
+class Usage(_message.Message):
+    __slots__ = ("mllm_calls", "mllm_requests", "prompt_tokens", "generated_tokens", "model_compute_seconds")
+    MLLM_CALLS_FIELD_NUMBER: _ClassVar[int]
+    MLLM_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_COMPUTE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    mllm_calls: int
+    mllm_requests: int
+    prompt_tokens: int
+    generated_tokens: int
+    model_compute_seconds: float
+    def __init__(self, mllm_calls: _Optional[int] = ..., mllm_requests: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., generated_tokens: _Optional[int] = ..., model_compute_seconds: _Optional[float] = ...) -> None: ...
+
+class VersionStamp(_message.Message):
+    __slots__ = ("model", "vocabulary", "vocabulary_version", "prompt_template_hash", "strategy")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VOCABULARY_FIELD_NUMBER: _ClassVar[int]
+    VOCABULARY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TEMPLATE_HASH_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    vocabulary: str
+    vocabulary_version: str
+    prompt_template_hash: str
+    strategy: Strategy
+    def __init__(self, model: _Optional[str] = ..., vocabulary: _Optional[str] = ..., vocabulary_version: _Optional[str] = ..., prompt_template_hash: _Optional[str] = ..., strategy: _Optional[_Union[Strategy, str]] = ...) -> None: ...
+
+class StageTiming(_message.Message):
+    __slots__ = ("stage", "seconds", "model_compute_seconds")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_COMPUTE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    seconds: float
+    model_compute_seconds: float
+    def __init__(self, stage: _Optional[str] = ..., seconds: _Optional[float] = ..., model_compute_seconds: _Optional[float] = ...) -> None: ...

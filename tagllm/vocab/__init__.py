@@ -1,0 +1,16 @@
+"""Vocabularies: categories with concept knowledge, and the groups that partition them."""
+
+from tagllm.vocab.model import Category, Group, Vocabulary, VocabularyError, load_vocabulary, parse_vocabulary
+from tagllm.vocab.registry import VocabularyRegistry, builtin_vocabulary, builtin_names
+
+__all__ = [
+    "Category",
+    "Group",
+    "Vocabulary",
+    "VocabularyError",
+    "VocabularyRegistry",
+    "builtin_names",
+    "builtin_vocabulary",
+    "load_vocabulary",
+    "parse_vocabulary",
+]

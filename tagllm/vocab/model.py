@@ -1,0 +1,286 @@
+"""The vocabulary file: schema, validation with errors that name the offending field, loading.
+
+A vocabulary is YAML:
+
+    name: coco                      # [a-z0-9_-], what requests name
+    version: "1.0"
+    description: ...
+    categories:
+      - name: mouse                 # the label returned; unique
+        display_name: mouse         # what prompts show (default: name)
+        synonyms: [computer mouse]  # answers that mean this category
+        super_category: electronic device
+        similar: [remote]           # up to 5 other categories of this vocabulary
+        descriptions: [computer mouse, pointing device]   # up to 3 short phrases
+        parent: null                # optional parent category name
+        threshold: 0.5              # P(yes) needed to keep the label
+    groups:                         # partition of the categories (default: by super_category)
+      - {name: desk, categories: [laptop, mouse, keyboard]}
+    prompts: {multi_option: "..."}  # optional template overrides (see tagllm.prompts)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_CATEGORIES = 2000
+MAX_NAME_CHARS = 64
+MAX_PHRASE_CHARS = 80
+MAX_SIMILAR = 5
+MAX_DESCRIPTIONS = 3
+MAX_SYNONYMS = 20
+DEFAULT_GROUP_SIZE = 12
+_VOCAB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class VocabularyError(ValueError):
+    """A vocabulary file that does not follow the schema; the message names the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Category:
+    name: str
+    display_name: str
+    synonyms: tuple[str, ...] = ()
+    super_category: str = ""
+    similar: tuple[str, ...] = ()
+    descriptions: tuple[str, ...] = ()
+    parent: str | None = None
+    threshold: float = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    name: str
+    categories: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+    name: str
+    version: str
+    description: str
+    categories: tuple[Category, ...]
+    groups: tuple[Group, ...]
+    prompts: dict[str, str] = dataclasses.field(default_factory=dict)
+    # SHA-256 of the canonical content: two files with the same content share it.
+    digest: str = ""
+    source_text: str = ""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.categories)
+
+    @property
+    def full_version(self) -> str:
+        """Declared version plus content hash, so an edited file never passes for the old one."""
+        return f"{self.version}+{self.digest[:8]}"
+
+    def category(self, name: str) -> Category:
+        for category in self.categories:
+            if category.name == name:
+                return category
+        raise KeyError(name)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(_to_plain(self), sort_keys=False, allow_unicode=True)
+
+
+def load_vocabulary(path: str | Path) -> Vocabulary:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise VocabularyError(f"{path}: cannot read: {exc.strerror}") from exc
+    return parse_vocabulary(text, source=str(path))
+
+
+def parse_vocabulary(text: str, source: str = "<vocabulary>") -> Vocabulary:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise VocabularyError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise VocabularyError(f"{source}: expected a mapping at the top level")
+    return _build(data, source, text)
+
+
+def _build(data: dict[str, Any], source: str, text: str) -> Vocabulary:
+    def fail(where: str, message: str) -> VocabularyError:
+        return VocabularyError(f"{source}: {where}: {message}")
+
+    unknown = set(data) - {"name", "version", "description", "categories", "groups", "prompts"}
+    if unknown:
+        raise fail("top level", f"unknown keys {sorted(unknown)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not _VOCAB_NAME.match(name):
+        raise fail("name", "must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit")
+    version = str(data.get("version", "")).strip()
+    if not version:
+        raise fail("version", "is required")
+    raw_categories = data.get("categories")
+    if not isinstance(raw_categories, list) or not raw_categories:
+        raise fail("categories", "must be a non-empty list")
+    if len(raw_categories) > MAX_CATEGORIES:
+        raise fail("categories", f"at most {MAX_CATEGORIES} categories are supported")
+
+    categories = [_category(raw, f"categories[{i}]", fail) for i, raw in enumerate(raw_categories)]
+    names = [c.name for c in categories]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise fail("categories", f"duplicate names {duplicates}")
+    known = set(names)
+    terms: dict[str, str] = {}
+    for i, category in enumerate(categories):
+        where = f"categories[{i}] ({category.name})"
+        for other in category.similar:
+            if other not in known:
+                raise fail(where, f"similar category {other!r} is not a category of this vocabulary")
+            if other == category.name:
+                raise fail(where, "a category cannot be similar to itself")
+        if category.parent is not None and category.parent not in known:
+            raise fail(where, f"parent {category.parent!r} is not a category of this vocabulary")
+        for term in {category.name, category.display_name, *category.synonyms}:
+            key = term.lower()
+            if terms.setdefault(key, category.name) != category.name:
+                raise fail(where, f"{term!r} already names category {terms[key]!r}")
+
+    groups = _groups(data.get("groups"), categories, fail)
+    prompts = data.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
+        raise fail("prompts", "must map prompt kinds to template strings")
+    vocabulary = Vocabulary(
+        name=name,
+        version=version,
+        description=str(data.get("description", "")),
+        categories=tuple(categories),
+        groups=groups,
+        prompts=dict(prompts),
+    )
+    canonical = yaml.safe_dump(_to_plain(vocabulary), sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return dataclasses.replace(vocabulary, digest=digest, source_text=text)
+
+
+def _category(raw: Any, where: str, fail) -> Category:
+    if not isinstance(raw, dict):
+        raise fail(where, "must be a mapping")
+    unknown = set(raw) - {f.name for f in dataclasses.fields(Category)}
+    if unknown:
+        raise fail(where, f"unknown keys {sorted(unknown)}")
+    name = _phrase(raw.get("name"), f"{where}.name", fail, MAX_NAME_CHARS)
+    where = f"{where} ({name})"
+    display = _phrase(raw.get("display_name", name), f"{where}.display_name", fail, MAX_NAME_CHARS)
+    synonyms = _phrases(raw.get("synonyms"), f"{where}.synonyms", fail, MAX_SYNONYMS, MAX_NAME_CHARS)
+    similar = _phrases(raw.get("similar"), f"{where}.similar", fail, MAX_SIMILAR, MAX_NAME_CHARS)
+    descriptions = _phrases(raw.get("descriptions"), f"{where}.descriptions", fail, MAX_DESCRIPTIONS)
+    super_category = raw.get("super_category") or ""
+    if super_category:
+        super_category = _phrase(super_category, f"{where}.super_category", fail, MAX_NAME_CHARS)
+    parent = raw.get("parent")
+    if parent is not None:
+        parent = _phrase(parent, f"{where}.parent", fail, MAX_NAME_CHARS)
+    threshold = raw.get("threshold", 0.5)
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 <= threshold <= 1:
+        raise fail(f"{where}.threshold", "must be a number in [0, 1]")
+    return Category(name, display, synonyms, super_category, similar, descriptions, parent, float(threshold))
+
+
+def _phrase(value: Any, where: str, fail, limit: int = MAX_PHRASE_CHARS) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise fail(where, "must be a non-empty string")
+    if _CONTROL.search(value):
+        raise fail(where, "must not contain control characters or line breaks")
+    value = " ".join(value.split())
+    if len(value) > limit:
+        raise fail(where, f"is longer than {limit} characters")
+    return value
+
+
+def _phrases(value: Any, where: str, fail, max_items: int, limit: int = MAX_PHRASE_CHARS) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise fail(where, "must be a list")
+    if len(value) > max_items:
+        raise fail(where, f"at most {max_items} entries")
+    return tuple(_phrase(v, f"{where}[{i}]", fail, limit) for i, v in enumerate(value))
+
+
+def _groups(raw: Any, categories: list[Category], fail) -> tuple[Group, ...]:
+    if raw is None:
+        return default_groups(categories)
+    if not isinstance(raw, list) or not raw:
+        raise fail("groups", "must be a non-empty list")
+    seen: dict[str, str] = {}
+    groups = []
+    known = {c.name for c in categories}
+    for i, entry in enumerate(raw):
+        where = f"groups[{i}]"
+        if not isinstance(entry, dict) or set(entry) - {"name", "categories"}:
+            raise fail(where, "must be a mapping with 'name' and 'categories'")
+        name = _phrase(entry.get("name"), f"{where}.name", fail, MAX_NAME_CHARS)
+        members = entry.get("categories")
+        if not isinstance(members, list) or not members:
+            raise fail(f"{where} ({name})", "needs a non-empty list of categories")
+        for member in members:
+            if member not in known:
+                raise fail(f"{where} ({name})", f"{member!r} is not a category of this vocabulary")
+            if member in seen:
+                raise fail(f"{where} ({name})", f"{member!r} is already in group {seen[member]!r}")
+            seen[member] = name
+        groups.append(Group(name, tuple(members)))
+    missing = [c.name for c in categories if c.name not in seen]
+    if missing:
+        raise fail("groups", f"must partition the categories; not in any group: {missing}")
+    return tuple(groups)
+
+
+def default_groups(categories: list[Category] | tuple[Category, ...], size: int = DEFAULT_GROUP_SIZE):
+    """Groups by super-category, split into chunks of at most `size` (for files without groups)."""
+    by_super: dict[str, list[str]] = {}
+    for category in categories:
+        by_super.setdefault(category.super_category or "other", []).append(category.name)
+    groups = []
+    for super_category, members in by_super.items():
+        chunks = [members[i : i + size] for i in range(0, len(members), size)]
+        for n, chunk in enumerate(chunks):
+            suffix = f" {n + 1}" if len(chunks) > 1 else ""
+            groups.append(Group(f"{super_category}{suffix}", tuple(chunk)))
+    return tuple(groups)
+
+
+def _to_plain(vocabulary: Vocabulary) -> dict[str, Any]:
+    categories = []
+    for c in vocabulary.categories:
+        entry: dict[str, Any] = {"name": c.name}
+        if c.display_name != c.name:
+            entry["display_name"] = c.display_name
+        entry |= {
+            "synonyms": list(c.synonyms),
+            "super_category": c.super_category,
+            "similar": list(c.similar),
+            "descriptions": list(c.descriptions),
+        }
+        if c.parent is not None:
+            entry["parent"] = c.parent
+        if c.threshold != 0.5:
+            entry["threshold"] = c.threshold
+        categories.append(entry)
+    plain: dict[str, Any] = {
+        "name": vocabulary.name,
+        "version": vocabulary.version,
+        "description": vocabulary.description,
+        "categories": categories,
+        "groups": [{"name": g.name, "categories": list(g.categories)} for g in vocabulary.groups],
+    }
+    if vocabulary.prompts:
+        plain["prompts"] = dict(vocabulary.prompts)
+    return plain
