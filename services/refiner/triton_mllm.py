@@ -8,12 +8,16 @@ import numpy as np
 import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from tagllm.mllm.contract import MLLMError, MLLMRequest, MLLMResponse
+from tagllm.mllm.contract import ErrorKind, MLLMError, MLLMRequest, MLLMResponse
 from tagllm.mllm.tensors import OUTPUTS, request_to_arrays, response_from_arrays
 
 MODEL_NAME = "mllm"
-# Triton reports these for overload or shutdown: worth a retry elsewhere or later.
-_RETRYABLE = ("StatusCode.UNAVAILABLE", "StatusCode.RESOURCE_EXHAUSTED", "StatusCode.DEADLINE_EXCEEDED")
+_KINDS = {
+    "StatusCode.INVALID_ARGUMENT": ErrorKind.INVALID_INPUT,
+    "StatusCode.UNAVAILABLE": ErrorKind.UNAVAILABLE,
+    "StatusCode.RESOURCE_EXHAUSTED": ErrorKind.UNAVAILABLE,
+    "StatusCode.DEADLINE_EXCEEDED": ErrorKind.DEADLINE,
+}
 
 
 class TritonMLLM:
@@ -50,7 +54,8 @@ class TritonMLLM:
             result = self._client.infer(self.model_name, inputs, outputs=outputs, client_timeout=timeout)
         except InferenceServerException as exc:
             status = str(exc.status() or "")
-            raise MLLMError(f"model server: {exc.message()}", retryable=status in _RETRYABLE) from exc
+            kind = _KINDS.get(status, ErrorKind.INTERNAL)
+            raise MLLMError(f"model server: {exc.message()}", kind) from exc
         arrays: dict[str, np.ndarray] = {name: result.as_numpy(name) for name in OUTPUTS}
         response = response_from_arrays(arrays)
         self._version = response.model_version or self._version

@@ -66,9 +66,20 @@ class MLLM(Protocol):
     def version(self) -> str: ...
 
 
-class MLLMError(RuntimeError):
-    """The model could not answer a request (unreachable, overloaded, bad input)."""
+class ErrorKind(enum.StrEnum):
+    INVALID_INPUT = "invalid_input"  # the request itself is wrong (undecodable image, bad tensors)
+    UNAVAILABLE = "unavailable"  # server down, overloaded or shutting down: retry later
+    DEADLINE = "deadline"  # the caller's deadline passed
+    INTERNAL = "internal"  # the model failed
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+
+class MLLMError(RuntimeError):
+    """The model could not answer a request."""
+
+    def __init__(self, message: str, kind: ErrorKind = ErrorKind.INTERNAL) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.kind = kind
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind is ErrorKind.UNAVAILABLE

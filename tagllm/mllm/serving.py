@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import traceback
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,12 @@ from tagllm.mllm.tensors import request_from_arrays, response_to_arrays
 from tagllm.mllm.transformers_backend import TransformersMLLM
 
 MODEL_DIR_ENV = "TAGLLM_MODEL_DIR"
+
+
+@dataclasses.dataclass(frozen=True)
+class AdapterError:
+    message: str
+    invalid_input: bool
 
 
 class ModelAdapter:
@@ -38,14 +46,14 @@ class ModelAdapter:
         )
         return cls(mllm)
 
-    def handle(self, arrays: dict[str, np.ndarray | None]) -> tuple[dict[str, np.ndarray] | None, str | None]:
-        """Outputs for one request, or an error message for the caller (never raises on bad input)."""
+    def handle(self, arrays: dict[str, np.ndarray | None]) -> tuple[dict[str, np.ndarray] | None, AdapterError | None]:
+        """Outputs for one request, or the error to answer with; never raises."""
         try:
             request = request_from_arrays(arrays)
-        except ValueError as exc:
-            return None, f"invalid request: {exc}"
-        try:
             response = self.mllm.run(request)
-        except ValueError as exc:  # undecodable image and the like
-            return None, f"invalid request: {exc}"
+        except ValueError as exc:  # malformed tensors, undecodable image and the like
+            return None, AdapterError(f"invalid request: {exc}", invalid_input=True)
+        except Exception as exc:
+            traceback.print_exc()
+            return None, AdapterError(f"model failed: {type(exc).__name__}: {exc}", invalid_input=False)
         return response_to_arrays(response), None

@@ -1,0 +1,65 @@
+"""Settings from environment variables, one frozen dataclass per service.
+
+A field `foo_bar` of a service with prefix `TAGLLM_GATEWAY_` reads `TAGLLM_GATEWAY_FOO_BAR`.
+Settings are read once at start-up and passed down; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _convert(raw: str, kind, name: str):
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: expected a {kind.__name__}, got {raw!r}") from None
+    if kind == tuple[str, ...]:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
+
+def load_settings(cls: type[T], prefix: str, environ: typing.Mapping[str, str] | None = None, **overrides) -> T:
+    environ = os.environ if environ is None else environ
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        name = prefix + field.name.upper()
+        if field.name in overrides:
+            values[field.name] = overrides[field.name]
+        elif name in environ:
+            kind = hints[field.name]
+            if isinstance(kind, types.UnionType):  # "X | None": take X
+                kind = next(a for a in typing.get_args(kind) if a is not type(None))
+            values[field.name] = _convert(environ[name], kind, name)
+    return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class GrpcSettings:
+    """What every gRPC service shares."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    workers: int = 16
+    max_message_bytes: int = 64 * 1024 * 1024
+    # Seconds in-flight RPCs get to finish after SIGTERM.
+    drain_seconds: float = 10.0
+    log_format: str = "json"  # json | console

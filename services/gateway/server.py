@@ -1,0 +1,310 @@
+"""Gateway: the public TaggingService. Validates, normalises, caches, and forwards to the refiner."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import queue
+import threading
+import uuid
+from concurrent import futures
+
+import grpc
+import structlog
+from google.rpc import code_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.convert import options_from_proto
+from services.common.grpc_server import REQUEST_ID_KEY, GrpcServer, abort_with
+from services.common.logs import configure_logging, get_logger
+from services.common.settings import GrpcSettings, load_settings
+from services.gateway.cache import LRUCache
+from tagllm.imaging import ImageLimits, ImageRejected, normalize_image
+from tagllm.v1 import refinement_pb2, refinement_pb2_grpc, tagging_pb2, tagging_pb2_grpc
+from tagllm.vocab import VocabularyError, VocabularyRegistry
+
+SERVICE = "tagllm.v1.TaggingService"
+REFINER_SERVICE = "tagllm.v1.RefinementService"
+log = get_logger("gateway")
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewaySettings(GrpcSettings):
+    port: int = 50051
+    refiner_address: str = "127.0.0.1:50052"
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    model_pixels: int = 1280 * 28 * 28
+    max_batch_images: int = 64
+    # Images being tagged at once across all RPCs; more get RESOURCE_EXHAUSTED.
+    max_in_flight: int = 64
+    # Images of one StreamTag call in flight at once.
+    stream_window: int = 8
+    cache_entries: int = 10_000
+    # Used when the client sets no deadline.
+    default_timeout_seconds: float = 300.0
+    # Comma-separated keys; empty disables authentication.
+    api_keys: tuple[str, ...] = ()
+
+
+class TagError(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ApiKeyInterceptor(grpc.ServerInterceptor):
+    """Requires `authorization: Bearer KEY` or `x-api-key: KEY`; health and reflection stay open."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = frozenset(keys)
+
+        def deny(request, context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown API key")
+
+        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+    def intercept_service(self, continuation, handler_call_details):
+        method = handler_call_details.method
+        if method.startswith("/grpc.health") or method.startswith("/grpc.reflection"):
+            return continuation(handler_call_details)
+        for key, value in handler_call_details.invocation_metadata or ():
+            token = value.removeprefix("Bearer ").strip() if key == "authorization" else value
+            if key in ("authorization", "x-api-key") and token in self.keys:
+                return continuation(handler_call_details)
+        return self._deny
+
+
+_PASS_THROUGH = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.CANCELLED,
+}
+
+
+class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
+    def __init__(self, settings: GatewaySettings, refiner: refinement_pb2_grpc.RefinementServiceStub) -> None:
+        self.settings = settings
+        self.refiner = refiner
+        self.vocabularies = VocabularyRegistry()
+        self.limits = ImageLimits(
+            max_bytes=settings.max_image_bytes,
+            max_pixels=settings.max_image_pixels,
+            model_pixels=settings.model_pixels,
+        )
+        self.cache: LRUCache[tuple, tagging_pb2.TagResponse] = LRUCache(settings.cache_entries)
+        self._slots = threading.BoundedSemaphore(settings.max_in_flight)
+        self._model_version = ""
+        self._pool = futures.ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="tag")
+
+    # -- one image -------------------------------------------------------------------------
+
+    def tag_one(self, request: tagging_pb2.TagRequest, timeout: float, request_id: str) -> tagging_pb2.TagResponse:
+        """Tags one image or raises TagError with the status to answer."""
+        try:
+            vocabulary = self.vocabularies.get(request.vocabulary)
+        except KeyError:
+            raise TagError(grpc.StatusCode.NOT_FOUND, f"unknown vocabulary {request.vocabulary!r}") from None
+        try:
+            options = options_from_proto(request.options)
+        except ValueError as exc:
+            raise TagError(grpc.StatusCode.INVALID_ARGUMENT, f"options: {exc}") from None
+        unknown = sorted(set(request.reference_labels) - set(vocabulary.names))
+        if unknown:
+            raise TagError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"reference_labels not in vocabulary {vocabulary.name!r}: {unknown[:10]}",
+            )
+        try:
+            image = normalize_image(request.image.content, self.limits)
+        except ImageRejected as exc:
+            raise TagError(grpc.StatusCode.INVALID_ARGUMENT, f"image: {exc}") from None
+
+        key = (image.sha256, vocabulary.name, vocabulary.full_version, request.options.SerializeToString(True))
+        cached = self.cache.get((*key, self._model_version))
+        if cached is not None and not request.reference_labels:
+            response = tagging_pb2.TagResponse()
+            response.CopyFrom(cached)
+            response.image_id, response.request_id, response.cached = request.image.id, request_id, True
+            return response
+
+        refine = refinement_pb2.RefineRequest(
+            image=image.png,
+            vocabulary=vocabulary.name,
+            vocabulary_yaml="" if self.vocabularies.is_builtin(vocabulary.name) else vocabulary.source_text,
+            options=request.options,
+            reference_labels=request.reference_labels,
+            request_id=request_id,
+            image_sha256=image.sha256,
+        )
+        if not self._slots.acquire(blocking=False):
+            raise TagError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"more than {self.settings.max_in_flight} images in flight; retry with backoff",
+            )
+        try:
+            result = self.refiner.Refine(refine, timeout=timeout, metadata=[(REQUEST_ID_KEY, request_id)])
+        except grpc.RpcError as exc:
+            code = exc.code() if exc.code() in _PASS_THROUGH else grpc.StatusCode.UNAVAILABLE
+            raise TagError(code, f"refiner: {exc.details()}") from None
+        finally:
+            self._slots.release()
+        response = tagging_pb2.TagResponse(
+            labels=result.labels,
+            usage=result.usage,
+            version=result.version,
+            image_id=request.image.id,
+            request_id=request_id,
+            stages=result.stages,
+        )
+        self._model_version = result.version.model
+        self.cache.put((*key, result.version.model), response)
+        return response
+
+    def _timeout(self, context) -> float:
+        remaining = context.time_remaining()
+        return min(remaining, self.settings.default_timeout_seconds) if remaining else self.settings.default_timeout_seconds
+
+    def _request_id(self, context) -> str:
+        return structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex
+
+    # -- RPCs ------------------------------------------------------------------------------
+
+    def Tag(self, request, context):
+        try:
+            return self.tag_one(request, self._timeout(context), self._request_id(context))
+        except TagError as exc:
+            abort_with(context, exc.code, str(exc))
+
+    def _tag_to_status(self, request, timeout, request_id):
+        try:
+            response = self.tag_one(request, timeout, request_id)
+            return status_pb2.Status(code=code_pb2.OK), response
+        except TagError as exc:
+            return status_pb2.Status(code=exc.code.value[0], message=str(exc)), None
+        except Exception as exc:  # never let one image fail the others
+            log.exception("tag failed")
+            return status_pb2.Status(code=code_pb2.INTERNAL, message=f"internal error: {type(exc).__name__}"), None
+
+    def BatchTag(self, request, context):
+        if len(request.requests) > self.settings.max_batch_images:
+            abort_with(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{len(request.requests)} images in one batch; the limit is {self.settings.max_batch_images}",
+            )
+        timeout, base_id = self._timeout(context), self._request_id(context)
+        jobs = [
+            self._pool.submit(self._tag_to_status, item, timeout, f"{base_id}.{i}")
+            for i, item in enumerate(request.requests)
+        ]
+        results = []
+        for job in jobs:
+            status, response = job.result()
+            results.append(tagging_pb2.BatchTagResult(status=status, response=response))
+        return tagging_pb2.BatchTagResponse(results=results)
+
+    def StreamTag(self, request_iterator, context):
+        timeout, base_id = self._timeout(context), self._request_id(context)
+        window = threading.BoundedSemaphore(self.settings.stream_window)
+        done: queue.Queue = queue.Queue()
+        submitted = 0
+        finished_reading = threading.Event()
+        read_error: list[BaseException] = []
+
+        def work(item, request_id):
+            try:
+                status, response = self._tag_to_status(item, timeout, request_id)
+                done.put(tagging_pb2.StreamTagResponse(image_id=item.image.id, status=status, response=response))
+            finally:
+                window.release()
+
+        def read():
+            nonlocal submitted
+            try:
+                for i, item in enumerate(request_iterator):
+                    window.acquire()
+                    submitted += 1
+                    self._pool.submit(work, item, f"{base_id}.{i}")
+            except Exception as exc:  # client went away or sent garbage
+                read_error.append(exc)
+            finally:
+                finished_reading.set()
+                done.put(None)
+
+        threading.Thread(target=read, name="stream-reader", daemon=True).start()
+        sent = 0
+        while True:
+            item = done.get()
+            if item is not None:
+                sent += 1
+                yield item
+            if finished_reading.is_set() and sent == submitted:
+                break
+
+    def ListVocabularies(self, request, context):
+        return tagging_pb2.ListVocabulariesResponse(
+            vocabularies=[_vocabulary_info(v, builtin) for v, builtin in self.vocabularies.all()]
+        )
+
+    def RegisterVocabulary(self, request, context):
+        try:
+            vocabulary = self.vocabularies.register(request.yaml, replace=request.replace)
+        except VocabularyError as exc:
+            abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except FileExistsError as exc:
+            abort_with(context, grpc.StatusCode.ALREADY_EXISTS, f"{exc}; set replace to overwrite it")
+        except OverflowError as exc:
+            abort_with(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        log.info("vocabulary registered", vocabulary=vocabulary.name, version=vocabulary.full_version)
+        return tagging_pb2.RegisterVocabularyResponse(vocabulary=_vocabulary_info(vocabulary, False))
+
+
+def _vocabulary_info(vocabulary, builtin: bool) -> tagging_pb2.VocabularyInfo:
+    return tagging_pb2.VocabularyInfo(
+        name=vocabulary.name,
+        version=vocabulary.full_version,
+        categories=len(vocabulary.categories),
+        groups=len(vocabulary.groups),
+        builtin=builtin,
+    )
+
+
+def build_server(settings: GatewaySettings) -> GrpcServer:
+    channel = grpc.insecure_channel(
+        settings.refiner_address,
+        options=[
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ],
+    )
+    servicer = TaggingServicer(settings, refinement_pb2_grpc.RefinementServiceStub(channel))
+    refiner_health = health_pb2_grpc.HealthStub(channel)
+
+    def refiner_serving() -> bool:
+        reply = refiner_health.Check(health_pb2.HealthCheckRequest(service=REFINER_SERVICE), timeout=2)
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    interceptors = [ApiKeyInterceptor(settings.api_keys)] if settings.api_keys else []
+    return GrpcServer(
+        settings,
+        [SERVICE],
+        lambda server: tagging_pb2_grpc.add_TaggingServiceServicer_to_server(servicer, server),
+        readiness=refiner_serving,
+        interceptors=interceptors,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="TagLLM gateway (settings: TAGLLM_GATEWAY_* variables)")
+    parser.parse_args(argv)
+    settings = load_settings(GatewaySettings, "TAGLLM_GATEWAY_")
+    configure_logging(settings.log_format)
+    build_server(settings).serve_until_signal()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Refiner: runs a tagging strategy for one image against the model server (stateless)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+
+import grpc
+
+from services.common.convert import options_from_proto, result_parts
+from services.common.grpc_server import GrpcServer, abort_with
+from services.common.logs import configure_logging, get_logger
+from services.common.settings import GrpcSettings, load_settings
+from services.refiner.triton_mllm import TritonMLLM
+from tagllm.mllm.contract import ErrorKind, MLLMError
+from tagllm.strategies import tag_image
+from tagllm.v1 import refinement_pb2, refinement_pb2_grpc
+from tagllm.vocab import Vocabulary, VocabularyError, builtin_vocabulary, parse_vocabulary
+
+SERVICE = "tagllm.v1.RefinementService"
+log = get_logger("refiner")
+_STATUS_OF = {
+    ErrorKind.INVALID_INPUT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorKind.DEADLINE: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RefinerSettings(GrpcSettings):
+    port: int = 50052
+    triton_url: str = "127.0.0.1:8001"
+    # Cap on one model-server call; a shorter client deadline wins.
+    triton_timeout_seconds: float = 300.0
+
+
+class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
+    def __init__(self, mllm: TritonMLLM) -> None:
+        self.mllm = mllm
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one servicer per process
+    def _custom_vocabulary(self, text: str) -> Vocabulary:
+        return parse_vocabulary(text, source="request vocabulary")
+
+    def _vocabulary(self, request, context) -> Vocabulary:
+        if request.vocabulary_yaml:
+            try:
+                return self._custom_vocabulary(request.vocabulary_yaml)
+            except VocabularyError as exc:
+                abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            return builtin_vocabulary(request.vocabulary or "coco")
+        except KeyError:
+            abort_with(context, grpc.StatusCode.NOT_FOUND, f"unknown vocabulary {request.vocabulary!r}")
+
+    def Refine(self, request: refinement_pb2.RefineRequest, context) -> refinement_pb2.RefineResponse:
+        if not request.image:
+            abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, "image is empty")
+        vocabulary = self._vocabulary(request, context)
+        try:
+            options = options_from_proto(request.options)
+        except ValueError as exc:
+            abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        self.mllm.set_deadline(context.time_remaining())
+        try:
+            result = tag_image(request.image, vocabulary, options, self.mllm)
+        except MLLMError as exc:
+            abort_with(context, _STATUS_OF[exc.kind], str(exc))
+        finally:
+            self.mllm.set_deadline(None)
+        log.info(
+            "refined",
+            strategy=options.strategy.value,
+            vocabulary=vocabulary.name,
+            labels=len(result.labels),
+            calls=result.usage.calls,
+        )
+        return refinement_pb2.RefineResponse(**result_parts(result))
+
+
+def build_server(settings: RefinerSettings) -> GrpcServer:
+    mllm = TritonMLLM(settings.triton_url, timeout=settings.triton_timeout_seconds)
+    servicer = RefinementServicer(mllm)
+    return GrpcServer(
+        settings,
+        [SERVICE],
+        lambda server: refinement_pb2_grpc.add_RefinementServiceServicer_to_server(servicer, server),
+        readiness=mllm.ready,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="TagLLM refiner (settings: TAGLLM_REFINER_* variables)")
+    parser.parse_args(argv)
+    settings = load_settings(RefinerSettings, "TAGLLM_REFINER_")
+    configure_logging(settings.log_format)
+    build_server(settings).serve_until_signal()
+
+
+if __name__ == "__main__":
+    main()

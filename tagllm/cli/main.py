@@ -1,0 +1,219 @@
+"""`tagllm`: run the local stack, tag images, build tiny models, prepare vocabularies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tagllm.cli import vocab_commands
+
+MAX_PRINTED_LABELS = 10
+
+
+def _stack_settings(args, run_dir: Path):
+    from tagllm.mllm.default_model import default_model_dir
+    from tagllm.stack.local import StackSettings
+
+    model_dir = Path(args.model_dir) if args.model_dir else default_model_dir()
+    return StackSettings(
+        model_dir=model_dir,
+        run_dir=run_dir,
+        host=args.host,
+        gateway_port=args.gateway_port,
+        refiner_port=args.refiner_port,
+        triton_http_port=args.triton_http_port,
+        triton_grpc_port=args.triton_grpc_port,
+        triton_metrics_port=args.triton_metrics_port,
+        shared_prefix=not args.naive,
+    )
+
+
+def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-dir", help="checkpoint directory (default: $TAGLLM_MODEL_DIR, else a tiny Qwen2.5-VL)")
+    parser.add_argument("--run-dir", help="where logs and the model repository go (default: a new temp dir)")
+    parser.add_argument("--host", default="127.0.0.1", help="address every service listens on")
+    parser.add_argument("--gateway-port", type=int, default=50051)
+    parser.add_argument("--refiner-port", type=int, default=50052)
+    parser.add_argument("--triton-http-port", type=int, default=8000)
+    parser.add_argument("--triton-grpc-port", type=int, default=8001)
+    parser.add_argument("--triton-metrics-port", type=int, default=8002)
+    parser.add_argument("--naive", action="store_true", help="model computes every prompt separately (no prefix reuse)")
+
+
+def _run_dir(args) -> Path:
+    return Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="tagllm-run-"))
+
+
+def cmd_up(args) -> int:
+    from tagllm.stack.local import LocalStack
+
+    stack = LocalStack(_stack_settings(args, _run_dir(args)))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"starting the stack (model: {stack.settings.model_dir}) ...", flush=True)
+    started = time.monotonic()
+    stack.start()
+    print(f"all services healthy after {time.monotonic() - started:.1f} s:")
+    for name, where in stack.endpoints().items():
+        print(f"  {name:46s} {where}")
+    print("Ctrl-C stops everything.", flush=True)
+    try:
+        while not stop.wait(1.0):
+            dead = [name for name, p in stack.processes.items() if not p.running]
+            if dead:
+                print(f"{', '.join(dead)} exited; stopping. See {stack.settings.run_dir / 'logs'}", file=sys.stderr)
+                return 1
+    finally:
+        print("stopping ...", flush=True)
+        stack.stop()
+    return 0
+
+
+def _print_response(path: str, response, as_json: bool) -> None:
+    from tagllm.client import response_to_dict
+
+    if as_json:
+        print(json.dumps({"image": path, **response_to_dict(response)}))
+        return
+    shown = response.labels[:MAX_PRINTED_LABELS]
+    labels = ", ".join(f"{label.name} ({label.score:.2f})" for label in shown) or "(no labels)"
+    if len(response.labels) > len(shown):
+        labels += f", ... ({len(response.labels) - len(shown)} more; --json shows all)"
+    usage = response.usage
+    print(f"{path}: {labels}")
+    print(
+        f"  {usage.mllm_calls} MLLM calls in {usage.mllm_requests} requests, {usage.prompt_tokens} prompt + "
+        f"{usage.generated_tokens} generated tokens, {usage.model_compute_seconds * 1000:.0f} ms model time; "
+        f"model {response.version.model}, vocabulary {response.version.vocabulary} "
+        f"{response.version.vocabulary_version}"
+    )
+
+
+def cmd_tag(args) -> int:
+    import grpc
+
+    from tagllm.client import TaggingClient, strategy_options
+
+    options = strategy_options(
+        args.strategy,
+        grouping=False if args.no_grouping else None,
+        concept_knowledge=False if args.no_concepts else None,
+        min_score=args.min_score,
+        max_labels=args.max_labels,
+    )
+    failures = 0
+    with TaggingClient(args.address, api_key=args.api_key) as client:
+        for path in args.images:
+            try:
+                response = client.tag(Path(path), vocabulary=args.vocab, options=options, image_id=path)
+            except OSError as exc:
+                print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+                failures += 1
+                continue
+            except grpc.RpcError as exc:
+                print(f"{path}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+                failures += 1
+                continue
+            _print_response(path, response, args.json)
+    return 1 if failures else 0
+
+
+def sample_images(folder: Path) -> list[Path]:
+    from tagllm.datasets.synthetic import draw_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    scenes = [["stop sign", "traffic light"], ["tv", "clock", "book"], ["sports ball", "kite"]]
+    paths = []
+    for i, labels in enumerate(scenes):
+        path = folder / f"sample_{i}_{'_'.join(label.replace(' ', '-') for label in labels)}.png"
+        draw_image(labels, seed=i).save(path)
+        paths.append(path)
+    return paths
+
+
+def cmd_demo(args) -> int:
+    """Start the stack, tag the sample images with every strategy, stop the stack."""
+    from tagllm.client import TaggingClient, strategy_options
+    from tagllm.stack.local import LocalStack
+
+    run_dir = _run_dir(args)
+    stack = LocalStack(_stack_settings(args, run_dir))
+    print(f"starting the local stack (model: {stack.settings.model_dir}; logs: {run_dir / 'logs'}) ...", flush=True)
+    with stack:
+        images = sample_images(run_dir / "samples")
+        with TaggingClient(stack.settings.gateway_address) as client:
+            for strategy in ("tagllm", "multi_option", "binary", "open_ended"):
+                print(f"\n== strategy {strategy}")
+                for image in images:
+                    response = client.tag(image, options=strategy_options(strategy), image_id=image.name)
+                    _print_response(image.name, response, False)
+    print("\nstack stopped. The tiny model is randomly initialised, so its labels are arbitrary;")
+    print("point --model-dir (or TAGLLM_MODEL_DIR) at a real checkpoint for meaningful tags.")
+    return 0
+
+
+def cmd_model_tiny(args) -> int:
+    from tagllm.mllm.tiny import TinySpec, build_tiny_model
+
+    spec = TinySpec(image_size=args.image_size, hidden_size=args.hidden_size, layers=args.layers, seed=args.seed)
+    out = build_tiny_model(args.arch, Path(args.out), spec)
+    print(f"wrote a random {args.arch} checkpoint to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tagllm.mllm.tiny import ARCHITECTURES, DEFAULT_ARCH
+
+    parser = argparse.ArgumentParser(prog="tagllm", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start the local stack and keep it running until Ctrl-C")
+    _add_stack_arguments(up)
+    up.set_defaults(func=cmd_up)
+
+    demo = commands.add_parser("demo", help="start the stack, tag sample images with every strategy, stop")
+    _add_stack_arguments(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    tag = commands.add_parser("tag", help="tag images through a running gateway")
+    tag.add_argument("images", nargs="+")
+    tag.add_argument("--address", default="127.0.0.1:50051", help="gateway address")
+    tag.add_argument("--vocab", default="coco")
+    tag.add_argument("--strategy", default="tagllm", choices=["tagllm", "multi_option", "binary", "open_ended"])
+    tag.add_argument("--no-grouping", action="store_true", help="TagLLM stage 1 with one whole-vocabulary prompt")
+    tag.add_argument("--no-concepts", action="store_true", help="TagLLM stage 2 with bare category names")
+    tag.add_argument("--min-score", type=float, default=0.0)
+    tag.add_argument("--max-labels", type=int, default=0)
+    tag.add_argument("--api-key")
+    tag.add_argument("--json", action="store_true", help="one JSON object per image")
+    tag.set_defaults(func=cmd_tag)
+
+    model = commands.add_parser("model", help="model checkpoints")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    tiny = model_commands.add_parser("tiny", help="write a tiny random checkpoint of a real architecture")
+    tiny.add_argument("--arch", default=DEFAULT_ARCH, choices=sorted(ARCHITECTURES))
+    tiny.add_argument("--out", required=True)
+    tiny.add_argument("--image-size", type=int, default=224)
+    tiny.add_argument("--hidden-size", type=int, default=32)
+    tiny.add_argument("--layers", type=int, default=2)
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(func=cmd_model_tiny)
+
+    vocab_commands.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Image checks and normalisation before anything reaches the model.
+
+Limits are checked on the encoded bytes and on the header's dimensions before any pixel is
+decoded, so an oversized file or a decompression bomb costs nothing. Normalisation applies the
+EXIF orientation, converts to RGB, shrinks to the model's pixel budget and re-encodes as PNG,
+so equal pictures hash equally whatever their container.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import math
+import warnings
+
+from PIL import Image, ImageOps
+
+# Guard against decompression bombs: PIL itself refuses anything this large.
+Image.MAX_IMAGE_PIXELS = 200_000_000
+
+
+class ImageRejected(ValueError):
+    """The image breaks a limit or is not an image; the message says which."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    # Larger images are shrunk to this many pixels (Qwen2.5-VL's default budget: 1280 x 28 x 28).
+    model_pixels: int = 1280 * 28 * 28
+    # Both sides at least this long after normalisation.
+    min_side: int = 28
+
+
+@dataclasses.dataclass(frozen=True)
+class NormalizedImage:
+    png: bytes
+    sha256: str
+    width: int
+    height: int
+
+
+def normalize_image(data: bytes, limits: ImageLimits = ImageLimits()) -> NormalizedImage:
+    if not data:
+        raise ImageRejected("image is empty")
+    if len(data) > limits.max_bytes:
+        raise ImageRejected(f"image is {len(data)} bytes; the limit is {limits.max_bytes} bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
+            width, height = image.size
+            if width * height > limits.max_pixels:
+                raise ImageRejected(
+                    f"image is {width}x{height} = {width * height} pixels; the limit is {limits.max_pixels} pixels"
+                )
+            image.load()
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(f"image exceeds the pixel limit: {exc}") from exc
+    except Exception as exc:
+        raise ImageRejected(f"not a decodable image ({type(exc).__name__}: {exc})") from exc
+    image = ImageOps.exif_transpose(image).convert("RGB")
+    width, height = image.size
+    if width * height > limits.model_pixels:
+        scale = math.sqrt(limits.model_pixels / (width * height))
+        width, height = max(1, int(width * scale)), max(1, int(height * scale))
+        image = image.resize((width, height), Image.Resampling.BICUBIC)
+    if min(width, height) < limits.min_side:
+        scale = limits.min_side / min(width, height)
+        width, height = math.ceil(width * scale), math.ceil(height * scale)
+        image = image.resize((width, height), Image.Resampling.BICUBIC)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=False)
+    png = out.getvalue()
+    return NormalizedImage(png, hashlib.sha256(png).hexdigest(), width, height)
