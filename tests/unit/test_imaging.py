@@ -1,0 +1,65 @@
+import hashlib
+import io
+
+import pytest
+from PIL import Image
+
+from tagllm.imaging import ImageLimits, ImageRejected, normalize_image
+from tests.conftest import png
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **kwargs)
+    return out.getvalue()
+
+
+def test_normalised_image_is_png_with_its_hash():
+    result = normalize_image(png(300, 200))
+    assert result.png.startswith(b"\x89PNG") and (result.width, result.height) == (300, 200)
+    assert result.sha256 == hashlib.sha256(result.png).hexdigest()
+
+
+def test_same_picture_in_other_containers_hashes_equally():
+    image = Image.new("RGB", (64, 48), (10, 200, 30))
+    assert normalize_image(encode(image, "PNG")).sha256 == normalize_image(encode(image, "BMP")).sha256
+
+
+def test_large_images_shrink_to_the_model_budget():
+    result = normalize_image(png(2000, 1000), ImageLimits(model_pixels=100_000))
+    assert result.width * result.height <= 100_000
+    assert abs(result.width / result.height - 2.0) < 0.05
+
+
+def test_exif_orientation_is_applied():
+    image = Image.new("RGB", (60, 30), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise
+    result = normalize_image(encode(image, "JPEG", exif=exif))
+    assert (result.width, result.height) == (30, 60)
+
+
+@pytest.mark.parametrize(
+    "data, limits, message",
+    [
+        (b"", ImageLimits(), "image is empty"),
+        (b"hello, not an image", ImageLimits(), "not a decodable image"),
+        (png(), ImageLimits(max_bytes=10), "the limit is 10 bytes"),
+        (png(100, 100), ImageLimits(max_pixels=5000), "the limit is 5000 pixels"),
+    ],
+)
+def test_rejections_say_which_limit(data, limits, message):
+    with pytest.raises(ImageRejected, match=message):
+        normalize_image(data, limits)
+
+
+def test_decompression_bomb_is_rejected_from_its_header():
+    bomb = encode(Image.new("1", (12_000, 5_000)))  # 60 Mpx that compress to a few KB
+    assert len(bomb) < 100_000
+    with pytest.raises(ImageRejected, match="pixels"):
+        normalize_image(bomb)
+
+
+def test_truncated_image_is_rejected():
+    with pytest.raises(ImageRejected, match="not a decodable image"):
+        normalize_image(png(200, 200)[:100])

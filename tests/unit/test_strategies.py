@@ -1,0 +1,131 @@
+import pytest
+
+from tagllm.strategies import StrategyName, StrategyOptions, Verdict, tag_image
+from tagllm.vocab import builtin_vocabulary
+from tests.fakes import ScriptedMLLM
+
+COCO = builtin_vocabulary("coco")
+KITCHEN = b"kitchen"
+DESK = b"desk"
+EMPTY = b"empty"
+
+
+def scripted(**modes) -> ScriptedMLLM:
+    truth = {
+        KITCHEN: {"oven", "refrigerator", "person", "cup"},
+        DESK: {"laptop", "keyboard", "remote"},
+        EMPTY: set(),
+    }
+    return ScriptedMLLM(COCO, truth, **modes)
+
+
+def names(result) -> set[str]:
+    return {label.name for label in result.labels}
+
+
+def test_tagllm_calls_are_groups_plus_candidates():
+    mllm = scripted()
+    result = tag_image(KITCHEN, COCO, StrategyOptions(), mllm)
+    assert names(result) == {"oven", "refrigerator", "person", "cup"}
+    assert result.usage.calls == len(COCO.groups) + len(result.candidates)
+    assert result.usage.requests == 2
+    stage1, stage2 = mllm.requests
+    assert len(stage1.prompts) == len(COCO.groups) and stage1.allowed_names is not None
+    assert len(stage2.prompts) == len(result.candidates) and stage2.mode == "score"
+
+
+def test_tagllm_without_candidates_asks_no_second_stage():
+    mllm = scripted()
+    result = tag_image(EMPTY, COCO, StrategyOptions(), mllm)
+    assert result.labels == () and result.candidates == ()
+    assert result.usage.calls == len(COCO.groups) and result.usage.requests == 1
+
+
+def test_grouping_recovers_objects_that_long_lists_miss():
+    weak = {"oven", "cup"}
+    grouped = tag_image(KITCHEN, COCO, StrategyOptions(), scripted(weak=weak))
+    whole = tag_image(KITCHEN, COCO, StrategyOptions(grouping=False), scripted(weak=weak))
+    assert weak <= names(grouped)
+    assert not weak & names(whole)
+    assert whole.usage.calls == 1 + len(whole.candidates)
+    multi = tag_image(KITCHEN, COCO, StrategyOptions(strategy=StrategyName.MULTI_OPTION), scripted(weak=weak))
+    assert not weak & names(multi)
+
+
+def test_verification_rejects_cooccurring_hallucinations():
+    mllm = scripted(cooccur={"oven": "microwave"})
+    result = tag_image(KITCHEN, COCO, StrategyOptions(), mllm)
+    assert "microwave" in result.candidates
+    assert "microwave" not in names(result)
+    multi = tag_image(
+        KITCHEN, COCO, StrategyOptions(strategy=StrategyName.MULTI_OPTION), scripted(cooccur={"oven": "microwave"})
+    )
+    assert "microwave" in names(multi)
+
+
+def test_concept_knowledge_disambiguates_confusable_names():
+    # The remote on the desk makes a naive model say "yes" to "mouse" unless told mouse is not a remote.
+    modes = {"cooccur": {"remote": "mouse"}, "confusions": {"mouse": "remote"}}
+    with_concepts = tag_image(DESK, COCO, StrategyOptions(), scripted(**modes))
+    without = tag_image(DESK, COCO, StrategyOptions(concept_knowledge=False), scripted(**modes))
+    assert "mouse" in with_concepts.candidates and "mouse" not in names(with_concepts)
+    assert "mouse" in names(without)
+
+
+def test_concept_knowledge_reaches_the_prompt():
+    mllm = scripted(cooccur={"remote": "mouse"})
+    tag_image(DESK, COCO, StrategyOptions(), mllm)
+    prompt = next(p for p in mllm.requests[1].prompts if "pointing device" in p)
+    assert "electronic device" in prompt and "does not mean remote, cell phone" in prompt
+
+
+def test_provenance_records_group_and_verdict():
+    result = tag_image(KITCHEN, COCO, StrategyOptions(), scripted())
+    oven = next(label for label in result.labels if label.name == "oven")
+    assert oven.provenance.group == "kitchen"
+    assert oven.provenance.proposed
+    assert oven.provenance.verdict == Verdict.CONFIRMED
+    assert oven.score == pytest.approx(0.9) == oven.provenance.verification_score
+
+
+def test_binary_asks_every_category_in_one_request():
+    mllm = scripted(confusions={"mouse": "remote"})
+    result = tag_image(DESK, COCO, StrategyOptions(strategy=StrategyName.BINARY), mllm)
+    assert result.usage.calls == 80 and result.usage.requests == 1
+    assert names(result) == {"laptop", "keyboard", "remote"}
+    assert all(0.0 <= label.score <= 1.0 for label in result.labels)
+
+
+def test_open_ended_maps_free_text_to_the_vocabulary():
+    result = tag_image(KITCHEN, COCO, StrategyOptions(strategy=StrategyName.OPEN_ENDED), scripted())
+    assert names(result) == {"oven", "refrigerator", "person", "cup"}
+    assert result.usage.calls == 1
+
+
+@pytest.mark.parametrize("strategy", list(StrategyName))
+def test_every_strategy_returns_only_vocabulary_labels_with_usage(strategy):
+    result = tag_image(KITCHEN, COCO, StrategyOptions(strategy=strategy), scripted())
+    assert names(result) <= set(COCO.names)
+    assert result.usage.calls >= 1 and result.usage.compute_seconds > 0
+    assert result.version.strategy == strategy and result.version.prompt_hash
+    assert result.version.vocabulary_version == COCO.full_version
+
+
+def test_min_score_and_max_labels_trim_the_answer():
+    result = tag_image(KITCHEN, COCO, StrategyOptions(max_labels=2), scripted())
+    assert len(result.labels) == 2
+    result = tag_image(KITCHEN, COCO, StrategyOptions(min_score=0.95), scripted())
+    assert result.labels == ()
+
+
+def test_labels_are_sorted_by_score_then_name():
+    result = tag_image(KITCHEN, COCO, StrategyOptions(), scripted())
+    keys = [(-label.score, label.name) for label in result.labels]
+    assert keys == sorted(keys)
+
+
+def test_voc_display_names_map_back_to_voc_identifiers():
+    voc = builtin_vocabulary("voc")
+    mllm = ScriptedMLLM(voc, {b"room": {"diningtable", "pottedplant", "tvmonitor"}})
+    result = tag_image(b"room", voc, StrategyOptions(), mllm)
+    assert names(result) == {"diningtable", "pottedplant", "tvmonitor"}

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from tagllm.mllm.contract import MLLMRequest, MLLMResponse, Mode, PromptResult
+from tagllm.mllm.serving import ModelAdapter
+from tagllm.mllm.tensors import request_from_arrays, request_to_arrays, response_from_arrays, response_to_arrays
+
+
+def test_request_round_trip():
+    request = MLLMRequest(b"\x89PNG", ("a, b?", "ünïcode"), Mode.GENERATE, 17, (("cat", "dog"), ()), False)
+    assert request_from_arrays(request_to_arrays(request)) == request
+    score = MLLMRequest(b"img", ("q",), Mode.SCORE)
+    assert request_from_arrays(request_to_arrays(score)) == score
+
+
+def test_response_round_trip():
+    response = MLLMResponse((PromptResult("cat", 0.25, 70, 3), PromptResult("", 0.5, 71, 0)), 0.125, "m/1")
+    assert response_from_arrays(response_to_arrays(response)) == response
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"MODE": np.array([b"dream"], dtype=object)}, "MODE must be"),
+        ({"PROMPTS": None}, "PROMPTS is required"),
+        ({"PROMPTS": np.array([], dtype=object)}, "at least one prompt"),
+        ({"ALLOWED_NAMES": np.array([b"[not json"], dtype=object)}, "JSON"),
+        ({"ALLOWED_NAMES": np.array([b"[]", b"[]"], dtype=object)}, "one entry per prompt"),
+        ({"MAX_NEW_TOKENS": np.array([0], dtype=np.int32)}, "max_new_tokens"),
+    ],
+)
+def test_malformed_tensors_are_value_errors(change, message):
+    arrays = request_to_arrays(MLLMRequest(b"img", ("q",)))
+    arrays.update(change)
+    with pytest.raises(ValueError, match=message):
+        request_from_arrays(arrays)
+
+
+class Echo:
+    version = "echo/1"
+
+    def run(self, request):
+        if request.image == b"boom":
+            raise RuntimeError("kaput")
+        if request.image == b"bad":
+            raise ValueError("not a decodable image")
+        results = tuple(PromptResult(p.upper(), 0.5, 1, 1) for p in request.prompts)
+        return MLLMResponse(results, 0.01, self.version)
+
+
+def test_adapter_answers_and_classifies_errors():
+    adapter = ModelAdapter(Echo())
+    outputs, error = adapter.handle(request_to_arrays(MLLMRequest(b"img", ("hi",))))
+    assert error is None and list(outputs["TEXT"]) == [b"HI"]
+    _, error = adapter.handle({"IMAGE": None})
+    assert error.invalid_input and "IMAGE is required" in error.message
+    _, error = adapter.handle(request_to_arrays(MLLMRequest(b"bad", ("hi",))))
+    assert error.invalid_input
+    _, error = adapter.handle(request_to_arrays(MLLMRequest(b"boom", ("hi",))))
+    assert not error.invalid_input and "kaput" in error.message
+
+
+def test_adapter_reads_model_dir_from_config_or_environment(monkeypatch):
+    monkeypatch.delenv("TAGLLM_MODEL_DIR", raising=False)
+    with pytest.raises(ValueError, match="no checkpoint"):
+        ModelAdapter.from_triton_config('{"parameters": {"model_dir": {"string_value": ""}}}')

@@ -1,0 +1,93 @@
+import pytest
+
+from tagllm.mllm.contract import MLLMRequest, Mode
+from tagllm.mllm.transformers_backend import TransformersMLLM
+from tagllm.parsing import AnswerParser
+from tagllm.prompts import Prompts
+from tagllm.vocab import builtin_vocabulary
+from tests.conftest import png
+
+COCO = builtin_vocabulary("coco")
+PROMPTS = Prompts.for_vocabulary(COCO)
+GROUPS = [[COCO.category(n) for n in g.categories] for g in COCO.groups[:4]]
+
+
+@pytest.fixture(scope="module", params=["qwen2_5_vl", "llava"])
+def models(request, tiny_model_dirs):
+    path = tiny_model_dirs[request.param]
+    return TransformersMLLM(path), TransformersMLLM(path, shared_prefix=False)
+
+
+def requests():
+    image = png(120, 80)
+    multi = tuple(PROMPTS.multi_option(g) for g in GROUPS)
+    allowed = tuple(tuple(c.display_name for c in g) for g in GROUPS)
+    yes_no = tuple(PROMPTS.yes_no(c, COCO) for c in COCO.categories[:7])
+    return [
+        MLLMRequest(image, multi, Mode.GENERATE, max_new_tokens=12),
+        MLLMRequest(image, multi, Mode.GENERATE, max_new_tokens=24, allowed_names=allowed),
+        MLLMRequest(image, yes_no, Mode.SCORE),
+        MLLMRequest(image, ("Describe the image.",), Mode.GENERATE, max_new_tokens=5),
+    ]
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_shared_prefix_path_matches_the_naive_path(models, index):
+    fast, naive = models
+    request = requests()[index]
+    a, b = fast.run(request), naive.run(request)
+    assert len(a.results) == len(b.results) == len(request.prompts)
+    for x, y in zip(a.results, b.results, strict=True):
+        assert x.text == y.text
+        assert x.yes_probability == pytest.approx(y.yes_probability, abs=1e-4)
+        assert (x.prompt_tokens, x.generated_tokens) == (y.prompt_tokens, y.generated_tokens)
+    assert a.compute_seconds > 0 and a.model_version == b.model_version
+
+
+def test_chunked_batches_give_the_same_answers(models):
+    fast, _ = models
+    request = requests()[2]
+    whole = fast.run(request)
+    fast.max_batch_rows = 2
+    try:
+        chunked = fast.run(request)
+    finally:
+        fast.max_batch_rows = 32
+    for x, y in zip(whole.results, chunked.results, strict=True):
+        assert x.yes_probability == pytest.approx(y.yes_probability, abs=1e-4)
+
+
+def test_constrained_answers_name_only_allowed_names(models):
+    fast, _ = models
+    request = requests()[1]
+    parser = AnswerParser(COCO)
+    for group, result in zip(GROUPS, fast.run(request).results, strict=True):
+        parsed = parser.parse(result.text, allowed={c.name for c in group})
+        assert parsed.dropped == (), result.text
+        assert parsed.said_none or parsed.labels, result.text
+
+
+def test_scores_are_probabilities(models):
+    fast, _ = models
+    for result in fast.run(requests()[2]).results:
+        assert 0.0 <= result.yes_probability <= 1.0
+        assert result.generated_tokens == 0
+
+
+def test_undecodable_image_is_a_value_error(models):
+    fast, _ = models
+    with pytest.raises(ValueError, match="not a decodable image"):
+        fast.run(MLLMRequest(b"not an image", ("x",)))
+
+
+def test_loader_rejects_a_directory_without_a_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        TransformersMLLM(tmp_path)
+
+
+def test_processor_and_chat_template_survive_save_and_reload(tiny_model_dirs):
+    for arch, path in tiny_model_dirs.items():
+        model = TransformersMLLM(path)
+        assert type(model.processor).__name__ != "PreTrainedTokenizerFast"
+        assert model.processor.chat_template
+        assert model.version.startswith(model.model.config.model_type)
