@@ -1,23 +1,32 @@
-PYTHON ?= .venv/bin/python
+PYTHON := .venv/bin/python
+VENV := .venv/.installed
 
-.PHONY: setup run test protos lint format
+.PHONY: setup run test test-fast protos lint format clean
 
-setup:  ## create .venv with everything the stack and the tests need
+$(VENV): pyproject.toml scripts/setup
 	./scripts/setup
 
-run:  ## start the local stack and tag the sample images through it
+setup: $(VENV)  ## create .venv with everything the stack and the tests need
+
+run: $(VENV)  ## start the local stack, tag the sample images with every strategy, stop
 	$(PYTHON) -m tagllm.cli.main demo
 
-test:  ## the whole test suite (starts its own Triton, Prometheus and services)
+test: $(VENV)  ## the whole suite: unit, integration (real Triton) and end-to-end (the whole stack)
 	$(PYTHON) -m pytest
 
-protos:  ## regenerate tagllm/v1 from protos/
+test-fast: $(VENV)  ## unit tests only
+	$(PYTHON) -m pytest tests/unit
+
+protos: $(VENV)  ## regenerate tagllm/v1 from protos/
 	$(PYTHON) scripts/gen_protos.py
 
-lint:
-	.venv/bin/ruff check tagllm services tests
-	.venv/bin/ruff format --check tagllm services tests
+lint: $(VENV)
+	.venv/bin/ruff check tagllm services tests scripts
+	.venv/bin/ruff format --check tagllm services tests scripts
 
-format:
-	.venv/bin/ruff format tagllm services tests
-	.venv/bin/ruff check --fix tagllm services tests
+format: $(VENV)
+	.venv/bin/ruff format tagllm services tests scripts
+	.venv/bin/ruff check --fix tagllm services tests scripts
+
+clean:
+	rm -rf .venv .pytest_cache .ruff_cache

@@ -26,7 +26,9 @@ def strategy_options(
 ) -> common_pb2.StrategyOptions:
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {sorted(STRATEGIES)}")
-    options = common_pb2.StrategyOptions(strategy=STRATEGIES[strategy], min_score=min_score, max_labels=max_labels)
+    options = common_pb2.StrategyOptions(
+        strategy=STRATEGIES[strategy], min_score=min_score, max_labels=max_labels
+    )
     if grouping is not None:
         options.grouping = grouping
     if concept_knowledge is not None:

@@ -54,7 +54,8 @@ def normalize_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Normali
             width, height = image.size
             if width * height > limits.max_pixels:
                 raise ImageRejected(
-                    f"image is {width}x{height} = {width * height} pixels; the limit is {limits.max_pixels} pixels"
+                    f"image is {width}x{height} = {width * height} pixels; "
+                    f"the limit is {limits.max_pixels} pixels"
                 )
             image.load()
     except ImageRejected:

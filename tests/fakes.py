@@ -51,8 +51,12 @@ class ScriptedMLLM:
             match = _OPTIONS.search(prompt)
             if match:
                 listed = [self._by_display(d.strip()) for d in match.group(1).split(",")]
-                answer = [n for n in listed if n in seen and not (n in self.weak and len(listed) > self.long_list)]
-                answer += [b for a, b in self.cooccur.items() if a in seen and b in listed and b not in answer]
+                answer = [
+                    n for n in listed if n in seen and not (n in self.weak and len(listed) > self.long_list)
+                ]
+                answer += [
+                    b for a, b in self.cooccur.items() if a in seen and b in listed and b not in answer
+                ]
                 text = ", ".join(self._display(n) for n in answer) or "none"
                 if request.allowed_names is not None:
                     assert set(answer) <= {self._by_display(d) for d in request.allowed_names[i]}
@@ -75,7 +79,7 @@ class ScriptedMLLM:
         if asked in seen:
             return 0.9
         trigger = self.confusions.get(asked)
-        if trigger in seen and f"does not mean" not in prompt:
+        if trigger in seen and "does not mean" not in prompt:
             return 0.8
         if trigger in seen and self._display(trigger) not in prompt.split("does not mean", 1)[1]:
             return 0.8

@@ -59,7 +59,9 @@ def result_parts(result: TagResult) -> dict:
     """The fields a RefineResponse (and so a TagResponse) carries for a TagResult."""
     return {
         "labels": [
-            common_pb2.Label(name=label.name, score=label.score, provenance=provenance_to_proto(label.provenance))
+            common_pb2.Label(
+                name=label.name, score=label.score, provenance=provenance_to_proto(label.provenance)
+            )
             for label in result.labels
         ],
         "usage": common_pb2.Usage(

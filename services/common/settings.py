@@ -36,7 +36,9 @@ def _convert(raw: str, kind, name: str):
     return raw
 
 
-def load_settings(cls: type[T], prefix: str, environ: typing.Mapping[str, str] | None = None, **overrides) -> T:
+def load_settings(
+    cls: type[T], prefix: str, environ: typing.Mapping[str, str] | None = None, **overrides
+) -> T:
     environ = os.environ if environ is None else environ
     hints = typing.get_type_hints(cls)
     values = {}

@@ -102,14 +102,16 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
 
     # -- one image -------------------------------------------------------------------------
 
-    def tag_one(self, request: tagging_pb2.TagRequest, timeout: float, request_id: str) -> tagging_pb2.TagResponse:
+    def tag_one(
+        self, request: tagging_pb2.TagRequest, timeout: float, request_id: str
+    ) -> tagging_pb2.TagResponse:
         """Tags one image or raises TagError with the status to answer."""
         try:
             vocabulary = self.vocabularies.get(request.vocabulary)
         except KeyError:
             raise TagError(grpc.StatusCode.NOT_FOUND, f"unknown vocabulary {request.vocabulary!r}") from None
         try:
-            options = options_from_proto(request.options)
+            options_from_proto(request.options)  # validated here; the refiner applies them
         except ValueError as exc:
             raise TagError(grpc.StatusCode.INVALID_ARGUMENT, f"options: {exc}") from None
         unknown = sorted(set(request.reference_labels) - set(vocabulary.names))
@@ -123,7 +125,12 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
         except ImageRejected as exc:
             raise TagError(grpc.StatusCode.INVALID_ARGUMENT, f"image: {exc}") from None
 
-        key = (image.sha256, vocabulary.name, vocabulary.full_version, request.options.SerializeToString(True))
+        key = (
+            image.sha256,
+            vocabulary.name,
+            vocabulary.full_version,
+            request.options.SerializeToString(True),
+        )
         cached = self.cache.get((*key, self._model_version))
         if cached is not None and not request.reference_labels:
             response = tagging_pb2.TagResponse()
@@ -159,6 +166,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             image_id=request.image.id,
             request_id=request_id,
             stages=result.stages,
+            candidates=result.candidates,
         )
         self._model_version = result.version.model
         self.cache.put((*key, result.version.model), response)
@@ -166,7 +174,11 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
 
     def _timeout(self, context) -> float:
         remaining = context.time_remaining()
-        return min(remaining, self.settings.default_timeout_seconds) if remaining else self.settings.default_timeout_seconds
+        return (
+            min(remaining, self.settings.default_timeout_seconds)
+            if remaining
+            else self.settings.default_timeout_seconds
+        )
 
     def _request_id(self, context) -> str:
         return structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex
@@ -187,7 +199,9 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             return status_pb2.Status(code=exc.code.value[0], message=str(exc)), None
         except Exception as exc:  # never let one image fail the others
             log.exception("tag failed")
-            return status_pb2.Status(code=code_pb2.INTERNAL, message=f"internal error: {type(exc).__name__}"), None
+            return status_pb2.Status(
+                code=code_pb2.INTERNAL, message=f"internal error: {type(exc).__name__}"
+            ), None
 
     def BatchTag(self, request, context):
         if len(request.requests) > self.settings.max_batch_images:
@@ -218,7 +232,9 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
         def work(item, request_id):
             try:
                 status, response = self._tag_to_status(item, timeout, request_id)
-                done.put(tagging_pb2.StreamTagResponse(image_id=item.image.id, status=status, response=response))
+                done.put(
+                    tagging_pb2.StreamTagResponse(image_id=item.image.id, status=status, response=response)
+                )
             finally:
                 window.release()
 

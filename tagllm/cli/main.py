@@ -35,7 +35,9 @@ def _stack_settings(args, run_dir: Path):
 
 
 def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-dir", help="checkpoint directory (default: $TAGLLM_MODEL_DIR, else a tiny Qwen2.5-VL)")
+    parser.add_argument(
+        "--model-dir", help="checkpoint directory (default: $TAGLLM_MODEL_DIR, else a tiny Qwen2.5-VL)"
+    )
     parser.add_argument("--run-dir", help="where logs and the model repository go (default: a new temp dir)")
     parser.add_argument("--host", default="127.0.0.1", help="address every service listens on")
     parser.add_argument("--gateway-port", type=int, default=50051)
@@ -43,7 +45,9 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--triton-http-port", type=int, default=8000)
     parser.add_argument("--triton-grpc-port", type=int, default=8001)
     parser.add_argument("--triton-metrics-port", type=int, default=8002)
-    parser.add_argument("--naive", action="store_true", help="model computes every prompt separately (no prefix reuse)")
+    parser.add_argument(
+        "--naive", action="store_true", help="model computes every prompt separately (no prefix reuse)"
+    )
 
 
 def _run_dir(args) -> Path:
@@ -68,7 +72,10 @@ def cmd_up(args) -> int:
         while not stop.wait(1.0):
             dead = [name for name, p in stack.processes.items() if not p.running]
             if dead:
-                print(f"{', '.join(dead)} exited; stopping. See {stack.settings.run_dir / 'logs'}", file=sys.stderr)
+                print(
+                    f"{', '.join(dead)} exited; stopping. See {stack.settings.run_dir / 'logs'}",
+                    file=sys.stderr,
+                )
                 return 1
     finally:
         print("stopping ...", flush=True)
@@ -145,7 +152,10 @@ def cmd_demo(args) -> int:
 
     run_dir = _run_dir(args)
     stack = LocalStack(_stack_settings(args, run_dir))
-    print(f"starting the local stack (model: {stack.settings.model_dir}; logs: {run_dir / 'logs'}) ...", flush=True)
+    print(
+        f"starting the local stack (model: {stack.settings.model_dir}; logs: {run_dir / 'logs'}) ...",
+        flush=True,
+    )
     with stack:
         images = sample_images(run_dir / "samples")
         with TaggingClient(stack.settings.gateway_address) as client:
@@ -162,7 +172,9 @@ def cmd_demo(args) -> int:
 def cmd_model_tiny(args) -> int:
     from tagllm.mllm.tiny import TinySpec, build_tiny_model
 
-    spec = TinySpec(image_size=args.image_size, hidden_size=args.hidden_size, layers=args.layers, seed=args.seed)
+    spec = TinySpec(
+        image_size=args.image_size, hidden_size=args.hidden_size, layers=args.layers, seed=args.seed
+    )
     out = build_tiny_model(args.arch, Path(args.out), spec)
     print(f"wrote a random {args.arch} checkpoint to {out}")
     return 0
@@ -186,8 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("images", nargs="+")
     tag.add_argument("--address", default="127.0.0.1:50051", help="gateway address")
     tag.add_argument("--vocab", default="coco")
-    tag.add_argument("--strategy", default="tagllm", choices=["tagllm", "multi_option", "binary", "open_ended"])
-    tag.add_argument("--no-grouping", action="store_true", help="TagLLM stage 1 with one whole-vocabulary prompt")
+    tag.add_argument(
+        "--strategy", default="tagllm", choices=["tagllm", "multi_option", "binary", "open_ended"]
+    )
+    tag.add_argument(
+        "--no-grouping", action="store_true", help="TagLLM stage 1 with one whole-vocabulary prompt"
+    )
     tag.add_argument("--no-concepts", action="store_true", help="TagLLM stage 2 with bare category names")
     tag.add_argument("--min-score", type=float, default=0.0)
     tag.add_argument("--max-labels", type=int, default=0)

@@ -9,7 +9,9 @@ from tagllm.vocab import VocabularyError, builtin_names, builtin_vocabulary, loa
 
 
 def _load(name_or_path: str):
-    return builtin_vocabulary(name_or_path) if name_or_path in builtin_names() else load_vocabulary(name_or_path)
+    return (
+        builtin_vocabulary(name_or_path) if name_or_path in builtin_names() else load_vocabulary(name_or_path)
+    )
 
 
 def cmd_validate(args) -> int:
@@ -31,7 +33,9 @@ def cmd_validate(args) -> int:
 def add_parser(commands) -> None:
     vocab = commands.add_parser("vocab", help="validate and prepare vocabularies")
     sub = vocab.add_subparsers(dest="vocab_command", required=True)
-    validate = sub.add_parser("validate", help="check vocabulary files (or built-in names) against the schema")
+    validate = sub.add_parser(
+        "validate", help="check vocabulary files (or built-in names) against the schema"
+    )
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=cmd_validate)
 

@@ -46,7 +46,9 @@ class ModelAdapter:
         )
         return cls(mllm)
 
-    def handle(self, arrays: dict[str, np.ndarray | None]) -> tuple[dict[str, np.ndarray] | None, AdapterError | None]:
+    def handle(
+        self, arrays: dict[str, np.ndarray | None]
+    ) -> tuple[dict[str, np.ndarray] | None, AdapterError | None]:
         """Outputs for one request, or the error to answer with; never raises."""
         try:
             request = request_from_arrays(arrays)

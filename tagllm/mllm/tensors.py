@@ -38,7 +38,9 @@ def request_to_arrays(request: MLLMRequest) -> dict[str, np.ndarray]:
         "ALLOW_NONE": np.array([request.allow_none], dtype=np.bool_),
     }
     if request.allowed_names is not None:
-        arrays["ALLOWED_NAMES"] = _bytes_array(json.dumps(list(n)) if n else "" for n in request.allowed_names)
+        arrays["ALLOWED_NAMES"] = _bytes_array(
+            json.dumps(list(n)) if n else "" for n in request.allowed_names
+        )
     return arrays
 
 
@@ -61,7 +63,9 @@ def request_from_arrays(arrays: dict[str, np.ndarray | None]) -> MLLMRequest:
     allowed_names = None
     if allowed is not None:
         try:
-            allowed_names = tuple(tuple(json.loads(_text(a))) if _text(a) else () for a in allowed.reshape(-1))
+            allowed_names = tuple(
+                tuple(json.loads(_text(a))) if _text(a) else () for a in allowed.reshape(-1)
+            )
         except json.JSONDecodeError as exc:
             raise ValueError(f"ALLOWED_NAMES entries must be JSON lists: {exc}") from None
     allow_none = arrays.get("ALLOW_NONE")

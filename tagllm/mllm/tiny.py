@@ -163,7 +163,13 @@ def _mrope_sections(half_head_dim: int) -> list[int]:
 
 
 def _build_llava(spec: TinySpec, out: Path) -> None:
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     specials = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]

@@ -71,7 +71,9 @@ class TransformersMLLM:
         self.max_batch_rows = max_batch_rows
         self._version = f"{self.model.config.model_type}/{model_dir.name}"
         self._eos_ids = _as_list(self.model.generation_config.eos_token_id) or [self.tokenizer.eos_token_id]
-        self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._eos_ids[0]
+        self._pad_id = (
+            self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._eos_ids[0]
+        )
         self._yes_ids = _single_token_ids(self.tokenizer, _YES_WORDS)
         self._no_ids = _single_token_ids(self.tokenizer, _NO_WORDS)
         if not self._yes_ids or not self._no_ids:
@@ -113,9 +115,13 @@ class TransformersMLLM:
         prefix_ids = self._text_ids(prefix_text)
         suffix_ids = [self._text_ids(s) for s in suffixes]
         # BPE may merge across the cut; then prefix + suffix would not be the prompt's tokens.
-        if any(prefix_ids + s != self._text_ids(prefix_text + t) for s, t in zip(suffix_ids, suffixes, strict=True)):
+        if any(
+            prefix_ids + s != self._text_ids(prefix_text + t)
+            for s, t in zip(suffix_ids, suffixes, strict=True)
+        ):
             return [
-                self._run_single(image, p, request, c) for p, c in zip(request.prompts, constraints, strict=True)
+                self._run_single(image, p, request, c)
+                for p, c in zip(request.prompts, constraints, strict=True)
             ]
         inputs = self.processor(images=[image], text=[prefix_text], return_tensors="pt").to(self.device)
         cache = DynamicCache(config=self.model.config)
@@ -149,9 +155,13 @@ class TransformersMLLM:
         cache = copy.deepcopy(prefix_cache)
         cache.batch_repeat_interleave(rows)
         ids, mask, positions = ids.to(self.device), mask.to(self.device), positions.to(self.device)
-        logits = self.model(
-            input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
-        ).logits[:, -1, :].float()
+        logits = (
+            self.model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
+            )
+            .logits[:, -1, :]
+            .float()
+        )
         yes = self._yes_probability(logits)
         prompt_tokens = [prefix_len + len(s) for s in suffix_ids]
         if request.mode is Mode.SCORE:
@@ -175,16 +185,18 @@ class TransformersMLLM:
                 break
             mask = torch.cat([mask, torch.ones((rows, 1), dtype=mask.dtype, device=self.device)], dim=1)
             last_positions = last_positions + 1
-            logits = self.model(
-                input_ids=tokens[:, None],
-                attention_mask=mask,
-                position_ids=last_positions,
-                cache=cache,
-                use_cache=True,
-            ).logits[:, -1, :].float()
-        return [
-            self._result(generated[row].tolist(), yes[row], prompt_tokens[row]) for row in range(rows)
-        ]
+            logits = (
+                self.model(
+                    input_ids=tokens[:, None],
+                    attention_mask=mask,
+                    position_ids=last_positions,
+                    cache=cache,
+                    use_cache=True,
+                )
+                .logits[:, -1, :]
+                .float()
+            )
+        return [self._result(generated[row].tolist(), yes[row], prompt_tokens[row]) for row in range(rows)]
 
     # -- naive path --------------------------------------------------------------------------
 

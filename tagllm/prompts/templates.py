@@ -27,8 +27,7 @@ class PromptKind(enum.StrEnum):
 
 DEFAULT_TEMPLATES: dict[PromptKind, str] = {
     PromptKind.OPEN_ENDED: (
-        "List the kinds of objects you can see in the image.\n"
-        "Answer with short names separated by commas."
+        "List the kinds of objects you can see in the image.\nAnswer with short names separated by commas."
     ),
     PromptKind.MULTI_OPTION: (
         "Which of the listed objects are visible in the image? Answer with their names exactly as "
@@ -70,7 +69,9 @@ class Prompts:
             try:
                 kind = PromptKind(key)
             except ValueError:
-                raise ValueError(f"unknown prompt kind {key!r}; known: {[k.value for k in PromptKind]}") from None
+                raise ValueError(
+                    f"unknown prompt kind {key!r}; known: {[k.value for k in PromptKind]}"
+                ) from None
             used = {f for _, f, _, _ in string.Formatter().parse(template) if f}
             if used - _FIELDS[kind]:
                 raise ValueError(f"prompt {key!r} uses unknown fields {sorted(used - _FIELDS[kind])}")

@@ -55,7 +55,9 @@ class StackSettings:
 
 def grpc_serving(address: str, service: str = "") -> bool:
     with grpc.insecure_channel(address) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=2
+        )
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
@@ -68,7 +70,9 @@ class LocalStack:
 
     def _service(self, name: str, module: str, env: dict[str, str]) -> ManagedProcess:
         full_env = dict(os.environ)
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), os.environ.get("PYTHONPATH")]))
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(SOURCE_ROOT), os.environ.get("PYTHONPATH")])
+        )
         full_env["PYTHONUNBUFFERED"] = "1"
         full_env.update(env)
         full_env.update(dict(self.settings.extra_env))

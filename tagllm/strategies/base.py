@@ -109,7 +109,9 @@ class TagResult:
 class Strategy(Protocol):
     name: StrategyName
 
-    def tag(self, image: bytes, vocabulary: Vocabulary, options: StrategyOptions, mllm: MLLM) -> TagResult: ...
+    def tag(
+        self, image: bytes, vocabulary: Vocabulary, options: StrategyOptions, mllm: MLLM
+    ) -> TagResult: ...
 
 
 class Run:
@@ -128,7 +130,9 @@ class Run:
         start = time.perf_counter()
         response = self.mllm.run(request)
         if len(response.results) != len(request.prompts):
-            raise RuntimeError(f"the model answered {len(response.results)} of {len(request.prompts)} prompts")
+            raise RuntimeError(
+                f"the model answered {len(response.results)} of {len(request.prompts)} prompts"
+            )
         self.usage.add(response)
         self.stages.append(StageTiming(stage, time.perf_counter() - start, response.compute_seconds))
         self.model_version = response.model_version or self.model_version

@@ -71,7 +71,9 @@ class OpenEnded:
 
     def tag(self, image: bytes, vocabulary: Vocabulary, options: StrategyOptions, mllm: MLLM) -> TagResult:
         run = Run(mllm, vocabulary, options)
-        request = MLLMRequest(image=image, prompts=(run.prompts.open_ended(),), max_new_tokens=options.max_answer_tokens)
+        request = MLLMRequest(
+            image=image, prompts=(run.prompts.open_ended(),), max_new_tokens=options.max_answer_tokens
+        )
         answer = run.ask("open_ended", request).results[0].text
         parsed = AnswerParser(vocabulary).parse(answer, search_phrases=True)
         labels = [Label(name, 1.0, Provenance(proposed=True)) for name in parsed.labels]

@@ -29,7 +29,7 @@ class TagRequest(_message.Message):
     def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., vocabulary: _Optional[str] = ..., options: _Optional[_Union[_common_pb2.StrategyOptions, _Mapping]] = ..., reference_labels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TagResponse(_message.Message):
-    __slots__ = ("labels", "usage", "version", "image_id", "request_id", "cached", "stages")
+    __slots__ = ("labels", "usage", "version", "image_id", "request_id", "cached", "stages", "candidates")
     LABELS_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,7 @@ class TagResponse(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CACHED_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     labels: _containers.RepeatedCompositeFieldContainer[_common_pb2.Label]
     usage: _common_pb2.Usage
     version: _common_pb2.VersionStamp
@@ -44,7 +45,8 @@ class TagResponse(_message.Message):
     request_id: str
     cached: bool
     stages: _containers.RepeatedCompositeFieldContainer[_common_pb2.StageTiming]
-    def __init__(self, labels: _Optional[_Iterable[_Union[_common_pb2.Label, _Mapping]]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., version: _Optional[_Union[_common_pb2.VersionStamp, _Mapping]] = ..., image_id: _Optional[str] = ..., request_id: _Optional[str] = ..., cached: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ...) -> None: ...
+    candidates: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, labels: _Optional[_Iterable[_Union[_common_pb2.Label, _Mapping]]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., version: _Optional[_Union[_common_pb2.VersionStamp, _Mapping]] = ..., image_id: _Optional[str] = ..., request_id: _Optional[str] = ..., cached: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., candidates: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BatchTagRequest(_message.Message):
     __slots__ = ("requests",)

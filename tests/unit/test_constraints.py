@@ -32,7 +32,9 @@ def walk(constraint, rng, limit=200):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(list(COCO.names)), min_size=1, max_size=12, unique=True), st.integers(0, 10**6))
+@given(
+    st.lists(st.sampled_from(list(COCO.names)), min_size=1, max_size=12, unique=True), st.integers(0, 10**6)
+)
 def test_every_allowed_walk_is_a_valid_answer(tokenizer, names, seed):
     constraint = AllowedNamesConstraint(tokenizer, names, tokenizer.eos_token_id)
     answer = walk(constraint, random.Random(seed))

@@ -52,7 +52,9 @@ def test_any_text_yields_only_vocabulary_labels_without_duplicates(text):
         assert len(parsed.labels) == len(set(parsed.labels))
 
 
-@given(st.lists(st.sampled_from(NAMES), min_size=1, max_size=10), st.sets(st.sampled_from(NAMES), max_size=20))
+@given(
+    st.lists(st.sampled_from(NAMES), min_size=1, max_size=10), st.sets(st.sampled_from(NAMES), max_size=20)
+)
 def test_allowed_restricts_labels(chosen, allowed):
     parsed = PARSER.parse(", ".join(chosen), allowed=allowed)
     assert set(parsed.labels) == set(chosen) & allowed

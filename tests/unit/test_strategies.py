@@ -58,7 +58,10 @@ def test_verification_rejects_cooccurring_hallucinations():
     assert "microwave" in result.candidates
     assert "microwave" not in names(result)
     multi = tag_image(
-        KITCHEN, COCO, StrategyOptions(strategy=StrategyName.MULTI_OPTION), scripted(cooccur={"oven": "microwave"})
+        KITCHEN,
+        COCO,
+        StrategyOptions(strategy=StrategyName.MULTI_OPTION),
+        scripted(cooccur={"oven": "microwave"}),
     )
     assert "microwave" in names(multi)
 

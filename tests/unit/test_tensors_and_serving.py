@@ -3,7 +3,12 @@ import pytest
 
 from tagllm.mllm.contract import MLLMRequest, MLLMResponse, Mode, PromptResult
 from tagllm.mllm.serving import ModelAdapter
-from tagllm.mllm.tensors import request_from_arrays, request_to_arrays, response_from_arrays, response_to_arrays
+from tagllm.mllm.tensors import (
+    request_from_arrays,
+    request_to_arrays,
+    response_from_arrays,
+    response_to_arrays,
+)
 
 
 def test_request_round_trip():

@@ -86,7 +86,7 @@ def test_loader_rejects_a_directory_without_a_checkpoint(tmp_path):
 
 
 def test_processor_and_chat_template_survive_save_and_reload(tiny_model_dirs):
-    for arch, path in tiny_model_dirs.items():
+    for path in tiny_model_dirs.values():
         model = TransformersMLLM(path)
         assert type(model.processor).__name__ != "PreTrainedTokenizerFast"
         assert model.processor.chat_template

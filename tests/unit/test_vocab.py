@@ -41,7 +41,10 @@ def minimal(**changes) -> str:
             {"name": "dog", "super_category": "animal"},
             {"name": "sofa", "super_category": "furniture", "synonyms": ["couch"]},
         ],
-        "groups": [{"name": "animals", "categories": ["cat", "dog"]}, {"name": "home", "categories": ["sofa"]}],
+        "groups": [
+            {"name": "animals", "categories": ["cat", "dog"]},
+            {"name": "home", "categories": ["sofa"]},
+        ],
     }
     data.update(changes)
     return yaml.safe_dump(data)
@@ -57,7 +60,10 @@ def test_minimal_vocabulary_loads_with_a_content_version():
 
 def test_missing_groups_default_to_super_categories():
     vocabulary = parse_vocabulary(minimal(groups=None))
-    assert {g.name: g.categories for g in vocabulary.groups} == {"animal": ("cat", "dog"), "furniture": ("sofa",)}
+    assert {g.name: g.categories for g in vocabulary.groups} == {
+        "animal": ("cat", "dog"),
+        "furniture": ("sofa",),
+    }
 
 
 @pytest.mark.parametrize(
@@ -68,7 +74,10 @@ def test_missing_groups_default_to_super_categories():
         ({"categories": []}, "categories"),
         ({"groups": [{"name": "a", "categories": ["cat", "dog"]}]}, "not in any group: ['sofa']"),
         ({"groups": [{"name": "a", "categories": ["cat", "dog", "sofa", "cat"]}]}, "already in group"),
-        ({"groups": [{"name": "a", "categories": ["cat", "dog", "sofa", "lion"]}]}, "'lion' is not a category"),
+        (
+            {"groups": [{"name": "a", "categories": ["cat", "dog", "sofa", "lion"]}]},
+            "'lion' is not a category",
+        ),
         ({"surprise": 1}, "unknown keys"),
     ],
 )

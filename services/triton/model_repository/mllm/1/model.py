@@ -24,7 +24,9 @@ class TritonPythonModel:
                 arrays[name] = tensor.as_numpy() if tensor is not None else None
             outputs, error = self.adapter.handle(arrays)
             if error is not None:
-                code = pb_utils.TritonError.INVALID_ARG if error.invalid_input else pb_utils.TritonError.INTERNAL
+                code = (
+                    pb_utils.TritonError.INVALID_ARG if error.invalid_input else pb_utils.TritonError.INTERNAL
+                )
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(error.message, code)))
                 continue
             tensors = [pb_utils.Tensor(name, outputs[name]) for name in OUTPUTS]

@@ -1,0 +1,35 @@
+import grpc
+import pytest
+
+from tagllm.stack.local import LocalStack, StackSettings
+from tagllm.v1 import tagging_pb2_grpc
+from tests.conftest import free_port
+
+MAX_IMAGE_BYTES = 2_000_000
+MAX_IMAGE_PIXELS = 4_000_000
+
+
+@pytest.fixture(scope="session")
+def stack(qwen_dir, tmp_path_factory):
+    settings = StackSettings(
+        model_dir=qwen_dir,
+        run_dir=tmp_path_factory.mktemp("stack"),
+        gateway_port=free_port(),
+        refiner_port=free_port(),
+        triton_http_port=free_port(),
+        triton_grpc_port=free_port(),
+        triton_metrics_port=free_port(),
+        extra_env=(
+            ("TAGLLM_GATEWAY_MAX_IMAGE_BYTES", str(MAX_IMAGE_BYTES)),
+            ("TAGLLM_GATEWAY_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS)),
+        ),
+    )
+    with LocalStack(settings) as running:
+        yield running
+    assert not any(p.running for p in running.processes.values())
+
+
+@pytest.fixture(scope="session")
+def gateway(stack):
+    with grpc.insecure_channel(stack.settings.gateway_address) as channel:
+        yield tagging_pb2_grpc.TaggingServiceStub(channel)

@@ -1,0 +1,75 @@
+"""`tagllm up` as a user runs it: a process that starts everything, then stops everything on SIGTERM."""
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_up_tag_and_stop_leaves_nothing_behind(qwen_dir, tmp_path):
+    ports = {name: free_port() for name in ("gateway", "refiner", "http", "grpc", "metrics")}
+    run_dir = tmp_path / "run"
+    argv = [
+        sys.executable, "-m", "tagllm.cli.main", "up",
+        "--model-dir", str(qwen_dir), "--run-dir", str(run_dir),
+        "--gateway-port", str(ports["gateway"]), "--refiner-port", str(ports["refiner"]),
+        "--triton-http-port", str(ports["http"]), "--triton-grpc-port", str(ports["grpc"]),
+        "--triton-metrics-port", str(ports["metrics"]),
+    ]  # fmt: skip
+    up = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([up.stdout], [], [], 1.0)
+            if ready:
+                line = up.stdout.readline()
+                output.append(line)
+                if "all services healthy" in line or not line:
+                    break
+        assert any("all services healthy" in line for line in output), "".join(output)
+
+        image = tmp_path / "red.png"
+        from tests.conftest import png
+
+        image.write_bytes(png())
+        tagged = subprocess.run(
+            [sys.executable, "-m", "tagllm.cli.main", "tag", str(image), "--json",
+             "--address", f"127.0.0.1:{ports['gateway']}", "--strategy", "multi_option"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert tagged.returncode == 0, tagged.stderr
+        result = json.loads(tagged.stdout)
+        assert result["usage"]["mllm_calls"] == 1
+        for name in ("triton.log", "refiner.log", "gateway.log"):
+            assert (run_dir / "logs" / name).stat().st_size > 0
+        gateway_log = (run_dir / "logs" / "gateway.log").read_text().splitlines()
+        rpc_lines = [json.loads(line) for line in gateway_log if line.startswith("{") and '"rpc"' in line]
+        assert any(line.get("request_id") for line in rpc_lines)
+    finally:
+        up.send_signal(signal.SIGTERM)
+        try:
+            up.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            raise
+    assert up.returncode == 0
+    for port in ports.values():
+        assert not port_open(port), f"port {port} still open after stop"
+    leftovers = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True).stdout.split()
+    assert not [pid for pid in leftovers if int(pid) != os.getpid()]

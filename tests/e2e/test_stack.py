@@ -1,0 +1,202 @@
+"""The whole chain: client -> gateway -> refiner -> Triton (tiny Qwen2.5-VL), over real gRPC."""
+
+import io
+
+import grpc
+import pytest
+import yaml
+from google.protobuf import descriptor_pool, message_factory
+from google.rpc import code_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from PIL import Image
+
+from services.common.settings import load_settings
+from services.gateway.server import GatewaySettings
+from services.gateway.server import build_server as build_gateway
+from tagllm.client import strategy_options
+from tagllm.v1 import tagging_pb2
+from tagllm.vocab import builtin_vocabulary
+from tests.conftest import free_port, png
+from tests.e2e.conftest import MAX_IMAGE_BYTES
+
+pytestmark = pytest.mark.e2e
+COCO = builtin_vocabulary("coco")
+
+
+def tag_request(content: bytes, strategy="tagllm", vocabulary="coco", image_id="", **kwargs):
+    return tagging_pb2.TagRequest(
+        image=tagging_pb2.Image(content=content, id=image_id),
+        vocabulary=vocabulary,
+        options=strategy_options(strategy, **kwargs),
+    )
+
+
+@pytest.mark.parametrize("strategy", ["tagllm", "multi_option", "binary", "open_ended"])
+def test_every_strategy_returns_vocabulary_labels_with_usage(gateway, strategy):
+    response = gateway.Tag(tag_request(png(), strategy, image_id="red.png"), timeout=120)
+    assert response.image_id == "red.png" and response.request_id
+    assert {label.name for label in response.labels} <= set(COCO.names)
+    assert all(0.0 <= label.score <= 1.0 for label in response.labels)
+    assert response.usage.mllm_calls >= 1 and response.usage.model_compute_seconds > 0
+    assert response.usage.prompt_tokens > 0
+    assert response.version.model.startswith("qwen2_5_vl")
+    assert response.version.vocabulary_version == COCO.full_version and response.version.prompt_template_hash
+    if strategy == "binary":
+        assert response.usage.mllm_calls == 80 and response.usage.mllm_requests == 1
+    if strategy == "tagllm":
+        assert response.usage.mllm_calls == len(COCO.groups) + len(response.candidates)
+        assert response.usage.mllm_requests == (2 if response.candidates else 1)
+        assert [s.stage for s in response.stages][0] == "candidates"
+        for label in response.labels:
+            assert label.provenance.group and label.provenance.proposed
+            assert label.provenance.verdict == label.provenance.VERDICT_CONFIRMED
+
+
+@pytest.mark.parametrize("grouping", [True, False])
+def test_tagllm_calls_are_groups_plus_candidates(gateway, grouping):
+    response = gateway.Tag(tag_request(png(64, 64, (1, 2, 3)), "tagllm", grouping=grouping), timeout=120)
+    groups = len(COCO.groups) if grouping else 1
+    assert response.usage.mllm_calls == groups + len(response.candidates)
+    assert set(response.candidates) <= set(COCO.names)
+    assert {label.name for label in response.labels} <= set(response.candidates)
+    assert len(response.stages) == (2 if response.candidates else 1)
+
+
+def test_results_are_cached_by_image_and_options(gateway):
+    content = png(50, 70, (9, 9, 9))
+    first = gateway.Tag(tag_request(content), timeout=120)
+    second = gateway.Tag(tag_request(content), timeout=120)
+    assert not first.cached and second.cached
+    assert list(first.labels) == list(second.labels)
+    other = gateway.Tag(tag_request(content, "multi_option"), timeout=120)
+    assert not other.cached
+
+
+def test_bad_input_gets_invalid_argument_and_the_stack_keeps_serving(gateway):
+    bomb = io.BytesIO()
+    Image.new("1", (4000, 2000)).save(bomb, format="PNG")
+    cases = [
+        (b"", "image is empty"),
+        (b"GIF89a but not really", "not a decodable image"),
+        (b"\x00" * (MAX_IMAGE_BYTES + 1), f"the limit is {MAX_IMAGE_BYTES} bytes"),
+        (bomb.getvalue(), "pixels"),
+    ]
+    for content, message in cases:
+        with pytest.raises(grpc.RpcError) as caught:
+            gateway.Tag(tag_request(content), timeout=30)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in caught.value.details()
+    with pytest.raises(grpc.RpcError) as caught:
+        gateway.Tag(tag_request(png(), vocabulary="klingon"), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    request = tag_request(png())
+    request.reference_labels.append("unicorn")
+    with pytest.raises(grpc.RpcError) as caught:
+        gateway.Tag(request, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "unicorn" in caught.value.details()
+    assert gateway.Tag(tag_request(png(), "multi_option"), timeout=60).usage.mllm_calls == 1
+
+
+def test_batch_reports_a_status_per_image(gateway):
+    batch = tagging_pb2.BatchTagRequest(
+        requests=[
+            tag_request(png(), "multi_option"),
+            tag_request(b"junk"),
+            tag_request(png(), vocabulary="nope"),
+        ]
+    )
+    results = gateway.BatchTag(batch, timeout=120).results
+    assert [r.status.code for r in results] == [code_pb2.OK, code_pb2.INVALID_ARGUMENT, code_pb2.NOT_FOUND]
+    assert results[0].response.usage.mllm_calls == 1 and "decodable" in results[1].status.message
+
+
+def test_stream_answers_every_image_by_id(gateway):
+    requests = [tag_request(png(40 + i, 40), "multi_option", image_id=f"img-{i}") for i in range(4)]
+    requests.append(tag_request(b"junk", image_id="broken"))
+    answers = {r.image_id: r for r in gateway.StreamTag(iter(requests), timeout=120)}
+    assert set(answers) == {"img-0", "img-1", "img-2", "img-3", "broken"}
+    assert answers["broken"].status.code == code_pb2.INVALID_ARGUMENT
+    assert all(answers[f"img-{i}"].status.code == code_pb2.OK for i in range(4))
+
+
+def test_custom_vocabularies_register_and_tag(gateway):
+    listed = {v.name for v in gateway.ListVocabularies(tagging_pb2.ListVocabulariesRequest()).vocabularies}
+    assert {"coco", "voc"} <= listed
+    pets = {
+        "name": "pets",
+        "version": "1",
+        "categories": [
+            {"name": "cat", "super_category": "animal", "descriptions": ["domestic cat"]},
+            {"name": "dog", "super_category": "animal", "descriptions": ["domestic dog"]},
+        ],
+    }
+    info = gateway.RegisterVocabulary(
+        tagging_pb2.RegisterVocabularyRequest(yaml=yaml.safe_dump(pets))
+    ).vocabulary
+    assert (info.name, info.categories, info.builtin) == ("pets", 2, False)
+    response = gateway.Tag(tag_request(png(), "binary", vocabulary="pets"), timeout=60)
+    assert response.usage.mllm_calls == 2 and {label.name for label in response.labels} <= {"cat", "dog"}
+    with pytest.raises(grpc.RpcError) as caught:
+        gateway.RegisterVocabulary(tagging_pb2.RegisterVocabularyRequest(yaml=yaml.safe_dump(pets)))
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(grpc.RpcError) as caught:
+        gateway.RegisterVocabulary(tagging_pb2.RegisterVocabularyRequest(yaml="name: [broken"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_deadline_too_short_is_deadline_exceeded(gateway):
+    with pytest.raises(grpc.RpcError) as caught:
+        gateway.Tag(tag_request(png(33, 33), "binary"), timeout=0.005)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_a_client_knowing_only_reflection_can_tag(stack):
+    with grpc.insecure_channel(stack.settings.gateway_address) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        assert "tagllm.v1.TaggingService" in database.get_services()
+        pool = descriptor_pool.DescriptorPool(database)
+        method = pool.FindServiceByName("tagllm.v1.TaggingService").FindMethodByName("Tag")
+        request_class = message_factory.GetMessageClass(method.input_type)
+        response_class = message_factory.GetMessageClass(method.output_type)
+        request = request_class()
+        request.image.content = png()
+        request.vocabulary = "coco"
+        call = channel.unary_unary(
+            "/tagllm.v1.TaggingService/Tag",
+            request_serializer=request_class.SerializeToString,
+            response_deserializer=response_class.FromString,
+        )
+        response = call(request, timeout=120)
+    assert {label.name for label in response.labels} <= set(COCO.names)
+    assert response.usage.mllm_calls >= len(COCO.groups) and response.usage.prompt_tokens > 0
+
+
+def _health(address: str) -> int:
+    with grpc.insecure_channel(address) as channel:
+        request = health_pb2.HealthCheckRequest(service="tagllm.v1.TaggingService")
+        return health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
+
+
+def test_gateway_health_follows_the_refiner(stack):
+    import time
+
+    assert _health(stack.settings.gateway_address) == health_pb2.HealthCheckResponse.SERVING
+    orphan = build_gateway(
+        load_settings(GatewaySettings, "X_", port=free_port(), refiner_address=f"127.0.0.1:{free_port()}")
+    )
+    linked = build_gateway(
+        load_settings(GatewaySettings, "X_", port=free_port(), refiner_address=stack.settings.refiner_address)
+    )
+    orphan.start()
+    linked.start()
+    try:
+        address = f"127.0.0.1:{linked.port}"
+        deadline = time.monotonic() + 15
+        while _health(address) != health_pb2.HealthCheckResponse.SERVING and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _health(address) == health_pb2.HealthCheckResponse.SERVING
+        assert _health(f"127.0.0.1:{orphan.port}") == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        orphan.stop()
+        linked.stop()

@@ -1,0 +1,88 @@
+"""A real Triton server (the bundled binary) serving a tiny Qwen2.5-VL as model `mllm`."""
+
+import re
+import urllib.request
+
+import pytest
+
+from services.refiner.triton_mllm import TritonMLLM
+from tagllm.mllm.contract import ErrorKind, MLLMError, MLLMRequest, Mode
+from tagllm.mllm.transformers_backend import TransformersMLLM
+from tagllm.stack.triton import TritonSettings, model_ready, triton_process
+from tests.conftest import free_port, png
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def triton(qwen_dir, tmp_path_factory):
+    settings = TritonSettings(
+        model_dir=qwen_dir, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port()
+    )
+    process = triton_process(settings, tmp_path_factory.mktemp("triton"))
+    process.start()
+    try:
+        process.wait_until(lambda: model_ready(settings), 180, "serving model mllm")
+        yield settings
+    finally:
+        process.stop()
+    assert not process.running
+
+
+@pytest.fixture(scope="module")
+def client(triton):
+    client = TritonMLLM(f"{triton.host}:{triton.grpc_port}", timeout=60)
+    yield client
+    client.close()
+
+
+def test_answers_match_the_in_process_model(client, qwen_dir):
+    request = MLLMRequest(
+        png(), ("Is there a cat?\nAnswer yes or no.", "Is there a dog?\nAnswer yes or no."), Mode.SCORE
+    )
+    served = client.run(request)
+    local = TransformersMLLM(qwen_dir).run(request)
+    assert [round(r.yes_probability, 4) for r in served.results] == [
+        round(r.yes_probability, 4) for r in local.results
+    ]
+    assert served.model_version == local.model_version
+    assert served.compute_seconds > 0
+
+
+def test_constrained_generation_through_triton(client):
+    request = MLLMRequest(
+        png(), ("Which?\nObjects: cat, dog",), allowed_names=(("cat", "dog"),), max_new_tokens=8
+    )
+    text = client.run(request).results[0].text
+    assert text == "none" or set(t.strip() for t in text.split(",")) <= {"cat", "dog"}
+
+
+def test_bad_image_is_an_invalid_input_error(client):
+    with pytest.raises(MLLMError) as caught:
+        client.run(MLLMRequest(b"definitely not an image", ("x",)))
+    assert caught.value.kind is ErrorKind.INVALID_INPUT
+    assert "not a decodable image" in str(caught.value)
+    # The model keeps serving after a bad request.
+    assert client.run(MLLMRequest(png(), ("x",), max_new_tokens=2)).results
+
+
+def test_triton_metrics_count_requests_of_model_mllm(client, triton):
+    def successes() -> float:
+        url = f"http://{triton.host}:{triton.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        match = re.search(r'nv_inference_request_success\{model="mllm",version="1"\} (\S+)', text)
+        assert match, "Triton exports no request counter for model mllm"
+        return float(match.group(1))
+
+    before = successes()
+    for _ in range(3):
+        client.run(MLLMRequest(png(), ("x",), max_new_tokens=2))
+    assert successes() == before + 3
+
+
+def test_unreachable_server_is_retryable():
+    client = TritonMLLM(f"127.0.0.1:{free_port()}", timeout=2)
+    with pytest.raises(MLLMError) as caught:
+        client.run(MLLMRequest(png(), ("x",)))
+    assert caught.value.retryable
+    assert not client.ready()
