@@ -93,6 +93,9 @@ def triton_environment() -> dict[str, str]:
     if env.get("LD_LIBRARY_PATH"):
         libs.append(env["LD_LIBRARY_PATH"])
     env["LD_LIBRARY_PATH"] = ":".join(libs)
+    # Without this environment's bin first on PATH the stub does not see PYTHONPATH's packages
+    # (measured: `No module named 'torch'` when the venv is not activated).
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     paths = [str(SOURCE_ROOT), *site.getsitepackages()]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
