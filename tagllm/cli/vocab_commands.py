@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
 from tagllm.vocab import VocabularyError, builtin_names, builtin_vocabulary, load_vocabulary
+from tagllm.vocab.model import revise
 
 
 def _load(name_or_path: str):
     return (
         builtin_vocabulary(name_or_path) if name_or_path in builtin_names() else load_vocabulary(name_or_path)
     )
+
+
+def _write(vocabulary, out: str | None) -> None:
+    text = vocabulary.to_yaml()
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        print(f"wrote {vocabulary.name} {vocabulary.full_version} to {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
 
 
 def cmd_validate(args) -> int:
@@ -30,14 +40,102 @@ def cmd_validate(args) -> int:
     return status
 
 
+def _label_sets_from_answers(args, vocabulary) -> list[frozenset[str]]:
+    """multi_option answers for a sample of unlabelled images, through a running gateway."""
+    import grpc
+
+    from tagllm.client import TaggingClient, strategy_options
+    from tagllm.datasets.images import list_images
+
+    images = list_images(Path(args.from_answers))[: args.sample]
+    if not images:
+        raise SystemExit(f"no images under {args.from_answers}")
+    label_sets = []
+    with TaggingClient(args.address) as client:
+        for n, image in enumerate(images, start=1):
+            try:
+                response = client.tag(
+                    image, vocabulary=vocabulary.name, options=strategy_options("multi_option")
+                )
+            except grpc.RpcError as exc:
+                print(f"{image}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+                continue
+            label_sets.append(frozenset(label.name for label in response.labels))
+            print(f"\r{n}/{len(images)} images answered", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return label_sets
+
+
+def cmd_group(args) -> int:
+    from tagllm.datasets.readers import DatasetError, read_labels
+    from tagllm.vocab.grouping import groups_from_label_sets
+
+    vocabulary = _load(args.vocab)
+    if args.from_labels:
+        try:
+            labelled = read_labels(args.from_labels)
+        except DatasetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        unknown = sorted(set(labelled.categories) - set(vocabulary.names))
+        if unknown:
+            print(f"warning: ignoring categories not in {vocabulary.name}: {unknown[:10]}", file=sys.stderr)
+        label_sets = list(labelled.labels.values())
+    else:
+        label_sets = _label_sets_from_answers(args, vocabulary)
+    groups = groups_from_label_sets(vocabulary, label_sets, max_size=args.max_size)
+    print(
+        f"{len(groups)} groups from {len(label_sets)} label sets (at most {args.max_size} each)",
+        file=sys.stderr,
+    )
+    _write(revise(vocabulary, groups=groups), args.out)
+    return 0
+
+
+def cmd_concepts(args) -> int:
+    from tagllm.vocab.concepts import generate_concepts
+
+    vocabulary = _load(args.vocab)
+    if args.triton:
+        from services.refiner.triton_mllm import TritonMLLM
+
+        mllm = TritonMLLM(args.triton)
+    else:
+        from tagllm.mllm.default_model import default_model_dir
+        from tagllm.mllm.transformers_backend import TransformersMLLM
+
+        mllm = TransformersMLLM(args.model_dir or default_model_dir())
+    _write(generate_concepts(vocabulary, mllm), args.out)
+    return 0
+
+
 def add_parser(commands) -> None:
     vocab = commands.add_parser("vocab", help="validate and prepare vocabularies")
     sub = vocab.add_subparsers(dest="vocab_command", required=True)
+
     validate = sub.add_parser(
         "validate", help="check vocabulary files (or built-in names) against the schema"
     )
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=cmd_validate)
 
+    group = sub.add_parser("group", help="derive groups from measured co-occurrence")
+    source = group.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--from-labels", help="human labels: COCO instances JSON, VOC annotation folder or CSV"
+    )
+    source.add_argument("--from-answers", help="folder of unlabelled images, answered by multi_option")
+    group.add_argument("--vocab", default="coco", help="built-in name or vocabulary file")
+    group.add_argument("--max-size", type=int, default=10, help="largest group")
+    group.add_argument("--sample", type=int, default=500, help="images to answer with --from-answers")
+    group.add_argument("--address", default="127.0.0.1:50051", help="gateway for --from-answers")
+    group.add_argument("--out", help="vocabulary file to write (default: standard output)")
+    group.set_defaults(func=cmd_group)
 
-__all__ = ["add_parser", "argparse"]
+    concepts = sub.add_parser("concepts", help="ask a model for concept knowledge, written for review")
+    concepts.add_argument("--vocab", default="coco")
+    where = concepts.add_mutually_exclusive_group()
+    where.add_argument("--triton", help="Triton gRPC address serving model mllm")
+    where.add_argument("--model-dir", help="checkpoint to run in-process (default: the tiny model)")
+    concepts.add_argument("--out", help="vocabulary file to write (default: standard output)")
+    concepts.set_defaults(func=cmd_concepts)

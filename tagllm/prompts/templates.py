@@ -48,7 +48,7 @@ _FIELDS: dict[PromptKind, set[str]] = {
     PromptKind.YES_NO_PLAIN: {"name"},
 }
 MAX_INSERT_CHARS = 200
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029{}]")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ufffd{}]")
 
 
 def sanitize(text: str, limit: int = MAX_INSERT_CHARS) -> str:

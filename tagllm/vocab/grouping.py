@@ -8,7 +8,6 @@ Categories that co-occur with nothing are packed into groups of their own.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Iterable
 
@@ -46,7 +45,9 @@ def cluster(names: list[str], counts: list[int], matrix: list[list[int]], max_si
         for a, b in itertools.combinations(range(len(clusters)), 2):
             if len(clusters[a]) + len(clusters[b]) > max_size:
                 continue
-            linkage = sum(sim[i][j] for i in clusters[a] for j in clusters[b]) / (len(clusters[a]) * len(clusters[b]))
+            linkage = sum(sim[i][j] for i in clusters[a] for j in clusters[b]) / (
+                len(clusters[a]) * len(clusters[b])
+            )
             if linkage > best:
                 best, pair = linkage, (a, b)
         if pair is None:
@@ -78,7 +79,3 @@ def groups_from_label_sets(
         used.add(name)
         groups.append(Group(name, tuple(members)))
     return tuple(groups)
-
-
-def with_groups(vocabulary: Vocabulary, groups: tuple[Group, ...]) -> Vocabulary:
-    return dataclasses.replace(vocabulary, groups=groups)

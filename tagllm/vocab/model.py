@@ -284,3 +284,16 @@ def _to_plain(vocabulary: Vocabulary) -> dict[str, Any]:
     if vocabulary.prompts:
         plain["prompts"] = dict(vocabulary.prompts)
     return plain
+
+
+def revise(vocabulary: Vocabulary, *, groups=None, categories=None) -> Vocabulary:
+    """A validated copy with new groups and/or categories (and so a new content version)."""
+    plain = _to_plain(
+        dataclasses.replace(
+            vocabulary,
+            groups=vocabulary.groups if groups is None else tuple(groups),
+            categories=vocabulary.categories if categories is None else tuple(categories),
+        )
+    )
+    text = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
+    return parse_vocabulary(text, source=f"revised {vocabulary.name}")
