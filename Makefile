@@ -21,12 +21,12 @@ protos: $(VENV)  ## regenerate tagllm/v1 from protos/
 	$(PYTHON) scripts/gen_protos.py
 
 lint: $(VENV)
-	.venv/bin/ruff check tagllm services tests scripts
-	.venv/bin/ruff format --check tagllm services tests scripts
+	.venv/bin/ruff check tagllm services tests scripts deploy
+	.venv/bin/ruff format --check tagllm services tests scripts deploy
 
 format: $(VENV)
-	.venv/bin/ruff format tagllm services tests scripts
-	.venv/bin/ruff check --fix tagllm services tests scripts
+	.venv/bin/ruff format tagllm services tests scripts deploy
+	.venv/bin/ruff check --fix tagllm services tests scripts deploy
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache

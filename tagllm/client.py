@@ -57,12 +57,14 @@ class TaggingClient:
         reference_labels: list[str] | None = None,
         timeout: float | None = 300.0,
     ) -> tagging_pb2.TagResponse:
+        """`reference_labels` (human labels; [] means none of the vocabulary) feed agreement metrics."""
         content = Path(image).read_bytes() if isinstance(image, Path) else image
         request = tagging_pb2.TagRequest(
             image=tagging_pb2.Image(content=content, id=image_id),
             vocabulary=vocabulary,
             options=options or strategy_options(),
             reference_labels=reference_labels or [],
+            has_reference=reference_labels is not None,
         )
         return self.stub.Tag(request, timeout=timeout, metadata=self.metadata)
 

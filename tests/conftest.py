@@ -29,3 +29,22 @@ def tiny_model_dirs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def qwen_dir(tiny_model_dirs) -> Path:
     return tiny_model_dirs["qwen2_5_vl"]
+
+
+PORT_FIELDS = (
+    "gateway_port",
+    "refiner_port",
+    "metrics_port",
+    "metrics_http_port",
+    "gateway_metrics_port",
+    "refiner_metrics_port",
+    "triton_http_port",
+    "triton_grpc_port",
+    "triton_metrics_port",
+    "prometheus_port",
+)
+
+
+def free_ports() -> dict[str, int]:
+    """A free port for every port setting of the local stack."""
+    return {field: free_port() for field in PORT_FIELDS}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from tagllm.metrics import ImageRecord
 from tagllm.strategies import Provenance, StrategyName, StrategyOptions, TagResult, Verdict
-from tagllm.v1 import common_pb2
+from tagllm.v1 import common_pb2, metrics_pb2
 
 STRATEGY_TO_PROTO = {
     StrategyName.OPEN_ENDED: common_pb2.STRATEGY_OPEN_ENDED,
@@ -84,3 +85,52 @@ def result_parts(result: TagResult) -> dict:
         ],
         "candidates": list(result.candidates),
     }
+
+
+def record_to_proto(
+    result: TagResult, vocabulary_size: int, seconds: float, reference: list[str] | None, request_id: str
+) -> metrics_pb2.TaggingRecord:
+    parts = result_parts(result)
+    return metrics_pb2.TaggingRecord(
+        strategy=STRATEGY_TO_PROTO[result.version.strategy],
+        vocabulary=result.version.vocabulary,
+        vocabulary_size=vocabulary_size,
+        seconds=seconds,
+        stages=parts["stages"],
+        usage=parts["usage"],
+        candidates=result.candidates,
+        labels=[label.name for label in result.labels],
+        reference_labels=reference or [],
+        has_reference=reference is not None,
+        verified=result.verified,
+        confirmed=result.confirmed,
+        model=result.version.model,
+        request_id=request_id,
+    )
+
+
+def record_from_proto(message: metrics_pb2.TaggingRecord) -> ImageRecord:
+    """Raises ValueError for a record that cannot be counted."""
+    if message.strategy not in STRATEGY_FROM_PROTO:
+        raise ValueError(f"unknown strategy {message.strategy}")
+    if not message.vocabulary:
+        raise ValueError("record names no vocabulary")
+    if message.seconds < 0 or message.usage.model_compute_seconds < 0:
+        raise ValueError("negative durations")
+    return ImageRecord(
+        strategy=STRATEGY_FROM_PROTO[message.strategy].value,
+        vocabulary=message.vocabulary,
+        vocabulary_size=message.vocabulary_size,
+        seconds=message.seconds,
+        stages=tuple((s.stage, s.seconds) for s in message.stages),
+        mllm_calls=message.usage.mllm_calls,
+        mllm_requests=message.usage.mllm_requests,
+        prompt_tokens=message.usage.prompt_tokens,
+        generated_tokens=message.usage.generated_tokens,
+        compute_seconds=message.usage.model_compute_seconds,
+        candidates=tuple(message.candidates),
+        labels=tuple(message.labels),
+        reference=tuple(message.reference_labels) if message.has_reference else None,
+        verified=message.verified,
+        confirmed=message.confirmed,
+    )

@@ -4,87 +4,21 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterable
 from concurrent import futures
 
 import grpc
-import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
 
+from services.common.interceptors import ObservabilityInterceptor
 from services.common.logs import get_logger
 from services.common.settings import GrpcSettings
 
-REQUEST_ID_KEY = "x-request-id"
 log = get_logger("grpc")
-
-
-def request_id_from(context: grpc.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == REQUEST_ID_KEY and value:
-            return value[:128]
-    return uuid.uuid4().hex
-
-
-class RequestContextInterceptor(grpc.ServerInterceptor):
-    """Binds a request id (from x-request-id, else new) to every log line of the RPC; logs its end."""
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        if method.startswith("/grpc.health") or method.startswith("/grpc.reflection"):
-            return handler
-
-        def wrap(behavior, streaming_response: bool):
-            def unary(request_or_iterator, context):
-                structlog.contextvars.clear_contextvars()
-                structlog.contextvars.bind_contextvars(request_id=request_id_from(context), method=method)
-                start = time.perf_counter()
-                try:
-                    return behavior(request_or_iterator, context)
-                finally:
-                    log.info("rpc", code=_code_name(context), seconds=round(time.perf_counter() - start, 6))
-
-            def streaming(request_or_iterator, context):
-                structlog.contextvars.clear_contextvars()
-                structlog.contextvars.bind_contextvars(request_id=request_id_from(context), method=method)
-                start = time.perf_counter()
-                try:
-                    yield from behavior(request_or_iterator, context)
-                finally:
-                    log.info("rpc", code=_code_name(context), seconds=round(time.perf_counter() - start, 6))
-
-            return streaming if streaming_response else unary
-
-        return _rewrap(handler, wrap)
-
-
-def _code_name(context) -> str:
-    code = context.code() if hasattr(context, "code") else None
-    return code.name if isinstance(code, grpc.StatusCode) else "OK"
-
-
-def _rewrap(handler, wrap):
-    """A copy of `handler` whose behaviour is `wrap(behaviour, streaming_response)`."""
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(
-            wrap(handler.unary_unary, False), handler.request_deserializer, handler.response_serializer
-        )
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            wrap(handler.unary_stream, True), handler.request_deserializer, handler.response_serializer
-        )
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(
-            wrap(handler.stream_unary, False), handler.request_deserializer, handler.response_serializer
-        )
-    return grpc.stream_stream_rpc_method_handler(
-        wrap(handler.stream_stream, True), handler.request_deserializer, handler.response_serializer
-    )
+# One sample per counter, not two: the *_created series only double what Prometheus stores.
+disable_created_metrics()
 
 
 class GrpcServer:
@@ -102,8 +36,11 @@ class GrpcServer:
         add_servicers: Callable[[grpc.Server], None],
         readiness: Callable[[], bool] = lambda: True,
         interceptors: Iterable[grpc.ServerInterceptor] = (),
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
+        # Each server exports its own gRPC metrics (and the caller's, if it shares the registry).
+        self.registry = registry or CollectorRegistry()
         self.service_names = list(service_names)
         self.readiness = readiness
         options = [
@@ -113,7 +50,7 @@ class GrpcServer:
         ]
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
-            interceptors=[RequestContextInterceptor(), *interceptors],
+            interceptors=[ObservabilityInterceptor(self.registry), *interceptors],
             options=options,
         )
         add_servicers(self.server)
@@ -150,6 +87,8 @@ class GrpcServer:
 
     def start(self) -> None:
         self.server.start()
+        if self.settings.metrics_port:
+            start_http_server(self.settings.metrics_port, addr=self.settings.host, registry=self.registry)
         threading.Thread(target=self._watch_readiness, name="readiness", daemon=True).start()
         log.info("listening", address=f"{self.settings.host}:{self.port}", services=self.service_names)
 

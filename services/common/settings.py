@@ -65,3 +65,5 @@ class GrpcSettings:
     # Seconds in-flight RPCs get to finish after SIGTERM.
     drain_seconds: float = 10.0
     log_format: str = "json"  # json | console
+    # Port of this service's own /metrics (gRPC server metrics); 0 turns it off.
+    metrics_port: int = 0

@@ -15,7 +15,8 @@ from google.rpc import code_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.convert import options_from_proto
-from services.common.grpc_server import REQUEST_ID_KEY, GrpcServer, abort_with
+from services.common.grpc_server import GrpcServer, abort_with
+from services.common.interceptors import REQUEST_ID_KEY
 from services.common.logs import configure_logging, get_logger
 from services.common.settings import GrpcSettings, load_settings
 from services.gateway.cache import LRUCache
@@ -132,7 +133,8 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             request.options.SerializeToString(True),
         )
         cached = self.cache.get((*key, self._model_version))
-        if cached is not None and not request.reference_labels:
+        # Requests with references go through, so the agreement metrics see every one of them.
+        if cached is not None and not (request.reference_labels or request.has_reference):
             response = tagging_pb2.TagResponse()
             response.CopyFrom(cached)
             response.image_id, response.request_id, response.cached = request.image.id, request_id, True
@@ -144,6 +146,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             vocabulary_yaml="" if self.vocabularies.is_builtin(vocabulary.name) else vocabulary.source_text,
             options=request.options,
             reference_labels=request.reference_labels,
+            has_reference=request.has_reference or bool(request.reference_labels),
             request_id=request_id,
             image_sha256=image.sha256,
         )

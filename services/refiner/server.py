@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import time
 
 import grpc
+from prometheus_client import CollectorRegistry
 
-from services.common.convert import options_from_proto, result_parts
+from services.common.convert import options_from_proto, record_to_proto, result_parts
 from services.common.grpc_server import GrpcServer, abort_with
 from services.common.logs import configure_logging, get_logger
 from services.common.settings import GrpcSettings, load_settings
+from services.refiner.metrics_sender import MetricsSender
 from services.refiner.triton_mllm import TritonMLLM
 from tagllm.mllm.contract import ErrorKind, MLLMError
 from tagllm.strategies import tag_image
@@ -34,11 +37,15 @@ class RefinerSettings(GrpcSettings):
     triton_url: str = "127.0.0.1:8001"
     # Cap on one model-server call; a shorter client deadline wins.
     triton_timeout_seconds: float = 300.0
+    # Where tagging records go; empty: nowhere.
+    metrics_address: str = "127.0.0.1:50053"
+    metrics_buffer: int = 10_000
 
 
 class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
-    def __init__(self, mllm: TritonMLLM) -> None:
+    def __init__(self, mllm: TritonMLLM, sender: MetricsSender | None = None) -> None:
         self.mllm = mllm
+        self.sender = sender
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - one servicer per process
     def _custom_vocabulary(self, text: str) -> Vocabulary:
@@ -64,12 +71,20 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
         except ValueError as exc:
             abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         self.mllm.set_deadline(context.time_remaining())
+        start = time.perf_counter()
         try:
             result = tag_image(request.image, vocabulary, options, self.mllm)
         except MLLMError as exc:
             abort_with(context, _STATUS_OF[exc.kind], str(exc))
         finally:
             self.mllm.set_deadline(None)
+        seconds = time.perf_counter() - start
+        if self.sender is not None:
+            reference = list(request.reference_labels) if request.has_reference else None
+            record = record_to_proto(
+                result, len(vocabulary.categories), seconds, reference, request.request_id
+            )
+            self.sender.submit(record)
         log.info(
             "refined",
             strategy=options.strategy.value,
@@ -81,13 +96,18 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
 
 
 def build_server(settings: RefinerSettings) -> GrpcServer:
+    registry = CollectorRegistry()
     mllm = TritonMLLM(settings.triton_url, timeout=settings.triton_timeout_seconds)
-    servicer = RefinementServicer(mllm)
+    sender = None
+    if settings.metrics_address:
+        sender = MetricsSender(settings.metrics_address, registry, capacity=settings.metrics_buffer)
+    servicer = RefinementServicer(mllm, sender)
     return GrpcServer(
         settings,
         [SERVICE],
         lambda server: refinement_pb2_grpc.add_RefinementServiceServicer_to_server(servicer, server),
         readiness=mllm.ready,
+        registry=registry,
     )
 
 

@@ -27,6 +27,12 @@ def _stack_settings(args, run_dir: Path):
         host=args.host,
         gateway_port=args.gateway_port,
         refiner_port=args.refiner_port,
+        metrics_port=args.metrics_port,
+        metrics_http_port=args.metrics_http_port,
+        gateway_metrics_port=args.gateway_metrics_port,
+        refiner_metrics_port=args.refiner_metrics_port,
+        prometheus=args.prometheus,
+        prometheus_port=args.prometheus_port,
         triton_http_port=args.triton_http_port,
         triton_grpc_port=args.triton_grpc_port,
         triton_metrics_port=args.triton_metrics_port,
@@ -42,6 +48,12 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address every service listens on")
     parser.add_argument("--gateway-port", type=int, default=50051)
     parser.add_argument("--refiner-port", type=int, default=50052)
+    parser.add_argument("--metrics-port", type=int, default=50053, help="metrics service gRPC port")
+    parser.add_argument("--metrics-http-port", type=int, default=9464, help="tagging metrics (/metrics)")
+    parser.add_argument("--gateway-metrics-port", type=int, default=9465, help="gateway's own /metrics")
+    parser.add_argument("--refiner-metrics-port", type=int, default=9466, help="refiner's own /metrics")
+    parser.add_argument("--prometheus", action="store_true", help="also start Prometheus scraping the stack")
+    parser.add_argument("--prometheus-port", type=int, default=9090)
     parser.add_argument("--triton-http-port", type=int, default=8000)
     parser.add_argument("--triton-grpc-port", type=int, default=8001)
     parser.add_argument("--triton-metrics-port", type=int, default=8002)

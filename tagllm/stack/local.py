@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tagllm.stack.processes import ManagedProcess
+from tagllm.stack.prometheus import ScrapeTargets, prometheus_process, prometheus_ready
 from tagllm.stack.triton import SOURCE_ROOT, TritonSettings, model_ready, triton_process
 
 
@@ -22,10 +23,17 @@ class StackSettings:
     host: str = "127.0.0.1"
     gateway_port: int = 50051
     refiner_port: int = 50052
+    metrics_port: int = 50053
+    metrics_http_port: int = 9464
+    gateway_metrics_port: int = 9465
+    refiner_metrics_port: int = 9466
     triton_http_port: int = 8000
     triton_grpc_port: int = 8001
     triton_metrics_port: int = 8002
     shared_prefix: bool = True
+    prometheus: bool = False
+    prometheus_port: int = 9090
+    scrape_interval: str = "5s"
     log_format: str = "json"
     # Extra environment for the service processes (TAGLLM_GATEWAY_*, TAGLLM_REFINER_* ...).
     extra_env: tuple[tuple[str, str], ...] = ()
@@ -39,8 +47,20 @@ class StackSettings:
         return f"{self.host}:{self.refiner_port}"
 
     @property
+    def metrics_address(self) -> str:
+        return f"{self.host}:{self.metrics_port}"
+
+    @property
     def triton_grpc_address(self) -> str:
         return f"{self.host}:{self.triton_grpc_port}"
+
+    def scrape_targets(self) -> ScrapeTargets:
+        return ScrapeTargets(
+            metrics_service=f"{self.host}:{self.metrics_http_port}",
+            gateway=f"{self.host}:{self.gateway_metrics_port}",
+            refiner=f"{self.host}:{self.refiner_metrics_port}",
+            triton=f"{self.host}:{self.triton_metrics_port}",
+        )
 
     def triton(self) -> TritonSettings:
         return TritonSettings(
@@ -84,6 +104,16 @@ class LocalStack:
         s.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             triton = triton_process(s.triton(), s.run_dir)
+            metrics = self._service(
+                "metrics",
+                "services.metrics.server",
+                {
+                    "TAGLLM_METRICS_HOST": s.host,
+                    "TAGLLM_METRICS_PORT": str(s.metrics_port),
+                    "TAGLLM_METRICS_METRICS_PORT": str(s.metrics_http_port),
+                    "TAGLLM_METRICS_LOG_FORMAT": s.log_format,
+                },
+            )
             refiner = self._service(
                 "refiner",
                 "services.refiner.server",
@@ -91,6 +121,8 @@ class LocalStack:
                     "TAGLLM_REFINER_HOST": s.host,
                     "TAGLLM_REFINER_PORT": str(s.refiner_port),
                     "TAGLLM_REFINER_TRITON_URL": s.triton_grpc_address,
+                    "TAGLLM_REFINER_METRICS_ADDRESS": s.metrics_address,
+                    "TAGLLM_REFINER_METRICS_PORT": str(s.refiner_metrics_port),
                     "TAGLLM_REFINER_LOG_FORMAT": s.log_format,
                 },
             )
@@ -101,10 +133,15 @@ class LocalStack:
                     "TAGLLM_GATEWAY_HOST": s.host,
                     "TAGLLM_GATEWAY_PORT": str(s.gateway_port),
                     "TAGLLM_GATEWAY_REFINER_ADDRESS": s.refiner_address,
+                    "TAGLLM_GATEWAY_METRICS_PORT": str(s.gateway_metrics_port),
                     "TAGLLM_GATEWAY_LOG_FORMAT": s.log_format,
                 },
             )
-            self.processes = {"triton": triton, "refiner": refiner, "gateway": gateway}
+            self.processes = {"triton": triton, "metrics": metrics, "refiner": refiner, "gateway": gateway}
+            if s.prometheus:
+                self.processes["prometheus"] = prometheus_process(
+                    s.scrape_targets(), s.run_dir, s.host, s.prometheus_port, s.scrape_interval
+                )
             for process in self.processes.values():
                 process.start()
             deadline = time.monotonic() + timeout
@@ -113,15 +150,20 @@ class LocalStack:
                 return max(1.0, deadline - time.monotonic())
 
             triton.wait_until(lambda: model_ready(s.triton()), left(), "serving model mllm")
+            metrics.wait_until(lambda: grpc_serving(s.metrics_address), left(), "healthy")
             refiner.wait_until(lambda: grpc_serving(s.refiner_address), left(), "healthy")
             gateway.wait_until(lambda: grpc_serving(s.gateway_address), left(), "healthy")
+            if s.prometheus:
+                self.processes["prometheus"].wait_until(
+                    lambda: prometheus_ready(s.host, s.prometheus_port), left(), "ready"
+                )
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
         # Front to back, so no service sees its dependency vanish while it still takes requests.
-        for name in ("gateway", "refiner", "triton"):
+        for name in ("prometheus", "gateway", "refiner", "metrics", "triton"):
             if name in self.processes:
                 self.processes[name].stop()
 
@@ -132,7 +174,13 @@ class LocalStack:
             "refiner (gRPC, tagllm.v1.RefinementService)": s.refiner_address,
             "triton (gRPC, KServe v2)": s.triton_grpc_address,
             "triton (HTTP)": f"http://{s.host}:{s.triton_http_port}",
+            "metrics service (gRPC, tagllm.v1.MetricsService)": s.metrics_address,
+            "tagging metrics": f"http://{s.host}:{s.metrics_http_port}/metrics",
+            "gateway / refiner metrics": (
+                f"http://{s.host}:{s.gateway_metrics_port}/metrics, http://{s.host}:{s.refiner_metrics_port}/metrics"
+            ),
             "triton metrics": f"http://{s.host}:{s.triton_metrics_port}/metrics",
+            **({"prometheus": f"http://{s.host}:{s.prometheus_port}"} if s.prometheus else {}),
             "logs": str(s.run_dir / "logs"),
         }
 

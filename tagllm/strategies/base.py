@@ -104,6 +104,10 @@ class TagResult:
     candidates: tuple[str, ...] = ()
     # Answer pieces that named nothing allowed.
     dropped_answers: int = 0
+    # Yes/no questions asked about candidates, and how many passed their class threshold
+    # (before min_score and max_labels trim the answer).
+    verified: int = 0
+    confirmed: int = 0
 
 
 class Strategy(Protocol):
@@ -138,7 +142,9 @@ class Run:
         self.model_version = response.model_version or self.model_version
         return response
 
-    def result(self, labels: list[Label], candidates=(), dropped: int = 0) -> TagResult:
+    def result(
+        self, labels: list[Label], candidates=(), dropped: int = 0, verified: int = 0, confirmed: int = 0
+    ) -> TagResult:
         kept = [label for label in labels if label.score >= self.options.min_score]
         kept.sort(key=lambda label: (-label.score, label.name))
         if self.options.max_labels:
@@ -150,4 +156,13 @@ class Run:
             prompt_hash=self.prompts.hash,
             strategy=self.options.strategy,
         )
-        return TagResult(tuple(kept), self.usage, tuple(self.stages), version, tuple(candidates), dropped)
+        return TagResult(
+            tuple(kept),
+            self.usage,
+            tuple(self.stages),
+            version,
+            tuple(candidates),
+            dropped,
+            verified,
+            confirmed,
+        )

@@ -94,7 +94,7 @@ class Binary:
             if score >= category.threshold:
                 provenance = Provenance(verdict=Verdict.CONFIRMED, verification_score=score)
                 labels.append(Label(category.name, score, provenance))
-        return run.result(labels)
+        return run.result(labels, verified=len(scores), confirmed=len(labels))
 
 
 class TagLLM:
@@ -123,7 +123,13 @@ class TagLLM:
                     verification_score=score,
                 )
                 labels.append(Label(category.name, score, provenance))
-        return run.result(labels, candidates=[c.name for c in candidates], dropped=dropped)
+        return run.result(
+            labels,
+            candidates=[c.name for c in candidates],
+            dropped=dropped,
+            verified=len(candidates),
+            confirmed=len(labels),
+        )
 
 
 STRATEGIES = {s.name: s for s in (OpenEnded(), MultiOption(), Binary(), TagLLM())}

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tagllm.v1 import common_pb2 as tagllm_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atagllm/v1/refinement.proto\x12\ttagllm.v1\x1a\x16tagllm/v1/common.proto\"\xbc\x01\n\rRefineRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x12\n\nvocabulary\x18\x02 \x01(\t\x12\x17\n\x0fvocabulary_yaml\x18\x03 \x01(\t\x12+\n\x07options\x18\x04 \x01(\x0b\x32\x1a.tagllm.v1.StrategyOptions\x12\x18\n\x10reference_labels\x18\x05 \x03(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x14\n\x0cimage_sha256\x18\x07 \x01(\t\"\xb9\x01\n\x0eRefineResponse\x12 \n\x06labels\x18\x01 \x03(\x0b\x32\x10.tagllm.v1.Label\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.tagllm.v1.Usage\x12(\n\x07version\x18\x03 \x01(\x0b\x32\x17.tagllm.v1.VersionStamp\x12&\n\x06stages\x18\x04 \x03(\x0b\x32\x16.tagllm.v1.StageTiming\x12\x12\n\ncandidates\x18\x05 \x03(\t2R\n\x11RefinementService\x12=\n\x06Refine\x12\x18.tagllm.v1.RefineRequest\x1a\x19.tagllm.v1.RefineResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atagllm/v1/refinement.proto\x12\ttagllm.v1\x1a\x16tagllm/v1/common.proto\"\xd3\x01\n\rRefineRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x12\n\nvocabulary\x18\x02 \x01(\t\x12\x17\n\x0fvocabulary_yaml\x18\x03 \x01(\t\x12+\n\x07options\x18\x04 \x01(\x0b\x32\x1a.tagllm.v1.StrategyOptions\x12\x18\n\x10reference_labels\x18\x05 \x03(\t\x12\x15\n\rhas_reference\x18\x08 \x01(\x08\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x14\n\x0cimage_sha256\x18\x07 \x01(\t\"\xb9\x01\n\x0eRefineResponse\x12 \n\x06labels\x18\x01 \x03(\x0b\x32\x10.tagllm.v1.Label\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.tagllm.v1.Usage\x12(\n\x07version\x18\x03 \x01(\x0b\x32\x17.tagllm.v1.VersionStamp\x12&\n\x06stages\x18\x04 \x03(\x0b\x32\x16.tagllm.v1.StageTiming\x12\x12\n\ncandidates\x18\x05 \x03(\t2R\n\x11RefinementService\x12=\n\x06Refine\x12\x18.tagllm.v1.RefineRequest\x1a\x19.tagllm.v1.RefineResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,9 +33,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tagllm.v1.refinement_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REFINEREQUEST']._serialized_start=66
-  _globals['_REFINEREQUEST']._serialized_end=254
-  _globals['_REFINERESPONSE']._serialized_start=257
-  _globals['_REFINERESPONSE']._serialized_end=442
-  _globals['_REFINEMENTSERVICE']._serialized_start=444
-  _globals['_REFINEMENTSERVICE']._serialized_end=526
+  _globals['_REFINEREQUEST']._serialized_end=277
+  _globals['_REFINERESPONSE']._serialized_start=280
+  _globals['_REFINERESPONSE']._serialized_end=465
+  _globals['_REFINEMENTSERVICE']._serialized_start=467
+  _globals['_REFINEMENTSERVICE']._serialized_end=549
 # @@protoc_insertion_point(module_scope)

@@ -8,12 +8,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RefineRequest(_message.Message):
-    __slots__ = ("image", "vocabulary", "vocabulary_yaml", "options", "reference_labels", "request_id", "image_sha256")
+    __slots__ = ("image", "vocabulary", "vocabulary_yaml", "options", "reference_labels", "has_reference", "request_id", "image_sha256")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     VOCABULARY_FIELD_NUMBER: _ClassVar[int]
     VOCABULARY_YAML_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    HAS_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_SHA256_FIELD_NUMBER: _ClassVar[int]
     image: bytes
@@ -21,9 +22,10 @@ class RefineRequest(_message.Message):
     vocabulary_yaml: str
     options: _common_pb2.StrategyOptions
     reference_labels: _containers.RepeatedScalarFieldContainer[str]
+    has_reference: bool
     request_id: str
     image_sha256: str
-    def __init__(self, image: _Optional[bytes] = ..., vocabulary: _Optional[str] = ..., vocabulary_yaml: _Optional[str] = ..., options: _Optional[_Union[_common_pb2.StrategyOptions, _Mapping]] = ..., reference_labels: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., image_sha256: _Optional[str] = ...) -> None: ...
+    def __init__(self, image: _Optional[bytes] = ..., vocabulary: _Optional[str] = ..., vocabulary_yaml: _Optional[str] = ..., options: _Optional[_Union[_common_pb2.StrategyOptions, _Mapping]] = ..., reference_labels: _Optional[_Iterable[str]] = ..., has_reference: _Optional[bool] = ..., request_id: _Optional[str] = ..., image_sha256: _Optional[str] = ...) -> None: ...
 
 class RefineResponse(_message.Message):
     __slots__ = ("labels", "usage", "version", "stages", "candidates")

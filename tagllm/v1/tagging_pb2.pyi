@@ -17,16 +17,18 @@ class Image(_message.Message):
     def __init__(self, content: _Optional[bytes] = ..., id: _Optional[str] = ...) -> None: ...
 
 class TagRequest(_message.Message):
-    __slots__ = ("image", "vocabulary", "options", "reference_labels")
+    __slots__ = ("image", "vocabulary", "options", "reference_labels", "has_reference")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     VOCABULARY_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    HAS_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     image: Image
     vocabulary: str
     options: _common_pb2.StrategyOptions
     reference_labels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., vocabulary: _Optional[str] = ..., options: _Optional[_Union[_common_pb2.StrategyOptions, _Mapping]] = ..., reference_labels: _Optional[_Iterable[str]] = ...) -> None: ...
+    has_reference: bool
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., vocabulary: _Optional[str] = ..., options: _Optional[_Union[_common_pb2.StrategyOptions, _Mapping]] = ..., reference_labels: _Optional[_Iterable[str]] = ..., has_reference: _Optional[bool] = ...) -> None: ...
 
 class TagResponse(_message.Message):
     __slots__ = ("labels", "usage", "version", "image_id", "request_id", "cached", "stages", "candidates")

@@ -3,7 +3,7 @@ import pytest
 
 from tagllm.stack.local import LocalStack, StackSettings
 from tagllm.v1 import tagging_pb2_grpc
-from tests.conftest import free_port
+from tests.conftest import free_ports
 
 MAX_IMAGE_BYTES = 2_000_000
 MAX_IMAGE_PIXELS = 4_000_000
@@ -14,11 +14,7 @@ def stack(qwen_dir, tmp_path_factory):
     settings = StackSettings(
         model_dir=qwen_dir,
         run_dir=tmp_path_factory.mktemp("stack"),
-        gateway_port=free_port(),
-        refiner_port=free_port(),
-        triton_http_port=free_port(),
-        triton_grpc_port=free_port(),
-        triton_metrics_port=free_port(),
+        **free_ports(),
         extra_env=(
             ("TAGLLM_GATEWAY_MAX_IMAGE_BYTES", str(MAX_IMAGE_BYTES)),
             ("TAGLLM_GATEWAY_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS)),

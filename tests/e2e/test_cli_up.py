@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -22,15 +22,21 @@ def port_open(port: int) -> bool:
 
 
 def test_up_tag_and_stop_leaves_nothing_behind(qwen_dir, tmp_path):
-    ports = {name: free_port() for name in ("gateway", "refiner", "http", "grpc", "metrics")}
+    ports = free_ports()
+    ports.pop("prometheus_port")
     run_dir = tmp_path / "run"
     argv = [
-        sys.executable, "-m", "tagllm.cli.main", "up",
-        "--model-dir", str(qwen_dir), "--run-dir", str(run_dir),
-        "--gateway-port", str(ports["gateway"]), "--refiner-port", str(ports["refiner"]),
-        "--triton-http-port", str(ports["http"]), "--triton-grpc-port", str(ports["grpc"]),
-        "--triton-metrics-port", str(ports["metrics"]),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "tagllm.cli.main",
+        "up",
+        "--model-dir",
+        str(qwen_dir),
+        "--run-dir",
+        str(run_dir),
+    ]
+    for field, port in ports.items():
+        argv += ["--" + field.replace("_", "-"), str(port)]
     up = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []
     try:
@@ -50,13 +56,13 @@ def test_up_tag_and_stop_leaves_nothing_behind(qwen_dir, tmp_path):
         image.write_bytes(png())
         tagged = subprocess.run(
             [sys.executable, "-m", "tagllm.cli.main", "tag", str(image), "--json",
-             "--address", f"127.0.0.1:{ports['gateway']}", "--strategy", "multi_option"],
+             "--address", f"127.0.0.1:{ports['gateway_port']}", "--strategy", "multi_option"],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert tagged.returncode == 0, tagged.stderr
         result = json.loads(tagged.stdout)
         assert result["usage"]["mllm_calls"] == 1
-        for name in ("triton.log", "refiner.log", "gateway.log"):
+        for name in ("triton.log", "metrics.log", "refiner.log", "gateway.log"):
             assert (run_dir / "logs" / name).stat().st_size > 0
         gateway_log = (run_dir / "logs" / "gateway.log").read_text().splitlines()
         rpc_lines = [json.loads(line) for line in gateway_log if line.startswith("{") and '"rpc"' in line]

@@ -1,0 +1,111 @@
+"""Cross-cutting concerns of every gRPC service, in one interceptor: request ids, logs, metrics.
+
+Each RPC gets a request id (the caller's `x-request-id`, else a new one) bound to every log line
+it causes, one log line when it ends, and the server metrics: handled RPCs by status code,
+handling time, RPCs in flight.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import grpc
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.common.logs import get_logger
+
+REQUEST_ID_KEY = "x-request-id"
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
+_UNOBSERVED = ("/grpc.health", "/grpc.reflection")
+log = get_logger("grpc")
+
+
+def request_id_from(context: grpc.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and value:
+            return value[:128]
+    return uuid.uuid4().hex
+
+
+def _code_name(context) -> str:
+    code = context.code() if hasattr(context, "code") else None
+    return code.name if isinstance(code, grpc.StatusCode) else "OK"
+
+
+class ObservabilityInterceptor(grpc.ServerInterceptor):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        key = ("grpc_service", "grpc_method")
+        self.handled = Counter(
+            "tagllm_grpc_server_handled",
+            "RPCs completed, by status code.",
+            [*key, "grpc_code"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "tagllm_grpc_server_handling_seconds",
+            "Time to handle an RPC.",
+            key,
+            buckets=BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge("tagllm_grpc_server_in_flight", "RPCs being handled.", key, registry=registry)
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        full_method = handler_call_details.method
+        if handler is None or full_method.startswith(_UNOBSERVED):
+            return handler
+        service, _, method = full_method.lstrip("/").rpartition("/")
+        in_flight = self.in_flight.labels(service, method)
+        seconds = self.seconds.labels(service, method)
+
+        def begin(context) -> float:
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(request_id=request_id_from(context), method=full_method)
+            in_flight.inc()
+            return time.perf_counter()
+
+        def end(context, start: float) -> None:
+            elapsed = time.perf_counter() - start
+            code = _code_name(context)
+            in_flight.dec()
+            seconds.observe(elapsed)
+            self.handled.labels(service, method, code).inc()
+            log.info("rpc", code=code, seconds=round(elapsed, 6))
+
+        def wrap(behavior, streaming_response: bool):
+            def unary(request, context):
+                start = begin(context)
+                try:
+                    return behavior(request, context)
+                finally:
+                    end(context, start)
+
+            def streaming(request, context):
+                start = begin(context)
+                try:
+                    yield from behavior(request, context)
+                finally:
+                    end(context, start)
+
+            return streaming if streaming_response else unary
+
+        return rewrap_handler(handler, wrap)
+
+
+def rewrap_handler(handler, wrap):
+    """A copy of `handler` whose behaviour is `wrap(behaviour, streaming_response)`."""
+    kinds = [
+        (handler.unary_unary, False, grpc.unary_unary_rpc_method_handler),
+        (handler.unary_stream, True, grpc.unary_stream_rpc_method_handler),
+        (handler.stream_unary, False, grpc.stream_unary_rpc_method_handler),
+        (handler.stream_stream, True, grpc.stream_stream_rpc_method_handler),
+    ]
+    for behavior, streaming_response, make in kinds:
+        if behavior:
+            return make(
+                wrap(behavior, streaming_response), handler.request_deserializer, handler.response_serializer
+            )
+    raise ValueError("handler has no behaviour")

@@ -1,0 +1,82 @@
+"""Metrics service: takes one record per tagged image and exports them on /metrics."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from prometheus_client import CollectorRegistry
+
+from services.common.convert import record_from_proto
+from services.common.grpc_server import GrpcServer
+from services.common.logs import configure_logging, get_logger
+from services.common.settings import GrpcSettings, load_settings
+from tagllm.metrics import TaggingMetrics
+from tagllm.v1 import metrics_pb2, metrics_pb2_grpc
+from tagllm.vocab import builtin_names, builtin_vocabulary
+
+SERVICE = "tagllm.v1.MetricsService"
+log = get_logger("metrics")
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsSettings(GrpcSettings):
+    port: int = 50053
+    metrics_port: int = 9464
+    # Price of one GPU-hour, applied to model compute seconds.
+    gpu_price_per_hour: float = 2.5
+    # What a human annotator costs per image, for the cost ratio.
+    human_cost_per_image: float = 0.05
+    # Per-class agreement series only for vocabularies up to this many categories.
+    max_class_labels: int = 100
+
+
+class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, metrics: TaggingMetrics) -> None:
+        self.metrics = metrics
+
+    def Record(self, request: metrics_pb2.RecordRequest, context) -> metrics_pb2.RecordResponse:
+        accepted = 0
+        for message in request.records:
+            try:
+                record = record_from_proto(message)
+            except ValueError as exc:
+                self.metrics.records_invalid.inc()
+                log.warning("invalid record", error=str(exc), request_id=message.request_id)
+                continue
+            self.metrics.observe(record)
+            accepted += 1
+        return metrics_pb2.RecordResponse(accepted=accepted)
+
+
+def build_server(settings: MetricsSettings) -> GrpcServer:
+    registry = CollectorRegistry()
+    metrics = TaggingMetrics(
+        registry,
+        gpu_price_per_hour=settings.gpu_price_per_hour,
+        human_cost_per_image=settings.human_cost_per_image,
+        max_class_labels=settings.max_class_labels,
+    )
+    for name in builtin_names():
+        metrics.prepare(name, builtin_vocabulary(name).names)
+    servicer = MetricsServicer(metrics)
+    return GrpcServer(
+        settings,
+        [SERVICE],
+        lambda server: metrics_pb2_grpc.add_MetricsServiceServicer_to_server(servicer, server),
+        registry=registry,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="TagLLM metrics service (settings: TAGLLM_METRICS_* variables)"
+    )
+    parser.parse_args(argv)
+    settings = load_settings(MetricsSettings, "TAGLLM_METRICS_")
+    configure_logging(settings.log_format)
+    build_server(settings).serve_until_signal()
+
+
+if __name__ == "__main__":
+    main()

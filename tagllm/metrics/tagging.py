@@ -1,0 +1,142 @@
+"""What one tagged image contributes to the exported metrics.
+
+Naming follows Prometheus conventions: a `tagllm_` prefix, base units, `_total` counters, and
+label sets bounded by configuration (strategies x vocabularies; per-class series only for
+vocabularies up to `max_class_labels` categories). Precision, recall and F1 over any window
+are ratios of the agreement counters (deploy/prometheus/rules).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+STRATEGIES = ("open_ended", "multi_option", "binary", "tagllm")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRecord:
+    strategy: str
+    vocabulary: str
+    vocabulary_size: int
+    seconds: float
+    # (stage, seconds) per stage
+    stages: tuple[tuple[str, float], ...]
+    mllm_calls: int
+    mllm_requests: int
+    prompt_tokens: int
+    generated_tokens: int
+    compute_seconds: float
+    candidates: tuple[str, ...]
+    labels: tuple[str, ...]
+    reference: tuple[str, ...] | None
+    verified: int = 0
+    confirmed: int = 0
+
+
+class TaggingMetrics:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        gpu_price_per_hour: float,
+        human_cost_per_image: float,
+        max_class_labels: int = 100,
+    ) -> None:
+        self.gpu_price_per_hour = gpu_price_per_hour
+        self.max_class_labels = max_class_labels
+
+        def counter(name: str, doc: str, labels=("strategy",)) -> Counter:
+            return Counter(name, doc, labels, registry=registry)
+
+        def histogram(name: str, doc: str, labels) -> Histogram:
+            return Histogram(name, doc, labels, buckets=LATENCY_BUCKETS, registry=registry)
+
+        def setting(name: str, doc: str, value: float) -> None:
+            Gauge(name, doc, registry=registry).set(value)
+
+        per_vocabulary = ("strategy", "vocabulary")
+        per_class = ("strategy", "vocabulary", "label")
+        self.images = counter("tagllm_images", "Images tagged.", per_vocabulary)
+        self.latency = histogram("tagllm_image_latency_seconds", "Strategy time per image.", ["strategy"])
+        self.stage_latency = histogram(
+            "tagllm_stage_latency_seconds", "Time per stage.", ["strategy", "stage"]
+        )
+        self.calls = counter("tagllm_mllm_calls", "Prompts answered by the MLLM.")
+        self.requests = counter("tagllm_mllm_requests", "Requests to the model server.")
+        self.prompt_tokens = counter("tagllm_prompt_tokens", "Prompt tokens.")
+        self.generated_tokens = counter("tagllm_generated_tokens", "Generated tokens.")
+        self.compute = counter("tagllm_model_compute_seconds", "Model compute time (GPU-seconds on a GPU).")
+        self.cost = counter("tagllm_gpu_cost_dollars", "Model compute time at the configured GPU-hour price.")
+        setting("tagllm_gpu_price_dollars_per_hour", "Configured price of one GPU-hour.", gpu_price_per_hour)
+        setting(
+            "tagllm_human_cost_dollars_per_image", "Configured human cost per image.", human_cost_per_image
+        )
+        self.referenced = counter("tagllm_reference_images", "Images with reference labels.", per_vocabulary)
+        self.tp = counter("tagllm_agreement_true_positives", "Labels also in the reference.", per_vocabulary)
+        self.fp = counter("tagllm_agreement_false_positives", "Labels not in the reference.", per_vocabulary)
+        self.fn = counter("tagllm_agreement_false_negatives", "Reference labels missed.", per_vocabulary)
+        self.class_tp = counter(
+            "tagllm_class_true_positives", "Per class: labels in the reference.", per_class
+        )
+        self.class_fp = counter(
+            "tagllm_class_false_positives", "Per class: labels not in the reference.", per_class
+        )
+        self.class_fn = counter(
+            "tagllm_class_false_negatives", "Per class: reference labels missed.", per_class
+        )
+        self.verified = counter("tagllm_candidates_verified", "Candidates asked a yes/no question.")
+        self.confirmed = counter("tagllm_candidates_confirmed", "Candidates the yes/no question kept.")
+        self.records_invalid = counter("tagllm_metrics_records_invalid", "Records skipped as malformed.", ())
+
+    def prepare(self, vocabulary: str, names: Iterable[str]) -> None:
+        """Create a vocabulary's series at zero, so rates count its first records too."""
+        names = list(names)
+        for strategy in STRATEGIES:
+            for counter in (self.images, self.referenced, self.tp, self.fp, self.fn):
+                counter.labels(strategy, vocabulary)
+            per_strategy = (
+                self.calls,
+                self.requests,
+                self.prompt_tokens,
+                self.generated_tokens,
+                self.compute,
+            )
+            for counter in (*per_strategy, self.cost, self.verified, self.confirmed):
+                counter.labels(strategy)
+            self.latency.labels(strategy)
+            if len(names) <= self.max_class_labels:
+                for name in names:
+                    for counter in (self.class_tp, self.class_fp, self.class_fn):
+                        counter.labels(strategy, vocabulary, name)
+
+    def observe(self, record: ImageRecord) -> None:
+        s, v = record.strategy, record.vocabulary
+        self.images.labels(s, v).inc()
+        self.latency.labels(s).observe(record.seconds)
+        for stage, seconds in record.stages:
+            self.stage_latency.labels(s, stage).observe(seconds)
+        self.calls.labels(s).inc(record.mllm_calls)
+        self.requests.labels(s).inc(record.mllm_requests)
+        self.prompt_tokens.labels(s).inc(record.prompt_tokens)
+        self.generated_tokens.labels(s).inc(record.generated_tokens)
+        self.compute.labels(s).inc(record.compute_seconds)
+        self.cost.labels(s).inc(record.compute_seconds * self.gpu_price_per_hour / 3600.0)
+        self.verified.labels(s).inc(record.verified)
+        self.confirmed.labels(s).inc(record.confirmed)
+        if record.reference is None:
+            return
+        labels, reference = set(record.labels), set(record.reference)
+        self.referenced.labels(s, v).inc()
+        self.tp.labels(s, v).inc(len(labels & reference))
+        self.fp.labels(s, v).inc(len(labels - reference))
+        self.fn.labels(s, v).inc(len(reference - labels))
+        if record.vocabulary_size <= self.max_class_labels:
+            for name in labels & reference:
+                self.class_tp.labels(s, v, name).inc()
+            for name in labels - reference:
+                self.class_fp.labels(s, v, name).inc()
+            for name in reference - labels:
+                self.class_fn.labels(s, v, name).inc()

@@ -1,0 +1,69 @@
+"""Prometheus for the local stack: its configuration, and the server process."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from tagllm.stack.processes import ManagedProcess
+from tagllm.stack.triton import SOURCE_ROOT
+
+RULES_DIR = SOURCE_ROOT / "deploy" / "prometheus" / "rules"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScrapeTargets:
+    metrics_service: str = "127.0.0.1:9464"
+    gateway: str = "127.0.0.1:9465"
+    refiner: str = "127.0.0.1:9466"
+    triton: str = "127.0.0.1:8002"
+
+
+def local_config(targets: ScrapeTargets, rule_files: list[str], scrape_interval: str = "5s") -> dict:
+    """The scrape configuration of the local stack (deploy/prometheus/prometheus.yml)."""
+    jobs = [
+        ("tagllm-metrics", targets.metrics_service),
+        ("tagllm-gateway", targets.gateway),
+        ("tagllm-refiner", targets.refiner),
+        ("triton", targets.triton),
+    ]
+    return {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "rule_files": rule_files,
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in jobs
+        ],
+    }
+
+
+def prometheus_binary() -> str:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise RuntimeError("the prometheus binary is not installed (Debian: apt-get install prometheus)")
+    return binary
+
+
+def prometheus_process(
+    targets: ScrapeTargets, run_dir: Path, host: str, port: int, scrape_interval: str = "5s"
+) -> ManagedProcess:
+    folder = run_dir / "prometheus"
+    folder.mkdir(parents=True, exist_ok=True)
+    rules = sorted(str(p) for p in RULES_DIR.glob("*.yml"))
+    config = folder / "prometheus.yml"
+    config.write_text(yaml.safe_dump(local_config(targets, rules, scrape_interval), sort_keys=False))
+    argv = [
+        prometheus_binary(),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address={host}:{port}",
+    ]
+    return ManagedProcess("prometheus", argv, run_dir / "logs" / "prometheus.log")
+
+
+def prometheus_ready(host: str, port: int) -> bool:
+    with urllib.request.urlopen(f"http://{host}:{port}/-/ready", timeout=2) as response:
+        return response.status == 200

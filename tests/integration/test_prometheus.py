@@ -1,0 +1,227 @@
+"""The stack scraped by a real Prometheus: every recording rule and dashboard query against sent data.
+
+Uses the `prometheus` and `promtool` binaries installed by scripts/setup (Debian's package).
+"""
+
+import json
+import math
+import random
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tagllm.client import TaggingClient, strategy_options
+from tagllm.stack.local import LocalStack, StackSettings
+from tagllm.vocab import builtin_vocabulary
+from tests.conftest import free_ports, png
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+RULES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "tagllm.json"
+VOC = builtin_vocabulary("voc")
+GPU_PRICE = 2.5  # the metrics service's default
+HUMAN_COST = 0.05
+
+
+def test_promtool_accepts_rules_and_configs():
+    subprocess.run(["promtool", "check", "rules", *map(str, RULES)], check=True, capture_output=True)
+    for config in ("prometheus.yml", "prometheus-kubernetes.yml"):
+        subprocess.run(
+            ["promtool", "check", "config", "--syntax-only", str(ROOT / "deploy" / "prometheus" / config)],
+            check=True,
+            capture_output=True,
+        )
+
+
+def test_dashboard_json_is_built_from_its_source():
+    built = subprocess.run(
+        [
+            "python",
+            "-c",
+            "import build_dashboard, json; print(json.dumps(build_dashboard.dashboard(), indent=2))",
+        ],
+        cwd=ROOT / "deploy" / "grafana",
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert json.loads(built) == json.loads(DASHBOARD.read_text())
+
+
+@pytest.fixture(scope="module")
+def observed(qwen_dir, tmp_path_factory):
+    settings = StackSettings(
+        model_dir=qwen_dir,
+        run_dir=tmp_path_factory.mktemp("observed"),
+        **free_ports(),
+        prometheus=True,
+        scrape_interval="1s",
+    )
+    with LocalStack(settings) as stack:
+        yield stack
+
+
+def query(stack, expr: str) -> list[dict]:
+    s = stack.settings
+    url = f"http://{s.host}:{s.prometheus_port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    reply = json.loads(urllib.request.urlopen(url, timeout=10).read())
+    assert reply["status"] == "success", reply
+    return reply["data"]["result"]
+
+
+def value(stack, expr: str) -> float:
+    result = query(stack, expr)
+    assert len(result) == 1, (expr, result)
+    return float(result[0]["value"][1])
+
+
+def wait_for(condition, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def f1(tp, fp, fn):
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+def test_rules_and_panels_match_what_was_tagged(observed):
+    stack = observed
+    # Two scrapes of the zero-valued series first, so rates count every image tagged below.
+    wait_for(lambda: query(stack, 'count_over_time(tagllm_images_total{vocabulary="voc"}[1m]) >= 2'),
+             what="two scrapes of the metrics service")  # fmt: skip
+    rng = random.Random(7)
+    sent = {"tagllm": [], "multi_option": []}
+    with TaggingClient(stack.settings.gateway_address) as client:
+        for i in range(6):
+            reference = sorted(rng.sample(VOC.names, 3))
+            for strategy in sent:
+                response = client.tag(
+                    png(60 + i, 50, (i * 30, 80, 120)), vocabulary="voc",
+                    options=strategy_options(strategy), reference_labels=reference,
+                )  # fmt: skip
+                sent[strategy].append((response, set(reference)))
+    wait_for(lambda: query(stack, 'sum(tagllm_images_total{vocabulary="voc"}) == 12'), what="the records")
+    time.sleep(3)  # a few more scrapes and rule evaluations
+
+    for strategy, results in sent.items():
+        labels = [({label.name for label in r.labels}, ref) for r, ref in results]
+        tp = sum(len(got & ref) for got, ref in labels)
+        fp = sum(len(got - ref) for got, ref in labels)
+        fn = sum(len(ref - got) for got, ref in labels)
+        where = f'{{strategy="{strategy}",vocabulary="voc"}}'
+        if tp + fp:
+            assert value(stack, f"tagllm:agreement_precision:ratio_rate5m{where}") == pytest.approx(
+                tp / (tp + fp)
+            )
+        assert value(stack, f"tagllm:agreement_recall:ratio_rate5m{where}") == pytest.approx(tp / (tp + fn))
+        assert value(stack, f"tagllm:agreement_f1:ratio_rate5m{where}") == pytest.approx(f1(tp, fp, fn))
+        assert value(stack, f"tagllm:agreement_f1:ratio_rate1h{where}") == pytest.approx(f1(tp, fp, fn))
+
+        name = "person"
+        c_tp = sum(name in got and name in ref for got, ref in labels)
+        c_fp = sum(name in got and name not in ref for got, ref in labels)
+        c_fn = sum(name in ref and name not in got for got, ref in labels)
+        if c_tp + c_fp + c_fn:
+            class_where = f'{{strategy="{strategy}",vocabulary="voc",label="{name}"}}'
+            assert value(stack, f"tagllm:class_f1:ratio_rate5m{class_where}") == pytest.approx(
+                f1(c_tp, c_fp, c_fn)
+            )
+
+        images = len(results)
+        compute = sum(r.usage.model_compute_seconds for r, _ in results)
+        per_1000 = 1000 * compute * GPU_PRICE / 3600 / images
+        s = f'{{strategy="{strategy}"}}'
+        assert value(stack, f"tagllm:gpu_cost_dollars_per_1000_images:rate5m{s}") == pytest.approx(per_1000)
+        assert value(stack, f"tagllm:gpu_seconds_per_1000_images:rate5m{s}") == pytest.approx(
+            1000 * compute / images
+        )
+        ratio = per_1000 / 1000 / HUMAN_COST
+        assert value(stack, f"tagllm:cost_ratio_to_human:rate5m{s}") == pytest.approx(ratio)
+        calls = sum(r.usage.mllm_calls for r, _ in results) / images
+        assert value(stack, f"tagllm:mllm_calls_per_image:rate5m{s}") == pytest.approx(calls)
+    assert value(stack, "tagllm:human_cost_dollars_per_1000_images") == pytest.approx(1000 * HUMAN_COST)
+    verified = sum(len(r.candidates) for r, _ in sent["tagllm"])
+    confirmed = sum(len(r.labels) for r, _ in sent["tagllm"])
+    if verified:
+        expected = confirmed / verified
+        assert value(stack, 'tagllm:candidate_confirmation:ratio_rate5m{strategy="tagllm"}') == pytest.approx(
+            expected
+        )
+
+    # Every recording rule and every panel query returns data, with at least one number.
+    records = [r["record"] for f in RULES for g in yaml.safe_load(f.read_text())["groups"] for r in g["rules"]
+               if "record" in r]  # fmt: skip
+    panels = [t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"]]
+    assert len(records) > 20 and len(panels) > 20
+    # The daily and hourly windows see the same samples here, so the drop alert's input is zero.
+    assert value(
+        stack, 'tagllm:agreement_f1:ratio_rate1d{strategy="tagllm",vocabulary="voc"}'
+    ) == pytest.approx(value(stack, 'tagllm:agreement_f1:ratio_rate1h{strategy="tagllm",vocabulary="voc"}'))
+    for expr in records + panels:
+        result = query(stack, expr)
+        assert result, f"no data for {expr}"
+        assert any(math.isfinite(float(r["value"][1])) for r in result), f"only NaN for {expr}"
+
+
+def metric(stack, port: int, name: str) -> float:
+    text = urllib.request.urlopen(f"http://{stack.settings.host}:{port}/metrics", timeout=5).read().decode()
+    total = 0.0
+    found = False
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+            found = True
+    assert found, f"{name} not exported on port {port}"
+    return total
+
+
+def test_killing_the_metrics_service_does_not_fail_tagging_and_restarting_resumes(observed):
+    stack = observed
+    s = stack.settings
+    metrics = stack.processes["metrics"]
+    metrics.stop(grace=0)
+    assert not metrics.running
+    with TaggingClient(s.gateway_address) as client:
+        for i in range(4):
+            response = client.tag(png(30 + i, 30), vocabulary="voc", options=strategy_options("binary"),
+                                  reference_labels=["cat"], timeout=60)  # fmt: skip
+            assert response.usage.mllm_calls == 20
+    wait_for(lambda: metric(stack, s.refiner_metrics_port, "tagllm_metrics_send_failures_total") > 0,
+             what="a failed send")  # fmt: skip
+    assert metric(stack, s.refiner_metrics_port, "tagllm_metrics_records_buffered") == 4
+    metrics.start()
+    wait_for(
+        lambda: _exported_images(stack, "binary") == 4,
+        timeout=60,
+        what="the buffered records after the restart",
+    )
+    assert metric(stack, s.refiner_metrics_port, "tagllm_metrics_records_dropped_total") == 0
+    assert metric(stack, s.refiner_metrics_port, "tagllm_metrics_records_buffered") == 0
+
+
+def _exported_images(stack, strategy: str) -> float:
+    try:
+        return metric(
+            stack,
+            stack.settings.metrics_http_port,
+            f'tagllm_images_total{{strategy="{strategy}",vocabulary="voc"}}',
+        )
+    except OSError:
+        return -1.0
+
+
+def test_committed_local_config_is_what_the_stack_writes():
+    from tagllm.stack.prometheus import ScrapeTargets, local_config
+
+    committed = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert committed == local_config(ScrapeTargets(), ["rules/tagllm.rules.yml", "rules/tagllm.alerts.yml"])
