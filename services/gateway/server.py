@@ -298,6 +298,8 @@ def build_server(settings: GatewaySettings) -> GrpcServer:
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
+            # With a dns:/// address of several refiners, spread RPCs over all of them.
+            ("grpc.lb_policy_name", "round_robin"),
         ],
     )
     servicer = TaggingServicer(settings, refinement_pb2_grpc.RefinementServiceStub(channel))
