@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from tagllm.cli import vocab_commands
+from tagllm.cli import bulk_commands, vocab_commands
 
 MAX_PRINTED_LABELS = 10
 
@@ -235,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.set_defaults(func=cmd_model_tiny)
 
     vocab_commands.add_parser(commands)
+    bulk_commands.add_parsers(commands)
     return parser
 
 

@@ -71,9 +71,11 @@ def _pizza(d: ImageDraw.ImageDraw, b: Box) -> None:
     d.ellipse(b, fill=(230, 180, 80), outline=(150, 90, 30), width=5)
     x0, y0, x1, y1 = b
     rng = random.Random(x0 * 7 + y0)
+    w, h = x1 - x0, y1 - y0
+    r = max(1, w // 12)
     for _ in range(6):
-        px, py = rng.randint(x0 + 15, x1 - 25), rng.randint(y0 + 15, y1 - 25)
-        d.ellipse((px, py, px + 10, py + 10), fill=(180, 30, 30))
+        px, py = x0 + int(w * rng.uniform(0.25, 0.65)), y0 + int(h * rng.uniform(0.25, 0.65))
+        d.ellipse((px, py, px + 2 * r, py + 2 * r), fill=(180, 30, 30))
 
 
 def _book(d: ImageDraw.ImageDraw, b: Box) -> None:
@@ -102,7 +104,7 @@ def draw_image(labels: list[str], size: int = 256, seed: int = 0) -> Image.Image
     cell = size // 2
     cells = rng.sample([(0, 0), (1, 0), (0, 1), (1, 1)], k=len(labels))
     for label, (cx, cy) in zip(labels, cells, strict=True):
-        pad = rng.randint(8, 20)
+        pad = rng.randint(max(1, cell // 16), max(2, cell // 6))
         box = (cx * cell + pad, cy * cell + pad, (cx + 1) * cell - pad, (cy + 1) * cell - pad)
         DRAWINGS[label](draw, box)
     return image

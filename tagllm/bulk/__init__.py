@@ -1,0 +1,1 @@
+"""Bulk work over datasets: annotation runs, exports, evaluation, downstream training."""

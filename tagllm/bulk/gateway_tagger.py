@@ -1,0 +1,59 @@
+"""The tagger `annotate` uses in production: the public gateway over gRPC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from tagllm.bulk.annotate import TagFailure
+from tagllm.bulk.sources import Item
+from tagllm.client import TaggingClient, response_to_dict
+from tagllm.v1 import common_pb2
+
+RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL,
+}
+
+
+class GatewayTagger:
+    def __init__(
+        self,
+        client: TaggingClient,
+        vocabulary: str,
+        options: common_pb2.StrategyOptions,
+        timeout: float = 300.0,
+    ) -> None:
+        self.client = client
+        self.vocabulary = vocabulary
+        self.options = options
+        self.timeout = timeout
+
+    def __call__(self, item: Item, reference: list[str] | None) -> dict[str, Any]:
+        try:
+            content = item.path.read_bytes()
+        except OSError as exc:
+            raise TagFailure("UNREADABLE", f"{item.path}: {exc.strerror}", retryable=False) from None
+        try:
+            response = self.client.tag(
+                content,
+                vocabulary=self.vocabulary,
+                options=self.options,
+                image_id=item.image_id,
+                reference_labels=reference,
+                timeout=self.timeout,
+            )
+        except grpc.RpcError as exc:
+            raise TagFailure(
+                exc.code().name, exc.details() or "", retryable=exc.code() in RETRYABLE
+            ) from None
+        record = response_to_dict(response)
+        for transient in ("image_id", "request_id", "cached"):
+            record.pop(transient, None)
+        record.setdefault("labels", [])
+        record.setdefault("candidates", [])
+        return record

@@ -1,0 +1,1 @@
+"""Downstream training on annotations: the paper's recipe, with a configurable backbone."""
