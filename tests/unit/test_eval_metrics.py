@@ -36,7 +36,9 @@ def test_metrics_match_scikit_learn(seed, images, density):
     assert [r.f1 for r in result.classes] == pytest.approx(list(per_class_f1))
     # mAP over classes with a positive; a label's score counts only where it was predicted.
     masked = np.where(predicted, scores, 0.0)
-    expected = [average_precision_score(truth[:, k], masked[:, k]) for k in range(len(CLASSES)) if truth[:, k].any()]
+    expected = [
+        average_precision_score(truth[:, k], masked[:, k]) for k in range(len(CLASSES)) if truth[:, k].any()
+    ]
     if expected:
         assert result.map == pytest.approx(float(np.mean(expected)))
 

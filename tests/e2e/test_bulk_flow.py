@@ -1,0 +1,102 @@
+"""Bulk commands as a user runs them, through the real stack: annotate (killed and resumed),
+eval, train, compare on the synthetic dataset."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tagllm.datasets.synthetic import generate
+
+pytestmark = pytest.mark.e2e
+
+
+def tagllm(*args, timeout=300, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "tagllm.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    return generate(root, 40, seed=21, size=96)
+
+
+def lines(path):
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_annotate_killed_and_restarted_loses_and_duplicates_nothing(stack, synthetic, tmp_path):
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "tagllm.cli.main", "annotate", str(synthetic), "--out", str(out),
+            "--strategy", "binary", "--window", "2", "--address", stack.settings.gateway_address]  # fmt: skip
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(lines(out / "results.jsonl")) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = len(lines(out / "results.jsonl"))
+    assert 8 <= before < 40, "kill the run while it is half done"
+
+    tagllm(
+        "annotate",
+        synthetic,
+        "--out",
+        out,
+        "--strategy",
+        "binary",
+        "--address",
+        stack.settings.gateway_address,
+    )
+    records = [json.loads(line) for line in lines(out / "results.jsonl")]
+    images = [r["image"] for r in records]
+    assert len(images) == len(set(images)) == 40
+    assert all(r["usage"]["mllm_calls"] == 80 for r in records)
+    assert (out / "failures.jsonl").read_text() == ""
+
+
+def test_annotate_eval_train_compare(stack, synthetic, tmp_path):
+    gateway = stack.settings.gateway_address
+    runs = {}
+    for strategy in ("tagllm", "multi_option"):
+        runs[strategy] = tmp_path / strategy
+        tagllm("annotate", synthetic, "--out", runs[strategy], "--strategy", strategy, "--address", gateway,
+               "--reference", synthetic)  # fmt: skip
+    report = tmp_path / "report.html"
+    summary = tmp_path / "eval.json"
+    output = tagllm("eval", "--pred", runs["multi_option"], runs["tagllm"], "--gold", synthetic,
+                    "--html", report, "--json", summary).stdout  # fmt: skip
+    assert "| tagllm |" in output and "| multi_option |" in output
+    numbers = {row["run"]: row for row in json.loads(summary.read_text())}
+    assert numbers["multi_option"]["calls_per_image"] == 1.0
+    assert numbers["tagllm"]["calls_per_image"] >= 11
+    assert all(0 <= numbers[r][k] <= 1 for r in numbers for k in ("op", "orec", "of1", "cp", "cr", "cf1"))
+    html = report.read_text()
+    assert html.count("<svg") >= 3 and "<script" not in html
+
+    trained = {}
+    common = ["--val", synthetic, "--backbone", "tiny", "--image-size", 64, "--epochs", 2, "--batch-size", 16,
+              "--lr", "3e-3"]  # fmt: skip
+    for name, labels in (
+        ("human", synthetic),
+        ("baseline", runs["multi_option"]),
+        ("tagllm", runs["tagllm"]),
+    ):
+        trained[name] = tmp_path / f"train_{name}"
+        tagllm("train", "--labels", labels, "--out", trained[name], *common)
+        result = json.loads((trained[name] / "result.json").read_text())
+        assert 0 <= result["val_map"] <= 1 and result["train_images"] == 40
+    table = tagllm("compare", "--human", trained["human"], "--baseline", trained["baseline"],
+                   "--tagllm", trained["tagllm"]).stdout  # fmt: skip
+    assert "| human |" in table and "Share of the gap" in table

@@ -1,0 +1,195 @@
+import csv
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tagllm.bulk.annotate import AnnotateSettings, TagFailure, annotate
+from tagllm.bulk.exports import export_run
+from tagllm.bulk.progress import Progress
+from tagllm.bulk.run import RunDirectory, RunError
+from tagllm.bulk.sources import SourceError, in_shard, parse_shard, read_source
+from tagllm.datasets.readers import read_coco
+from tagllm.datasets.synthetic import generate
+
+FAST = AnnotateSettings(window=3, retries=2, backoff_seconds=0.001)
+MANIFEST = {"vocabulary": "coco", "strategy": "tagllm"}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return generate(tmp_path_factory.mktemp("synthetic"), 12, seed=11, size=64)
+
+
+def fake_result(labels, version="m/1"):
+    return {
+        "labels": [{"name": name, "score": 0.9} for name in labels],
+        "candidates": list(labels),
+        "usage": {"mllm_calls": 3, "model_compute_seconds": 0.5},
+        "version": {
+            "model": version,
+            "vocabulary": "coco",
+            "vocabulary_version": "1.0+x",
+            "strategy": "STRATEGY_TAGLLM",
+        },
+    }
+
+
+class Tagger:
+    """Knows the truth; fails on purpose; records concurrency."""
+
+    def __init__(self, truth, flaky=(), broken=(), delay=0.0):
+        self.truth, self.flaky, self.broken, self.delay = truth, dict.fromkeys(flaky, 2), set(broken), delay
+        self.calls, self.active, self.most_active = [], 0, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, item, reference):
+        with self.lock:
+            self.calls.append((item.image_id, reference))
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+        try:
+            time.sleep(self.delay)
+            if item.image_id in self.broken:
+                raise TagFailure("INVALID_ARGUMENT", "image: not a decodable image", retryable=False)
+            with self.lock:
+                if self.flaky.get(item.image_id, 0) > 0:
+                    self.flaky[item.image_id] -= 1
+                    raise TagFailure("UNAVAILABLE", "model server restarting", retryable=True)
+            return fake_result(sorted(self.truth[item.image_id]))
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def test_annotate_retries_lists_failures_and_resumes(dataset, tmp_path):
+    items = read_source(dataset)
+    truth = read_coco(dataset).labels
+    run = RunDirectory(tmp_path / "run")
+    run.open(MANIFEST)
+    broken = items[3].image_id
+    tagger = Tagger(truth, flaky=[items[0].image_id], broken=[broken], delay=0.01)
+    progress = Progress(len(items), stream=open("/dev/null", "w"))
+    summary = annotate(items, run, tagger, settings=FAST, progress=progress)
+    assert (summary.annotated, summary.failed) == (len(items) - 1, 1)
+    assert tagger.most_active <= FAST.window
+    assert (
+        sum(1 for image, _ in tagger.calls if image == items[0].image_id) == 3
+    )  # two failures, then success
+    failures = run.failures()
+    assert [(f["image"], f["code"], f["attempts"]) for f in failures] == [(broken, "INVALID_ARGUMENT", 1)]
+    results = run.results()
+    assert len(results) == len(items) - 1
+    assert {r["image"]: {label["name"] for label in r["labels"]} for r in results} == {
+        i.image_id: set(truth[i.image_id]) for i in items if i.image_id != broken
+    }
+    # A second pass asks only for the image that failed; once it works nothing is listed.
+    tagger2 = Tagger(truth)
+    summary = annotate(
+        items, run, tagger2, settings=FAST, progress=Progress(len(items), stream=open("/dev/null", "w"))
+    )
+    assert [image for image, _ in tagger2.calls] == [broken]
+    assert (summary.already_done, summary.annotated, summary.failed) == (len(items) - 1, 1, 0)
+    assert run.failures() == [] and len(run.results()) == len(items)
+
+
+def test_references_travel_with_their_image(dataset, tmp_path):
+    items = read_source(dataset)
+    truth = read_coco(dataset).labels
+    references = {image: sorted(labels) for image, labels in truth.items()}
+    run = RunDirectory(tmp_path / "run")
+    run.open(MANIFEST)
+    tagger = Tagger(truth)
+    annotate(items, run, tagger, references, FAST, Progress(len(items), stream=open("/dev/null", "w")))
+    assert all(reference == references[image] for image, reference in tagger.calls)
+
+
+def test_a_torn_last_line_is_cut_and_redone(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    run.open(MANIFEST)
+    run.results_path.write_text(json.dumps({"image": "a", "labels": []}) + "\n" + '{"image": "b", "lab')
+    assert [r["image"] for r in run.results()] == ["a"]
+    run.open(MANIFEST)
+    assert run.results_path.read_text().endswith("\n") and len(run.results_path.read_text().splitlines()) == 1
+
+
+def test_a_run_directory_refuses_another_run(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    run.open(MANIFEST)
+    with pytest.raises(RunError, match="strategy: 'tagllm' there, 'binary' now"):
+        run.open({**MANIFEST, "strategy": "binary"})
+
+
+def test_shards_partition_deterministically():
+    ids = [f"img_{i}.jpg" for i in range(500)]
+    shards = [[i for i in ids if in_shard(i, k, 4)] for k in range(4)]
+    assert sorted(sum(shards, [])) == sorted(ids)
+    assert all(60 < len(s) < 190 for s in shards)
+    assert shards == [[i for i in ids if in_shard(i, k, 4)] for k in range(4)]
+    assert parse_shard("2/4") == (2, 4)
+    for bad in ("4/4", "x", "1/0"):
+        with pytest.raises(SourceError):
+            parse_shard(bad)
+
+
+def test_sources_folder_list_and_coco(dataset, tmp_path):
+    from_coco = read_source(dataset)
+    from_folder = read_source(dataset.parent / "images")
+    assert [i.image_id for i in from_coco] == [i.image_id for i in from_folder]
+    assert all(i.path.exists() for i in from_coco)
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(str(i.path) for i in from_coco[:3]) + "\n\n")
+    assert [i.path for i in read_source(listing)] == [i.path for i in from_coco[:3]]
+    with pytest.raises(SourceError, match="no such file"):
+        read_source(tmp_path / "missing")
+
+
+@pytest.fixture()
+def finished_run(dataset, tmp_path):
+    items = read_source(dataset)
+    truth = read_coco(dataset).labels
+    run = RunDirectory(tmp_path / "run")
+    run.open(MANIFEST)
+    annotate(
+        items, run, Tagger(truth), settings=FAST, progress=Progress(len(items), stream=open("/dev/null", "w"))
+    )
+    return run, truth
+
+
+def test_coco_export_reads_back_with_our_reader_and_pycocotools(finished_run, tmp_path):
+    from pycocotools.coco import COCO
+
+    run, truth = finished_run
+    out = export_run(run, "coco", tmp_path / "coco.json")
+    assert read_coco(out).labels == truth
+    coco = COCO(str(out))
+    person_like = coco.getCatIds(catNms=["clock"])
+    images = {coco.imgs[i]["file_name"] for i in coco.getImgIds(catIds=person_like)}
+    assert images == {image for image, labels in truth.items() if "clock" in labels}
+    assert json.loads(out.read_text())["info"]["versions"][0]["model"] == "m/1"
+
+
+def test_csv_jsonl_and_labelstudio_exports(finished_run, tmp_path):
+    run, truth = finished_run
+    rows = list(csv.DictReader(export_run(run, "csv", tmp_path / "x.csv").open()))
+    assert {r["image"]: {k for k, v in r.items() if v == "1"} for r in rows} == truth
+    assert all(r["model"] == "m/1" and r["vocabulary_version"] == "1.0+x" for r in rows)
+    lines = [
+        json.loads(line) for line in export_run(run, "jsonl", tmp_path / "x.jsonl").read_text().splitlines()
+    ]
+    assert {line["image"]: {label["name"] for label in line["labels"]} for line in lines} == truth
+    assert all(line["version"]["strategy"] for line in lines)
+    tasks = json.loads(export_run(run, "labelstudio", tmp_path / "ls.json").read_text())
+    assert len(tasks) == len(truth)
+    first = tasks[0]["predictions"][0]
+    assert first["model_version"].startswith("m/1|coco@1.0+x")
+    assert first["result"][0]["type"] == "choices" and first["result"][0]["from_name"] == "tags"
+
+
+def test_progress_line_reports_rate_eta_and_dollars():
+    progress = Progress(10, done=2, gpu_price_per_hour=3600.0, stream=open("/dev/null", "w"))
+    progress.advance(compute_seconds=0.5)
+    line = progress.line()
+    assert line.startswith("3/10 images") and "img/s" in line and "ETA" in line and "$0.5000" in line
