@@ -34,6 +34,7 @@ _STATUS_OF = {
 @dataclasses.dataclass(frozen=True)
 class RefinerSettings(GrpcSettings):
     port: int = 50052
+    # Comma-separated Triton replicas; all requests about one image go to the same one.
     triton_url: str = "127.0.0.1:8001"
     # Cap on one model-server call; a shorter client deadline wins.
     triton_timeout_seconds: float = 300.0

@@ -1,7 +1,14 @@
-"""The MLLM contract over Triton's KServe v2 gRPC API (model `mllm`)."""
+"""The MLLM contract over Triton's KServe v2 gRPC API (model `mllm`), across replicas.
+
+With several Triton replicas, every request about one image goes to the same replica
+(rendezvous hashing on the image's hash), so the replica's image-prefix cache serves the second
+stage; adding or removing a replica moves only the images that hashed to it. A replica that is
+unavailable is skipped for the next one in that image's order.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 import numpy as np
@@ -20,14 +27,23 @@ _KINDS = {
 }
 
 
+def replica_order(urls: list[str], image: bytes) -> list[int]:
+    """Indices of `urls`, the image's preferred replica first (highest random weight)."""
+    key = hashlib.sha256(image).digest()
+    weights = [hashlib.sha256(url.encode() + key).digest() for url in urls]
+    return sorted(range(len(urls)), key=lambda i: weights[i], reverse=True)
+
+
 class TritonMLLM:
     """Thread-safe client; `timeout` caps every call (seconds), a deadline may shorten it."""
 
-    def __init__(self, url: str, timeout: float = 120.0, model_name: str = MODEL_NAME) -> None:
-        self.url = url
+    def __init__(self, urls: str | list[str], timeout: float = 120.0, model_name: str = MODEL_NAME) -> None:
+        self.urls = [u.strip() for u in urls.split(",")] if isinstance(urls, str) else list(urls)
+        if not self.urls or not all(self.urls):
+            raise ValueError("at least one Triton address is needed")
         self.model_name = model_name
         self.timeout = timeout
-        self._client = triton_grpc.InferenceServerClient(url=url)
+        self._clients = [triton_grpc.InferenceServerClient(url=url) for url in self.urls]
         self._version = ""
         self._local = threading.local()
 
@@ -50,22 +66,35 @@ class TritonMLLM:
         deadline = getattr(self._local, "deadline", None)
         if deadline is not None:
             timeout = max(0.001, min(timeout, deadline))
-        try:
-            result = self._client.infer(self.model_name, inputs, outputs=outputs, client_timeout=timeout)
-        except InferenceServerException as exc:
-            status = str(exc.status() or "")
-            kind = _KINDS.get(status, ErrorKind.INTERNAL)
-            raise MLLMError(f"model server: {exc.message()}", kind) from exc
-        arrays: dict[str, np.ndarray] = {name: result.as_numpy(name) for name in OUTPUTS}
-        response = response_from_arrays(arrays)
-        self._version = response.model_version or self._version
-        return response
+        error: MLLMError | None = None
+        for index in replica_order(self.urls, request.image):
+            try:
+                result = self._clients[index].infer(
+                    self.model_name, inputs, outputs=outputs, client_timeout=timeout
+                )
+            except InferenceServerException as exc:
+                kind = _KINDS.get(str(exc.status() or ""), ErrorKind.INTERNAL)
+                error = MLLMError(f"model server {self.urls[index]}: {exc.message()}", kind)
+                if kind is ErrorKind.UNAVAILABLE:
+                    continue  # try the image's next replica
+                raise error from exc
+            arrays: dict[str, np.ndarray] = {name: result.as_numpy(name) for name in OUTPUTS}
+            response = response_from_arrays(arrays)
+            self._version = response.model_version or self._version
+            return response
+        assert error is not None
+        raise error
 
     def ready(self) -> bool:
-        try:
-            return bool(self._client.is_model_ready(self.model_name))
-        except InferenceServerException:
-            return False
+        """Ready when at least one replica serves the model."""
+        for client in self._clients:
+            try:
+                if client.is_model_ready(self.model_name):
+                    return True
+            except InferenceServerException:
+                continue
+        return False
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients:
+            client.close()

@@ -43,6 +43,7 @@ class ModelAdapter:
             dtype=params.get("dtype") or "float32",
             shared_prefix=(params.get("shared_prefix") or "true").lower() == "true",
             threads=int(params.get("threads") or 0) or None,
+            prefix_cache_bytes=int(params.get("prefix_cache_bytes") or 0),
         )
         return cls(mllm)
 
@@ -59,3 +60,15 @@ class ModelAdapter:
             traceback.print_exc()
             return None, AdapterError(f"model failed: {type(exc).__name__}: {exc}", invalid_input=False)
         return response_to_arrays(response), None
+
+    def cache_stats(self) -> dict[str, float]:
+        """Counters of the image-prefix cache, for the server's metrics (zeros without one)."""
+        cache = getattr(self.mllm, "prefix_cache", None)
+        if cache is None:
+            return {"hits": 0, "misses": 0, "evictions": 0, "bytes": 0}
+        return {
+            "hits": cache.hits,
+            "misses": cache.misses,
+            "evictions": cache.evictions,
+            "bytes": cache.bytes,
+        }

@@ -5,7 +5,9 @@ Two execution paths answer the same request with the same texts and probabilitie
 - `shared_prefix=True` (default): the image is processed and encoded once per request. The
   prompt prefix they all share (chat header, image, the common start of the instructions) is
   prefilled once into a KV cache; the suffixes run batched over copies of that cache, in one
-  forward for `score` and one greedy decoding loop for `generate`.
+  forward for `score` and one greedy decoding loop for `generate`. The header-and-image part
+  is kept in a bounded cache (`prefix_cache_bytes`), so the next request about the same image
+  (TagLLM's second stage) does not encode the image again.
 - `shared_prefix=False` (the naive reference): every prompt is a full `generate` or forward
   with the image, as a plain transformers user would write it.
 """
@@ -13,6 +15,7 @@ Two execution paths answer the same request with the same texts and probabilitie
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import os
 import threading
@@ -26,6 +29,7 @@ from transformers.processing_utils import ProcessorMixin
 
 from tagllm.mllm.constraints import AllowedNamesConstraint, BatchConstraint
 from tagllm.mllm.contract import MLLMRequest, MLLMResponse, Mode, PromptResult
+from tagllm.mllm.prefix_cache import PrefixCache, PrefixEntry, cache_bytes
 from tagllm.mllm.processors import register_processors
 
 # Stands in for the prompt while the chat template is rendered, to split head from tail.
@@ -48,6 +52,7 @@ class TransformersMLLM:
         shared_prefix: bool = True,
         max_batch_rows: int = 32,
         threads: int | None = None,
+        prefix_cache_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
@@ -84,6 +89,8 @@ class TransformersMLLM:
             tokenize=False,
         )
         self._head, self._tail = rendered.split(_SENTINEL)
+        self._head_hash = hashlib.sha256(self._head.encode()).hexdigest()[:16]
+        self.prefix_cache = PrefixCache(prefix_cache_bytes)
         # One model instance computes one request at a time (its rope state is per forward).
         self._lock = threading.Lock()
 
@@ -108,28 +115,50 @@ class TransformersMLLM:
 
     # -- shared prefix path ------------------------------------------------------------------
 
+    def _image_prefix(self, image, image_bytes: bytes) -> PrefixEntry:
+        """The KV state of the chat header and the image, from the cache or prefilled now."""
+        key = (hashlib.sha256(image_bytes).hexdigest(), self._head_hash)
+        entry = self.prefix_cache.get(key)
+        if entry is not None:
+            return entry
+        inputs = self.processor(images=[image], text=[self._head], return_tensors="pt").to(self.device)
+        cache = DynamicCache(config=self.model.config)
+        self.model(**inputs, cache=cache, use_cache=True)
+        length = inputs["input_ids"].shape[1]
+        # Multimodal rotary models (Qwen-VL) shift text positions after the image by rope_deltas.
+        deltas = getattr(getattr(self.model, "model", None), "rope_deltas", None)
+        next_position = length + (int(deltas.reshape(-1)[0]) if deltas is not None else 0)
+        entry = PrefixEntry(cache, length, next_position, cache_bytes(cache))
+        self.prefix_cache.put(key, entry)
+        return entry
+
     def _run_shared(self, image, request: MLLMRequest, constraints) -> list[PromptResult]:
         common = _common_line_prefix(request.prompts)
-        prefix_text = self._head + common
         suffixes = [prompt[len(common) :] + self._tail for prompt in request.prompts]
-        prefix_ids = self._text_ids(prefix_text)
+        head_ids = self._text_ids(self._head)
+        common_ids = self._text_ids(common) if common else []
         suffix_ids = [self._text_ids(s) for s in suffixes]
-        # BPE may merge across the cut; then prefix + suffix would not be the prompt's tokens.
+        # BPE may merge across a cut; then the pieces would not be the prompt's own tokens.
         if any(
-            prefix_ids + s != self._text_ids(prefix_text + t)
+            head_ids + common_ids + s != self._text_ids(self._head + common + t)
             for s, t in zip(suffix_ids, suffixes, strict=True)
         ):
             return [
                 self._run_single(image, p, request, c)
                 for p, c in zip(request.prompts, constraints, strict=True)
             ]
-        inputs = self.processor(images=[image], text=[prefix_text], return_tensors="pt").to(self.device)
-        cache = DynamicCache(config=self.model.config)
-        self.model(**inputs, cache=cache, use_cache=True)
-        prefix_len = inputs["input_ids"].shape[1]
-        # Multimodal rotary models (Qwen-VL) shift text positions after the image by rope_deltas.
-        deltas = getattr(getattr(self.model, "model", None), "rope_deltas", None)
-        next_position = prefix_len + (int(deltas.reshape(-1)[0]) if deltas is not None else 0)
+        entry = self._image_prefix(image, request.image)
+        cache = copy.deepcopy(entry.cache)
+        prefix_len, next_position = entry.length, entry.next_position
+        if common_ids:  # the instructions every prompt of this stage starts with
+            ids = torch.tensor([common_ids], device=self.device)
+            positions = torch.arange(next_position, next_position + len(common_ids), device=self.device)[None]
+            mask = torch.ones((1, prefix_len + len(common_ids)), dtype=torch.long, device=self.device)
+            self.model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
+            )
+            prefix_len += len(common_ids)
+            next_position += len(common_ids)
 
         results: list[PromptResult] = []
         for lo in range(0, len(suffix_ids), self.max_batch_rows):

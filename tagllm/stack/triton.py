@@ -38,6 +38,7 @@ class TritonSettings:
     dtype: str = "float32"
     shared_prefix: bool = True
     threads: int = 0
+    prefix_cache_bytes: int = 256 * 1024 * 1024
 
 
 def pytriton_root() -> Path:
@@ -61,6 +62,7 @@ def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
         "dtype": settings.dtype,
         "shared_prefix": "true" if settings.shared_prefix else "false",
         "threads": str(settings.threads),
+        "prefix_cache_bytes": str(settings.prefix_cache_bytes),
     }
     for key, value in values.items():
         pattern = rf'(key: "{key}", value: {{ string_value: )"[^"]*"'

@@ -86,3 +86,45 @@ def test_unreachable_server_is_retryable():
         client.run(MLLMRequest(png(), ("x",)))
     assert caught.value.retryable
     assert not client.ready()
+
+
+def test_prefix_cache_hits_are_exported_by_triton(client, triton):
+    def cache_metric(name: str) -> float:
+        text = (
+            urllib.request.urlopen(f"http://{triton.host}:{triton.metrics_port}/metrics", timeout=5)
+            .read()
+            .decode()
+        )
+        match = re.search(rf"^{name}\{{[^}}]*\}} (\S+)$", text, re.M)
+        assert match, f"Triton exports no {name}"
+        return float(match.group(1))
+
+    image = png(77, 55, (5, 6, 7))
+    before = cache_metric("tagllm_prefix_cache_hits_total")
+    client.run(MLLMRequest(image, ("Question one?\nAnswer yes or no.",), Mode.SCORE))
+    client.run(MLLMRequest(image, ("Question two?\nAnswer yes or no.",), Mode.SCORE))
+    assert cache_metric("tagllm_prefix_cache_hits_total") == before + 1
+    assert cache_metric("tagllm_prefix_cache_bytes") > 0
+
+
+def test_requests_of_one_image_stick_to_one_replica_and_fail_over(triton):
+    from services.refiner.triton_mllm import replica_order
+
+    live = f"{triton.host}:{triton.grpc_port}"
+    dead = f"127.0.0.1:{free_port()}"
+    urls = [dead, live]
+    images = [png(20 + i, 20) for i in range(40)]
+    preferred = [replica_order(urls, image)[0] for image in images]
+    assert preferred == [replica_order(urls, image)[0] for image in images]  # stable
+    assert 5 < preferred.count(0) < 35  # spread over both
+    # Images that prefer the dead replica are still answered, by the live one.
+    client = TritonMLLM(",".join(urls), timeout=30)
+    image = images[preferred.index(0)]
+    assert client.run(MLLMRequest(image, ("x",), max_new_tokens=2)).results
+    assert client.ready()
+    # One more replica moves only the images that now prefer it.
+    more = [*urls, "127.0.0.1:1"]
+    moved = sum(replica_order(more, image)[0] != p for image, p in zip(images, preferred, strict=True))
+    assert all(replica_order(more, image)[0] == 2 for image, p in zip(images, preferred, strict=True)
+               if replica_order(more, image)[0] != p)  # fmt: skip
+    assert moved < len(images)

@@ -91,3 +91,31 @@ def test_processor_and_chat_template_survive_save_and_reload(tiny_model_dirs):
         assert type(model.processor).__name__ != "PreTrainedTokenizerFast"
         assert model.processor.chat_template
         assert model.version.startswith(model.model.config.model_type)
+
+
+def test_second_stage_reuses_the_image_prefix_with_the_same_answers(tiny_model_dirs):
+    path = tiny_model_dirs["qwen2_5_vl"]
+    cached = TransformersMLLM(path)
+    stage1, _, stage2, _ = requests()
+    first = cached.run(stage1)
+    assert (cached.prefix_cache.hits, cached.prefix_cache.misses) == (0, 1)
+    second = cached.run(stage2)
+    assert (cached.prefix_cache.hits, cached.prefix_cache.misses) == (1, 1)
+    assert cached.prefix_cache.bytes > 0
+    fresh = TransformersMLLM(path, prefix_cache_bytes=0)
+    for a, b in ((first, fresh.run(stage1)), (second, fresh.run(stage2))):
+        for x, y in zip(a.results, b.results, strict=True):
+            assert x.text == y.text and x.yes_probability == pytest.approx(y.yes_probability, abs=1e-5)
+    assert fresh.prefix_cache.hits == 0 and len(fresh.prefix_cache) == 0
+
+
+def test_prefix_cache_is_bounded_by_bytes():
+    from tagllm.mllm.prefix_cache import PrefixCache, PrefixEntry
+
+    cache = PrefixCache(max_bytes=100)
+    for i in range(5):
+        cache.put((f"image{i}", "h"), PrefixEntry(None, 1, 1, 40))
+    assert len(cache) == 2 and cache.bytes == 80 and cache.evictions == 3
+    assert cache.get(("image0", "h")) is None and cache.get(("image4", "h")) is not None
+    cache.put(("huge", "h"), PrefixEntry(None, 1, 1, 1000))
+    assert cache.get(("huge", "h")) is None
