@@ -55,59 +55,110 @@ class AllowedNamesConstraint:
         self.first = _build_trie(tokenizer, first_names, "")
         self.next = _build_trie(tokenizer, self.names, " ")
 
-    def allowed_tokens(self, answer: list[int]) -> list[int]:
-        """Token ids that may follow the answer so far."""
-        used: set[str] = set()
-        node = self.first
-        for token in answer:
-            if token == self.eos:
-                return [self.eos]
-            if node is None:  # after a complete name: only ',' continues
-                if token != self.comma:
-                    return [self.eos]
-                node = self.next
-                continue
-            child = node.children.get(token)
-            if child is None:
-                if token == self.comma and node.name is not None and node.name != NONE_ANSWER:
-                    used.add(node.name)
-                    node = self.next
-                    continue
-                return [self.eos]
-            node = child
-            if node.name is not None and not node.children:
-                used.add(node.name)
-                if node.name == NONE_ANSWER:
-                    return [self.eos]
-                node = None
+    def start(self) -> _State:
+        return _State(self.first, frozenset(), False)
+
+    def advance(self, state: _State, token: int) -> _State:
+        """The walker's state after one more generated token."""
+        if state.finished or token == self.eos:
+            return _State(None, state.used, True)
+        node = state.node
+        if node is None:  # after a complete name: only ',' continues
+            return (
+                _State(self.next, state.used, False)
+                if token == self.comma
+                else _State(None, state.used, True)
+            )
+        child = node.children.get(token)
+        if child is None:
+            if token == self.comma and node.name is not None and node.name != NONE_ANSWER:
+                return _State(self.next, state.used | {node.name}, False)
+            return _State(None, state.used, True)
+        if child.name is not None and not child.children:
+            if child.name == NONE_ANSWER:
+                return _State(None, state.used, True)
+            return _State(None, state.used | {child.name}, False)
+        return _State(child, state.used, False)
+
+    def allowed(self, state: _State) -> list[int]:
+        """Token ids that may come next."""
+        if state.finished:
+            return [self.eos]
+        node = state.node
         if node is None:
-            return [self.comma, self.eos] if len(used) < len(self.names) else [self.eos]
-        allowed = [tok for tok, child in node.children.items() if child.names_below - used]
+            return [self.comma, self.eos] if len(state.used) < len(self.names) else [self.eos]
         if node.name == NONE_ANSWER:
             return [self.eos]
-        if node.name is not None and node.name not in used:
-            remaining = set(self.names) - used - {node.name}
+        allowed = [tok for tok, child in node.children.items() if child.names_below - state.used]
+        if node.name is not None and node.name not in state.used:
             allowed.append(self.eos)
-            if remaining:
+            if set(self.names) - state.used - {node.name}:
                 allowed.append(self.comma)
         return allowed or [self.eos]
 
+    def allowed_tokens(self, answer: list[int]) -> list[int]:
+        """Token ids that may follow the answer so far."""
+        state = self.start()
+        for token in answer:
+            state = self.advance(state, token)
+        return self.allowed(state)
+
+
+@dataclasses.dataclass(frozen=True)
+class _State:
+    node: _Node | None  # None: between names, or finished
+    used: frozenset[str]
+    finished: bool
+
 
 class BatchConstraint:
-    """Applies one constraint (or none) per row of a batch; usable as a HF logits processor."""
+    """One constraint (or none) per row of a batch; usable as a HF logits processor.
+
+    Each row's walker state advances by the newest token only, and the mask of all rows is
+    written with one scatter, so a step costs the rows' few allowed tokens, not the vocabulary.
+    """
 
     def __init__(self, constraints: list[AllowedNamesConstraint | None], answer_start: int) -> None:
         self.constraints = constraints
         self.answer_start = answer_start
+        self._states: list[_State | None] = [c.start() if c else None for c in constraints]
+        self._seen = 0  # answer tokens the states account for
+
+    def _sync(self, input_ids: torch.LongTensor) -> None:
+        length = input_ids.shape[1] - self.answer_start
+        if length == self._seen:
+            return
+        if length == self._seen + 1:
+            last = input_ids[:, -1].tolist()
+            self._states = [
+                c.advance(state, last[row]) if c else None
+                for row, (c, state) in enumerate(zip(self.constraints, self._states, strict=True))
+            ]
+        else:  # not called step by step: walk the whole answer again
+            answers = input_ids[:, self.answer_start :].tolist()
+            self._states = []
+            for c, answer in zip(self.constraints, answers, strict=True):
+                state = c.start() if c else None
+                for token in answer if c else ():
+                    state = c.advance(state, token)
+                self._states.append(state)
+        self._seen = length
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if all(c is None for c in self.constraints):
             return scores
-        mask = torch.zeros_like(scores, dtype=torch.bool)
-        for row, constraint in enumerate(self.constraints):
+        self._sync(input_ids)
+        rows, tokens = [], []
+        free = []
+        for row, (constraint, state) in enumerate(zip(self.constraints, self._states, strict=True)):
             if constraint is None:
-                mask[row] = True
+                free.append(row)
                 continue
-            answer = input_ids[row, self.answer_start :].tolist()
-            mask[row, constraint.allowed_tokens(answer)] = True
+            allowed = constraint.allowed(state)
+            rows += [row] * len(allowed)
+            tokens += allowed
+        mask = torch.zeros_like(scores, dtype=torch.bool)
+        mask[torch.tensor(rows, dtype=torch.long), torch.tensor(tokens, dtype=torch.long)] = True
+        if free:
+            mask[free] = True
         return scores.masked_fill(~mask, torch.finfo(scores.dtype).min)

@@ -64,3 +64,36 @@ def test_a_name_cannot_repeat(tokenizer):
     ids = tokenizer("dog,", add_special_tokens=False)["input_ids"]
     dog_again = tokenizer(" dog", add_special_tokens=False)["input_ids"][0]
     assert dog_again not in constraint.allowed_tokens(ids)
+
+
+def test_batch_constraint_steps_agree_with_walking_from_scratch(tokenizer):
+    import torch
+
+    from tagllm.mllm.constraints import BatchConstraint
+
+    eos = tokenizer.eos_token_id
+    constraints = [
+        AllowedNamesConstraint(tokenizer, ["car", "carrot", "cat"], eos),
+        None,
+        AllowedNamesConstraint(tokenizer, ["dog"], eos),
+    ]
+    answers = [
+        tokenizer("carrot, car", add_special_tokens=False)["input_ids"],
+        [5, 6, 7],
+        tokenizer("dog", add_special_tokens=False)["input_ids"],
+    ]
+    width = max(len(a) for a in answers)
+    padded = torch.tensor([a + [eos] * (width - len(a)) for a in answers])
+    stepwise = BatchConstraint(constraints, answer_start=0)
+    for step in range(width + 1):
+        scores = stepwise(padded[:, :step], torch.zeros(3, len(tokenizer)))
+        jumped = BatchConstraint(constraints, answer_start=0)(
+            padded[:, :step], torch.zeros(3, len(tokenizer))
+        )
+        assert torch.equal(scores, jumped)
+        for row, constraint in enumerate(constraints):
+            allowed = set((scores[row] == 0).nonzero().flatten().tolist())
+            if constraint is None:
+                assert len(allowed) == len(tokenizer)
+            else:
+                assert allowed == set(constraint.allowed_tokens(padded[row, :step].tolist()))
