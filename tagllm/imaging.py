@@ -1,9 +1,11 @@
 """Image checks and normalisation before anything reaches the model.
 
 Limits are checked on the encoded bytes and on the header's dimensions before any pixel is
-decoded, so an oversized file or a decompression bomb costs nothing. Normalisation applies the
-EXIF orientation, converts to RGB, shrinks to the model's pixel budget and re-encodes as PNG,
-so equal pictures hash equally whatever their container.
+decoded, so an oversized file or a decompression bomb costs nothing. An image that needs no
+change (upright, within the model's pixel budget) is checked for structure and checksums and
+forwarded byte for byte: decoding it here would only repeat the model server's work. One that
+needs a change is decoded, turned upright (EXIF orientation), shrunk to the budget and
+re-encoded as PNG.
 """
 
 from __future__ import annotations
@@ -42,6 +44,17 @@ class NormalizedImage:
     height: int
 
 
+_ORIENTATION = 0x0112
+
+
+def _orientation(image: Image.Image) -> int:
+    """EXIF orientation from the header. A PNG keeps EXIF in an eXIf chunk; PIL would decode the
+    whole image to look for one after the pixels, so only a chunk before them counts."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1
+    return image.getexif().get(_ORIENTATION, 1)
+
+
 def normalize_image(data: bytes, limits: ImageLimits = ImageLimits()) -> NormalizedImage:
     if not data:
         raise ImageRejected("image is empty")
@@ -57,6 +70,12 @@ def normalize_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Normali
                     f"image is {width}x{height} = {width * height} pixels; "
                     f"the limit is {limits.max_pixels} pixels"
                 )
+            upright = _orientation(image) == 1
+            fits = width * height <= limits.model_pixels and min(width, height) >= limits.min_side
+            if upright and fits:
+                # Chunk structure and checksums, without decoding pixels (verify needs a fresh open).
+                Image.open(io.BytesIO(data)).verify()
+                return NormalizedImage(data, hashlib.sha256(data).hexdigest(), width, height)
             image.load()
     except ImageRejected:
         raise
@@ -75,6 +94,6 @@ def normalize_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Normali
         width, height = math.ceil(width * scale), math.ceil(height * scale)
         image = image.resize((width, height), Image.Resampling.BICUBIC)
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=False)
+    image.save(out, format="PNG", compress_level=1)  # fast; the bytes only travel to the model
     png = out.getvalue()
     return NormalizedImage(png, hashlib.sha256(png).hexdigest(), width, height)

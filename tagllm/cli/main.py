@@ -192,6 +192,23 @@ def cmd_model_tiny(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from tagllm.bench import BenchSettings, format_table, model_benchmark, overhead_benchmark
+
+    settings = BenchSettings(
+        images=args.images, image_size=args.image_size, hidden_size=args.hidden_size, layers=args.layers,
+        overhead_calls=args.overhead_calls,
+    )  # fmt: skip
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if not args.quiet else (lambda line: None)
+    result = {}
+    if args.part in ("all", "model"):
+        result["models"] = model_benchmark(settings, log)
+    if args.part in ("all", "overhead"):
+        result["overhead"] = overhead_benchmark(settings, log)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tagllm.mllm.tiny import ARCHITECTURES, DEFAULT_ARCH
 
@@ -233,6 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--layers", type=int, default=2)
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=cmd_model_tiny)
+
+    bench = commands.add_parser("bench", help="per-image cost of naive vs optimised TagLLM and the baselines")
+    bench.add_argument("--part", choices=["all", "model", "overhead"], default="all")
+    bench.add_argument("--images", type=int, default=3)
+    bench.add_argument("--image-size", type=int, default=448, help="448 px gives Qwen2.5-VL 256 image tokens")
+    bench.add_argument("--hidden-size", type=int, default=384)
+    bench.add_argument("--layers", type=int, default=4)
+    bench.add_argument("--overhead-calls", type=int, default=200)
+    bench.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    bench.add_argument("--quiet", action="store_true", help="no progress lines")
+    bench.set_defaults(func=cmd_bench)
 
     vocab_commands.add_parser(commands)
     bulk_commands.add_parsers(commands)

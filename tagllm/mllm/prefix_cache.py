@@ -66,6 +66,11 @@ class PrefixCache:
                 self.bytes -= evicted.nbytes
                 self.evictions += 1
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes = 0
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tagllm.mllm.contract import MLLM
+from tagllm.mllm.null import NullMLLM
 from tagllm.mllm.tensors import request_from_arrays, response_to_arrays
 from tagllm.mllm.transformers_backend import TransformersMLLM
 
@@ -34,6 +35,8 @@ class ModelAdapter:
     def from_triton_config(cls, model_config: str | dict[str, Any]) -> ModelAdapter:
         config = json.loads(model_config) if isinstance(model_config, str) else model_config
         params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+        if params.get("backend") == "null":
+            return cls(NullMLLM())
         model_dir = params.get("model_dir") or os.environ.get(MODEL_DIR_ENV, "")
         if not model_dir:
             raise ValueError(f"no checkpoint: set parameter model_dir in config.pbtxt or {MODEL_DIR_ENV}")

@@ -48,6 +48,18 @@ def _normalize(text: str) -> str:
 class AnswerParser:
     """Maps answers to the categories of one vocabulary."""
 
+    _by_digest: dict[str, AnswerParser] = {}
+
+    @classmethod
+    def for_vocabulary(cls, vocabulary: Vocabulary) -> AnswerParser:
+        """One parser per vocabulary content, built on first use (requests are many)."""
+        parser = cls._by_digest.get(vocabulary.digest)
+        if parser is None:
+            if len(cls._by_digest) > 256:
+                cls._by_digest.clear()
+            parser = cls._by_digest[vocabulary.digest] = cls(vocabulary)
+        return parser
+
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
         self._terms: dict[str, str] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 import re
@@ -64,6 +65,10 @@ class Prompts:
 
     @classmethod
     def for_vocabulary(cls, vocabulary: Vocabulary | None = None) -> Prompts:
+        return _prompts_for(vocabulary.digest if vocabulary else "", vocabulary)
+
+    @classmethod
+    def _build(cls, vocabulary: Vocabulary | None) -> Prompts:
         templates = dict(DEFAULT_TEMPLATES)
         for key, template in (vocabulary.prompts if vocabulary else {}).items():
             try:
@@ -78,7 +83,7 @@ class Prompts:
             templates[kind] = template
         return cls(templates)
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
         """Identifies the wording; goes into every result's version stamp."""
         blob = json.dumps({k.value: v for k, v in sorted(self.templates.items())}, sort_keys=True)
@@ -104,3 +109,17 @@ class Prompts:
             exclusion=exclusion,
             name=name,
         )
+
+
+_BY_DIGEST: dict[str, Prompts] = {}
+
+
+def _prompts_for(digest: str, vocabulary: Vocabulary | None) -> Prompts:
+    """Templates of a vocabulary, built once per vocabulary content (requests are many)."""
+    prompts = _BY_DIGEST.get(digest)
+    if prompts is None:
+        prompts = Prompts._build(vocabulary)
+        if len(_BY_DIGEST) > 256:
+            _BY_DIGEST.clear()
+        _BY_DIGEST[digest] = prompts
+    return prompts

@@ -31,6 +31,7 @@ class StackSettings:
     triton_grpc_port: int = 8001
     triton_metrics_port: int = 8002
     shared_prefix: bool = True
+    model_backend: str = "transformers"
     prometheus: bool = False
     prometheus_port: int = 9090
     scrape_interval: str = "5s"
@@ -70,6 +71,7 @@ class StackSettings:
             grpc_port=self.triton_grpc_port,
             metrics_port=self.triton_metrics_port,
             shared_prefix=self.shared_prefix,
+            backend=self.model_backend,
         )
 
 

@@ -39,6 +39,7 @@ class TritonSettings:
     shared_prefix: bool = True
     threads: int = 0
     prefix_cache_bytes: int = 256 * 1024 * 1024
+    backend: str = "transformers"
 
 
 def pytriton_root() -> Path:
@@ -63,6 +64,7 @@ def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
         "shared_prefix": "true" if settings.shared_prefix else "false",
         "threads": str(settings.threads),
         "prefix_cache_bytes": str(settings.prefix_cache_bytes),
+        "backend": settings.backend,
     }
     for key, value in values.items():
         pattern = rf'(key: "{key}", value: {{ string_value: )"[^"]*"'

@@ -33,7 +33,7 @@ def _verify(run: Run, image: bytes, categories: list[Category], stage: str, conc
 
 def _multi_option(run: Run, image: bytes, groups: list[tuple[str, list[Category]]], stage: str):
     """One constrained multi-option prompt per group in one request; returns (name -> group, dropped)."""
-    parser = AnswerParser(run.vocabulary)
+    parser = AnswerParser.for_vocabulary(run.vocabulary)
     request = MLLMRequest(
         image=image,
         prompts=tuple(run.prompts.multi_option(members) for _, members in groups),
@@ -75,7 +75,7 @@ class OpenEnded:
             image=image, prompts=(run.prompts.open_ended(),), max_new_tokens=options.max_answer_tokens
         )
         answer = run.ask("open_ended", request).results[0].text
-        parsed = AnswerParser(vocabulary).parse(answer, search_phrases=True)
+        parsed = AnswerParser.for_vocabulary(vocabulary).parse(answer, search_phrases=True)
         labels = [Label(name, 1.0, Provenance(proposed=True)) for name in parsed.labels]
         return run.result(labels, candidates=parsed.labels, dropped=len(parsed.dropped))
 
