@@ -1,0 +1,28 @@
+"""`tagllm bench` measures what it says, on a model small enough for a test (no speed asserted)."""
+
+from tagllm.bench import BenchSettings, format_table, model_benchmark
+from tagllm.vocab import builtin_vocabulary
+
+COCO = builtin_vocabulary("coco")
+
+
+def test_model_benchmark_runs_every_path_on_the_same_images():
+    settings = BenchSettings(
+        images=1, image_size=112, hidden_size=32, layers=1, sweep=(1, 3), candidates=(2,)
+    )
+    result = model_benchmark(settings, log=lambda line: None)
+    assert result["labels_identical"]
+    per_image = result["per_image"]
+    assert set(per_image) == {"naive_tagllm", "optimised_tagllm", "multi_option", "binary_optimised"}
+    assert all(row["model_seconds"] > 0 for row in per_image.values())
+    assert per_image["multi_option"]["calls"] == 1 and per_image["binary_optimised"]["calls"] == 80
+    for name in ("naive_tagllm", "optimised_tagllm"):
+        row = per_image[name]
+        assert row["calls"] == len(COCO.groups) + row["candidates"]
+    assert per_image["naive_tagllm"]["candidates"] == per_image["optimised_tagllm"]["candidates"]
+    assert result["model"]["prefix_tokens"] >= 16  # 112 px: 8 x 8 patches merged 2 x 2, plus the header
+    assert [row["prompts"] for row in result["sweep"]] == [1, 3]
+    [controlled] = result["controlled"]
+    assert controlled["candidates"] == 2 and controlled["multi_option"] > 0
+    table = format_table({"models": result})
+    assert "naive / optimised TagLLM" in table and "| 2 |" in table
