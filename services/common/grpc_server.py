@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
 from collections.abc import Callable, Iterable
@@ -13,8 +14,8 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
 
 from services.common.interceptors import ObservabilityInterceptor
-from services.common.logs import get_logger
-from services.common.settings import GrpcSettings
+from services.common.logs import configure_logging, get_logger
+from services.common.settings import GrpcSettings, load_settings
 
 log = get_logger("grpc")
 # One sample per counter, not two: the *_created series only double what Prometheus stores.
@@ -119,3 +120,12 @@ def abort_with(context: grpc.ServicerContext, code: grpc.StatusCode, message: st
     """Ends the RPC with `code`; logged with the request id."""
     log.info("rejected", code=code.name, message=message)
     context.abort(code, message)
+
+
+def run_service(name: str, settings_class, prefix: str, build_server, argv: list[str] | None = None) -> None:
+    """A service's process: settings from `prefix`* variables, logs, serve until SIGTERM."""
+    parser = argparse.ArgumentParser(description=f"TagLLM {name} (settings: {prefix}* environment variables)")
+    parser.parse_args(argv)
+    settings = load_settings(settings_class, prefix)
+    configure_logging(settings.log_format)
+    build_server(settings).serve_until_signal()

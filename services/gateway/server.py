@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import queue
 import threading
@@ -15,10 +14,10 @@ from google.rpc import code_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.convert import options_from_proto
-from services.common.grpc_server import GrpcServer, abort_with
+from services.common.grpc_server import GrpcServer, abort_with, run_service
 from services.common.interceptors import REQUEST_ID_KEY
-from services.common.logs import configure_logging, get_logger
-from services.common.settings import GrpcSettings, load_settings
+from services.common.logs import get_logger
+from services.common.settings import GrpcSettings
 from services.gateway.cache import LRUCache
 from tagllm.imaging import ImageLimits, ImageRejected, normalize_image
 from tagllm.v1 import refinement_pb2, refinement_pb2_grpc, tagging_pb2, tagging_pb2_grpc
@@ -320,11 +319,7 @@ def build_server(settings: GatewaySettings) -> GrpcServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="TagLLM gateway (settings: TAGLLM_GATEWAY_* variables)")
-    parser.parse_args(argv)
-    settings = load_settings(GatewaySettings, "TAGLLM_GATEWAY_")
-    configure_logging(settings.log_format)
-    build_server(settings).serve_until_signal()
+    run_service("gateway", GatewaySettings, "TAGLLM_GATEWAY_", build_server, argv)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 from prometheus_client import CollectorRegistry
 
 from services.common.convert import record_from_proto
-from services.common.grpc_server import GrpcServer
-from services.common.logs import configure_logging, get_logger
-from services.common.settings import GrpcSettings, load_settings
+from services.common.grpc_server import GrpcServer, run_service
+from services.common.logs import get_logger
+from services.common.settings import GrpcSettings
 from tagllm.metrics import TaggingMetrics
 from tagllm.v1 import metrics_pb2, metrics_pb2_grpc
 from tagllm.vocab import builtin_names, builtin_vocabulary
@@ -69,13 +68,7 @@ def build_server(settings: MetricsSettings) -> GrpcServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="TagLLM metrics service (settings: TAGLLM_METRICS_* variables)"
-    )
-    parser.parse_args(argv)
-    settings = load_settings(MetricsSettings, "TAGLLM_METRICS_")
-    configure_logging(settings.log_format)
-    build_server(settings).serve_until_signal()
+    run_service("metrics service", MetricsSettings, "TAGLLM_METRICS_", build_server, argv)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import time
@@ -11,9 +10,9 @@ import grpc
 from prometheus_client import CollectorRegistry
 
 from services.common.convert import options_from_proto, record_to_proto, result_parts
-from services.common.grpc_server import GrpcServer, abort_with
-from services.common.logs import configure_logging, get_logger
-from services.common.settings import GrpcSettings, load_settings
+from services.common.grpc_server import GrpcServer, abort_with, run_service
+from services.common.logs import get_logger
+from services.common.settings import GrpcSettings
 from services.refiner.metrics_sender import MetricsSender
 from services.refiner.triton_mllm import TritonMLLM
 from tagllm.mllm.contract import ErrorKind, MLLMError
@@ -113,11 +112,7 @@ def build_server(settings: RefinerSettings) -> GrpcServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="TagLLM refiner (settings: TAGLLM_REFINER_* variables)")
-    parser.parse_args(argv)
-    settings = load_settings(RefinerSettings, "TAGLLM_REFINER_")
-    configure_logging(settings.log_format)
-    build_server(settings).serve_until_signal()
+    run_service("refiner", RefinerSettings, "TAGLLM_REFINER_", build_server, argv)
 
 
 if __name__ == "__main__":
