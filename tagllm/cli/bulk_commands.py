@@ -131,9 +131,6 @@ def add_parsers(commands) -> None:
     add_training_parsers(commands)
 
 
-__all__ = ["add_parsers", "json"]
-
-
 def load_run_predictions(run_path: str):
     """(predictions, results) of a run directory: image -> {label: score}."""
     from tagllm.bulk.run import RunDirectory
