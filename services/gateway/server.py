@@ -46,6 +46,17 @@ class GatewaySettings(GrpcSettings):
     # Comma-separated keys; empty disables authentication.
     api_keys: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        for name in (
+            "max_batch_images",
+            "max_in_flight",
+            "stream_window",
+            "max_image_bytes",
+            "max_image_pixels",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TAGLLM_GATEWAY_{name.upper()} must be at least 1")
+
 
 class TagError(Exception):
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
@@ -229,7 +240,6 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
         done: queue.Queue = queue.Queue()
         submitted = 0
         finished_reading = threading.Event()
-        read_error: list[BaseException] = []
 
         def work(item, request_id):
             try:
@@ -247,8 +257,8 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
                     window.acquire()
                     submitted += 1
                     self._pool.submit(work, item, f"{base_id}.{i}")
-            except Exception as exc:  # client went away or sent garbage
-                read_error.append(exc)
+            except Exception as exc:  # the client went away: answer what was already sent
+                log.info("stream input ended early", error=type(exc).__name__, submitted=submitted)
             finally:
                 finished_reading.set()
                 done.put(None)

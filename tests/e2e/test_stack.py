@@ -200,3 +200,35 @@ def test_gateway_health_follows_the_refiner(stack):
     finally:
         orphan.stop()
         linked.stop()
+
+
+def test_api_keys_guard_the_api_but_not_health(stack):
+    settings = load_settings(
+        GatewaySettings,
+        "X_",
+        port=free_port(),
+        refiner_address=stack.settings.refiner_address,
+        api_keys=("s3cret",),
+    )
+    guarded = build_gateway(settings)
+    guarded.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{guarded.port}") as channel:
+            from tagllm.v1 import tagging_pb2_grpc
+
+            stub = tagging_pb2_grpc.TaggingServiceStub(channel)
+            request = tag_request(png(), "multi_option")
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Tag(request, timeout=30)
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Tag(request, timeout=30, metadata=[("x-api-key", "wrong")])
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert (
+                stub.Tag(request, timeout=60, metadata=[("authorization", "Bearer s3cret")]).usage.mllm_calls
+                == 1
+            )
+            assert stub.Tag(request, timeout=60, metadata=[("x-api-key", "s3cret")]).usage.mllm_calls == 1
+        _health(f"127.0.0.1:{guarded.port}")  # answers without a key
+    finally:
+        guarded.stop()

@@ -1,0 +1,60 @@
+"""The gateway's own limits, with a stand-in refiner (the real chain is tested in tests/e2e)."""
+
+import grpc
+import pytest
+
+from services.common.settings import load_settings
+from services.gateway.server import GatewaySettings, TagError, TaggingServicer
+from tagllm.client import strategy_options
+from tagllm.v1 import common_pb2, refinement_pb2, tagging_pb2
+from tests.conftest import png
+
+
+class Refiner:
+    def __init__(self):
+        self.requests = []
+
+    def Refine(self, request, timeout, metadata):
+        self.requests.append(request)
+        return refinement_pb2.RefineResponse(
+            labels=[common_pb2.Label(name="cat", score=0.9)],
+            usage=common_pb2.Usage(mllm_calls=1),
+            version=common_pb2.VersionStamp(model="m/1"),
+        )
+
+
+def request(content=None, **kwargs):
+    return tagging_pb2.TagRequest(
+        image=tagging_pb2.Image(content=content or png()), options=strategy_options("multi_option"), **kwargs
+    )
+
+
+def servicer(**settings):
+    refiner = Refiner()
+    return TaggingServicer(load_settings(GatewaySettings, "X_", **settings), refiner), refiner
+
+
+def test_images_beyond_the_in_flight_limit_are_refused():
+    gateway, refiner = servicer(max_in_flight=1)
+    assert gateway._slots.acquire(blocking=False)  # one image is in flight
+    with pytest.raises(TagError) as caught:
+        gateway.tag_one(request(), 10, "r1")
+    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "in flight" in str(caught.value)
+    gateway._slots.release()
+    assert gateway.tag_one(request(), 10, "r2").labels[0].name == "cat"
+
+
+def test_cache_serves_repeats_but_never_requests_with_references():
+    gateway, refiner = servicer()
+    first = gateway.tag_one(request(), 10, "a")
+    second = gateway.tag_one(request(), 10, "b")
+    assert not first.cached and second.cached and second.request_id == "b"
+    gateway.tag_one(request(reference_labels=["cat"]), 10, "c")
+    assert len(refiner.requests) == 2 and refiner.requests[1].has_reference
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="MAX_IN_FLIGHT"):
+        load_settings(GatewaySettings, "X_", max_in_flight=0)
+    with pytest.raises(ValueError, match="STREAM_WINDOW"):
+        load_settings(GatewaySettings, "X_", environ={"X_STREAM_WINDOW": "0"})
