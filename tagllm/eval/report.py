@@ -138,19 +138,45 @@ def _cost_quality(runs: list[RunEvaluation]) -> str:
     return "".join(svg)
 
 
+def _html_tables(text: str) -> str:
+    """The Markdown report as HTML: its tables as tables, other lines as paragraphs."""
+    parts, rows = [], []
+
+    def flush() -> None:
+        if rows:
+            head, *body = rows
+            cells = "".join(f"<th>{html.escape(c)}</th>" for c in head)
+            lines = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+            parts.append(f"<table><tr>{cells}</tr>{lines}</table>")
+            rows.clear()
+
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not all(set(c) <= {"-"} for c in cells):
+                rows.append(cells)
+            continue
+        flush()
+        if line.strip():
+            parts.append(f"<p>{html.escape(line)}</p>")
+    flush()
+    return "".join(parts)
+
+
 def html_page(runs: list[RunEvaluation], gold: Mapping[str, set[str]]) -> str:
     legend = " ".join(
         f'<span style="color:{PALETTE[i % len(PALETTE)]}">&#9632; {html.escape(run.name)}</span>'
         for i, run in enumerate(runs)
     )
-    table = html.escape(markdown(runs))
+    tables = _html_tables(markdown(runs))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>TagLLM evaluation</title>
-<style>body{{font-family:sans-serif;margin:2em}} pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}} td:first-child{{text-align:left}}</style>
 </head><body>
 <h1>Annotation quality against human labels</h1>
 <p>{legend}</p>
-<h2>Summary</h2><pre>{table}</pre>
+<h2>Summary</h2>{tables}
 <h2>Per-class F1</h2>{_bars(runs)}
 <h2>Precision-recall, most frequent classes</h2>{_pr_curves(runs, gold)}
 <h2>Cost against quality</h2>{_cost_quality(runs)}
