@@ -31,6 +31,10 @@ HUMAN_COST = 0.05
 
 def test_promtool_accepts_rules_and_configs():
     subprocess.run(["promtool", "check", "rules", *map(str, RULES)], check=True, capture_output=True)
+    # Unit tests of the rules and alerts on synthetic series.
+    tests = ROOT / "deploy" / "prometheus" / "tests" / "rules_test.yml"
+    result = subprocess.run(["promtool", "test", "rules", str(tests)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
     for config in ("prometheus.yml", "prometheus-kubernetes.yml"):
         subprocess.run(
             ["promtool", "check", "config", "--syntax-only", str(ROOT / "deploy" / "prometheus" / config)],
