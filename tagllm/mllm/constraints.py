@@ -124,16 +124,38 @@ class BatchConstraint:
         self._states: list[_State | None] = [c.start() if c else None for c in constraints]
         self._seen = 0  # answer tokens the states account for
 
+    def advance(self, rows: list[int], tokens: list[int]) -> None:
+        """Each of `rows` generated its token of `tokens`."""
+        for row, token in zip(rows, tokens, strict=True):
+            constraint = self.constraints[row]
+            if constraint is not None:
+                self._states[row] = constraint.advance(self._states[row], token)
+
+    def apply(self, scores: torch.FloatTensor, rows: list[int]) -> torch.FloatTensor:
+        """Masks `scores`, whose i-th line belongs to batch row `rows[i]`, to the allowed tokens."""
+        lines, tokens, free = [], [], []
+        for line, row in enumerate(rows):
+            constraint = self.constraints[row]
+            if constraint is None:
+                free.append(line)
+                continue
+            allowed = constraint.allowed(self._states[row])
+            lines += [line] * len(allowed)
+            tokens += allowed
+        if not lines:
+            return scores
+        mask = torch.zeros_like(scores, dtype=torch.bool)
+        mask[torch.tensor(lines, dtype=torch.long), torch.tensor(tokens, dtype=torch.long)] = True
+        if free:
+            mask[free] = True
+        return scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+
     def _sync(self, input_ids: torch.LongTensor) -> None:
         length = input_ids.shape[1] - self.answer_start
         if length == self._seen:
             return
         if length == self._seen + 1:
-            last = input_ids[:, -1].tolist()
-            self._states = [
-                c.advance(state, last[row]) if c else None
-                for row, (c, state) in enumerate(zip(self.constraints, self._states, strict=True))
-            ]
+            self.advance(list(range(len(self.constraints))), input_ids[:, -1].tolist())
         else:  # not called step by step: walk the whole answer again
             answers = input_ids[:, self.answer_start :].tolist()
             self._states = []
@@ -145,20 +167,8 @@ class BatchConstraint:
         self._seen = length
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """The HF logits-processor protocol: `input_ids` holds every row's tokens so far."""
         if all(c is None for c in self.constraints):
             return scores
         self._sync(input_ids)
-        rows, tokens = [], []
-        free = []
-        for row, (constraint, state) in enumerate(zip(self.constraints, self._states, strict=True)):
-            if constraint is None:
-                free.append(row)
-                continue
-            allowed = constraint.allowed(state)
-            rows += [row] * len(allowed)
-            tokens += allowed
-        mask = torch.zeros_like(scores, dtype=torch.bool)
-        mask[torch.tensor(rows, dtype=torch.long), torch.tensor(tokens, dtype=torch.long)] = True
-        if free:
-            mask[free] = True
-        return scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        return self.apply(scores, list(range(len(self.constraints))))

@@ -201,18 +201,28 @@ class TransformersMLLM:
 
         processor = BatchConstraint(list(constraints), answer_start=0)
         eos = torch.tensor(self._eos_ids, device=self.device)
-        generated = torch.empty((rows, 0), dtype=torch.long, device=self.device)
-        finished = torch.zeros(rows, dtype=torch.bool, device=self.device)
+        generated: list[list[int]] = [[] for _ in range(rows)]
+        active = list(range(rows))  # rows still generating; finished ones leave the batch
         last_positions = positions[:, -1:]
         for step in range(request.max_new_tokens):
-            scores = processor(generated, logits)
-            tokens = scores.argmax(dim=-1)
-            tokens = torch.where(finished, torch.full_like(tokens, self._pad_id), tokens)
-            generated = torch.cat([generated, tokens[:, None]], dim=1)
-            finished |= torch.isin(tokens, eos)
-            if bool(finished.all()) or step == request.max_new_tokens - 1:
+            tokens = processor.apply(logits, active).argmax(dim=-1)
+            chosen = tokens.tolist()
+            for row, token in zip(active, chosen, strict=True):
+                generated[row].append(token)
+            processor.advance(active, chosen)
+            if step == request.max_new_tokens - 1:
                 break
-            mask = torch.cat([mask, torch.ones((rows, 1), dtype=mask.dtype, device=self.device)], dim=1)
+            going = (~torch.isin(tokens, eos)).nonzero().flatten()
+            if going.numel() == 0:
+                break
+            if going.numel() < len(active):
+                # Most group answers end early ("none"): stop computing their rows.
+                cache.batch_select_indices(going)
+                mask, last_positions, tokens = mask[going], last_positions[going], tokens[going]
+                active = [active[i] for i in going.tolist()]
+            mask = torch.cat(
+                [mask, torch.ones((len(active), 1), dtype=mask.dtype, device=self.device)], dim=1
+            )
             last_positions = last_positions + 1
             logits = (
                 self.model(
@@ -225,7 +235,7 @@ class TransformersMLLM:
                 .logits[:, -1, :]
                 .float()
             )
-        return [self._result(generated[row].tolist(), yes[row], prompt_tokens[row]) for row in range(rows)]
+        return [self._result(generated[row], yes[row], prompt_tokens[row]) for row in range(rows)]
 
     # -- naive path --------------------------------------------------------------------------
 
