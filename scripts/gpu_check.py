@@ -7,7 +7,7 @@ controlled TagLLM comparison of `tagllm bench` (stage 1 over COCO's groups, stag
 candidates, against one whole-vocabulary multi-option pass). Prints one JSON object with the
 model seconds and images per second of each.
 
-Run on a machine with one GPU (about 20 GB free), from the repository root:
+Run on a machine with one GPU (the bf16 weights alone take 15.4 GiB), from the repository root:
     python scripts/gpu_check.py --images 4 > gpu_check.json
 """
 
