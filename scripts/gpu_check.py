@@ -101,7 +101,20 @@ def main() -> int:
     parser.add_argument(
         "--smoke", action="store_true", help="a small model of the same architecture (CPU check)"
     )
+    parser.add_argument(
+        "--count", action="store_true", help="only count the parameters (meta device, no GPU)"
+    )
     args = parser.parse_args()
+    if args.count:
+        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+        text = {**QWEN2_5_VL_7B["text_config"], "bos_token_id": None}
+        config = Qwen2_5_VLConfig(text_config=text, vision_config=QWEN2_5_VL_7B["vision_config"])
+        with torch.device("meta"):
+            model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
+        parameters = sum(p.numel() for p in model.parameters())
+        print(json.dumps({"parameters": parameters, "bf16_gib": parameters * 2 / 2**30}))
+        return 0
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
         return 2
