@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tagllm.mllm.contract import MLLMRequest, Mode
 from tagllm.mllm.tiny import TinySpec, build_tiny_model
-from tagllm.mllm.transformers_backend import TransformersMLLM, decode_image
+from tagllm.mllm.transformers_backend import TransformersMLLM
 from tagllm.prompts import Prompts
 from tagllm.strategies import StrategyName, StrategyOptions, tag_image
 from tagllm.vocab import builtin_vocabulary
@@ -100,7 +100,7 @@ def model_benchmark(settings: BenchSettings, log=print) -> dict:
         identical &= naive_labels.keys() == optimised_labels.keys() and all(
             abs(naive_labels[n] - optimised_labels[n]) <= 1e-4 for n in naive_labels
         )
-    image_tokens = optimised._image_prefix(decode_image(images[0]), images[0]).length
+    image_tokens = optimised.image_prefix_tokens(images[0])
 
     def mean(name: str, key: str) -> float:
         return statistics.fmean(row[key] for row in per_image[name])

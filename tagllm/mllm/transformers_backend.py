@@ -15,11 +15,13 @@ Two execution paths answer the same request with the same texts and probabilitie
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -99,7 +101,8 @@ class TransformersMLLM:
         return self._version
 
     def run(self, request: MLLMRequest) -> MLLMResponse:
-        image = decode_image(request.image)
+        # Decoded on first use: a request whose image prefix is cached never needs the pixels.
+        image = functools.cache(lambda: decode_image(request.image))
         with self._lock, torch.inference_mode():
             start = time.perf_counter()
             constraints = self._constraints(request)
@@ -107,21 +110,26 @@ class TransformersMLLM:
                 results = self._run_shared(image, request, constraints)
             else:
                 results = [
-                    self._run_single(image, prompt, request, constraint)
+                    self._run_single(image(), prompt, request, constraint)
                     for prompt, constraint in zip(request.prompts, constraints, strict=True)
                 ]
             seconds = time.perf_counter() - start
         return MLLMResponse(results=tuple(results), compute_seconds=seconds, model_version=self._version)
 
+    def image_prefix_tokens(self, image: bytes) -> int:
+        """Tokens of the chat header and the image that every prompt about `image` starts with."""
+        with self._lock, torch.inference_mode():
+            return self._image_prefix(lambda: decode_image(image), image).length
+
     # -- shared prefix path ------------------------------------------------------------------
 
-    def _image_prefix(self, image, image_bytes: bytes) -> PrefixEntry:
+    def _image_prefix(self, image: Callable[[], Image.Image], image_bytes: bytes) -> PrefixEntry:
         """The KV state of the chat header and the image, from the cache or prefilled now."""
         key = (hashlib.sha256(image_bytes).hexdigest(), self._head_hash)
         entry = self.prefix_cache.get(key)
         if entry is not None:
             return entry
-        inputs = self.processor(images=[image], text=[self._head], return_tensors="pt").to(self.device)
+        inputs = self.processor(images=[image()], text=[self._head], return_tensors="pt").to(self.device)
         cache = DynamicCache(config=self.model.config)
         self.model(**inputs, cache=cache, use_cache=True)
         length = inputs["input_ids"].shape[1]
@@ -144,7 +152,7 @@ class TransformersMLLM:
             for s, t in zip(suffix_ids, suffixes, strict=True)
         ):
             return [
-                self._run_single(image, p, request, c)
+                self._run_single(image(), p, request, c)
                 for p, c in zip(request.prompts, constraints, strict=True)
             ]
         entry = self._image_prefix(image, request.image)
