@@ -88,9 +88,14 @@ def result_parts(result: TagResult) -> dict:
 
 
 def record_to_proto(
-    result: TagResult, vocabulary_size: int, seconds: float, reference: list[str] | None, request_id: str
+    result: TagResult,
+    parts: dict,
+    vocabulary_size: int,
+    seconds: float,
+    reference: list[str] | None,
+    request_id: str,
 ) -> metrics_pb2.TaggingRecord:
-    parts = result_parts(result)
+    """The metrics record of a result; `parts` are its `result_parts`, built once per request."""
     return metrics_pb2.TaggingRecord(
         strategy=STRATEGY_TO_PROTO[result.version.strategy],
         vocabulary=result.version.vocabulary,

@@ -79,10 +79,11 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
         finally:
             self.mllm.set_deadline(None)
         seconds = time.perf_counter() - start
+        parts = result_parts(result)
         if self.sender is not None:
             reference = list(request.reference_labels) if request.has_reference else None
             record = record_to_proto(
-                result, len(vocabulary.categories), seconds, reference, request.request_id
+                result, parts, len(vocabulary.categories), seconds, reference, request.request_id
             )
             self.sender.submit(record)
         log.info(
@@ -92,7 +93,7 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
             labels=len(result.labels),
             calls=result.usage.calls,
         )
-        return refinement_pb2.RefineResponse(**result_parts(result))
+        return refinement_pb2.RefineResponse(**parts)
 
 
 def build_server(settings: RefinerSettings) -> GrpcServer:
