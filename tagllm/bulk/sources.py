@@ -7,7 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from tagllm.datasets.images import list_images
+from tagllm.datasets.images import image_root, list_images
 
 
 class SourceError(ValueError):
@@ -35,14 +35,7 @@ def read_source(source: str | Path, images_root: str | Path | None = None) -> li
             names = [str(image["file_name"]) for image in data["images"]]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise SourceError(f"{source}: not a COCO-style file with images[].file_name ({exc})") from exc
-        # COCO layouts keep images either beside the file or in an images/ folder next to it.
-        if (
-            names
-            and not images_root
-            and not (root / names[0]).exists()
-            and (root / "images" / names[0]).exists()
-        ):
-            root = root / "images"
+        root = image_root(source, names, Path(images_root) if images_root else None)
         return [Item(name, root / name) for name in names]
     lines = [line.strip() for line in source.read_text(encoding="utf-8").splitlines()]
     return [

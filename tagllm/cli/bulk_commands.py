@@ -221,6 +221,7 @@ def add_eval_parser(commands) -> None:
 def _examples(labels_path: str, images_dir: str | None):
     """Training examples from a run directory (MLLM labels) or a human label file."""
     from tagllm.bulk.run import RunDirectory
+    from tagllm.datasets.images import image_root
     from tagllm.datasets.readers import read_labels
     from tagllm.train.recipe import Example
 
@@ -236,9 +237,7 @@ def _examples(labels_path: str, images_dir: str | None):
             for r in run.results()
         ]
     labelled = read_labels(path)
-    root = Path(images_dir) if images_dir else path.parent
-    if not images_dir and (root / "images").is_dir():
-        root = root / "images"
+    root = image_root(path, labelled.images, Path(images_dir) if images_dir else None)
     return [Example(root / image, labels) for image, labels in labelled.labels.items()]
 
 
