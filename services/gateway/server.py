@@ -142,9 +142,10 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             vocabulary.full_version,
             request.options.SerializeToString(True),
         )
-        cached = self.cache.get((*key, self._model_version))
         # Requests with references go through, so the agreement metrics see every one of them.
-        if cached is not None and not (request.reference_labels or request.has_reference):
+        with_reference = bool(request.reference_labels) or request.has_reference
+        cached = None if with_reference else self.cache.get((*key, self._model_version))
+        if cached is not None:
             response = tagging_pb2.TagResponse()
             response.CopyFrom(cached)
             response.image_id, response.request_id, response.cached = request.image.id, request_id, True
@@ -156,7 +157,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             vocabulary_yaml="" if self.vocabularies.is_builtin(vocabulary.name) else vocabulary.source_text,
             options=request.options,
             reference_labels=request.reference_labels,
-            has_reference=request.has_reference or bool(request.reference_labels),
+            has_reference=with_reference,
             request_id=request_id,
             image_sha256=image.sha256,
         )
