@@ -96,12 +96,16 @@ class AllowedNamesConstraint:
                 allowed.append(self.comma)
         return allowed or [self.eos]
 
-    def allowed_tokens(self, answer: list[int]) -> list[int]:
-        """Token ids that may follow the answer so far."""
+    def walk(self, answer: list[int]) -> _State:
+        """The state after a whole answer."""
         state = self.start()
         for token in answer:
             state = self.advance(state, token)
-        return self.allowed(state)
+        return state
+
+    def allowed_tokens(self, answer: list[int]) -> list[int]:
+        """Token ids that may follow the answer so far."""
+        return self.allowed(self.walk(answer))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,12 +162,7 @@ class BatchConstraint:
             self.advance(list(range(len(self.constraints))), input_ids[:, -1].tolist())
         else:  # not called step by step: walk the whole answer again
             answers = input_ids[:, self.answer_start :].tolist()
-            self._states = []
-            for c, answer in zip(self.constraints, answers, strict=True):
-                state = c.start() if c else None
-                for token in answer if c else ():
-                    state = c.advance(state, token)
-                self._states.append(state)
+            self._states = [c.walk(a) if c else None for c, a in zip(self.constraints, answers, strict=True)]
         self._seen = length
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
