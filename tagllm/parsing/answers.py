@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from tagllm.vocab.memo import PerVocabulary
 from tagllm.vocab.model import Vocabulary
 
 _SPLIT = re.compile(r",|;|\n|\band\b|/|\||\.(?:\s|$)")
@@ -48,17 +49,10 @@ def _normalize(text: str) -> str:
 class AnswerParser:
     """Maps answers to the categories of one vocabulary."""
 
-    _by_digest: dict[str, AnswerParser] = {}
-
     @classmethod
     def for_vocabulary(cls, vocabulary: Vocabulary) -> AnswerParser:
         """One parser per vocabulary content, built on first use (requests are many)."""
-        parser = cls._by_digest.get(vocabulary.digest)
-        if parser is None:
-            if len(cls._by_digest) > 256:
-                cls._by_digest.clear()
-            parser = cls._by_digest[vocabulary.digest] = cls(vocabulary)
-        return parser
+        return _parsers(vocabulary)
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
@@ -128,3 +122,6 @@ class AnswerParser:
                     found.append(name)
                     used[start : start + size] = [True] * size
         return found
+
+
+_parsers = PerVocabulary(AnswerParser)

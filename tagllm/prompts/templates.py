@@ -16,6 +16,7 @@ import json
 import re
 import string
 
+from tagllm.vocab.memo import PerVocabulary
 from tagllm.vocab.model import Category, Vocabulary
 
 
@@ -65,7 +66,7 @@ class Prompts:
 
     @classmethod
     def for_vocabulary(cls, vocabulary: Vocabulary | None = None) -> Prompts:
-        return _prompts_for(vocabulary.digest if vocabulary else "", vocabulary)
+        return _prompts_for(vocabulary)
 
     @classmethod
     def _build(cls, vocabulary: Vocabulary | None) -> Prompts:
@@ -111,15 +112,4 @@ class Prompts:
         )
 
 
-_BY_DIGEST: dict[str, Prompts] = {}
-
-
-def _prompts_for(digest: str, vocabulary: Vocabulary | None) -> Prompts:
-    """Templates of a vocabulary, built once per vocabulary content (requests are many)."""
-    prompts = _BY_DIGEST.get(digest)
-    if prompts is None:
-        prompts = Prompts._build(vocabulary)
-        if len(_BY_DIGEST) > 256:
-            _BY_DIGEST.clear()
-        _BY_DIGEST[digest] = prompts
-    return prompts
+_prompts_for = PerVocabulary(Prompts._build)
