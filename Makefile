@@ -17,12 +17,14 @@ test: $(VENV)  ## the whole suite: unit, integration (real Triton) and end-to-en
 test-fast: $(VENV)  ## unit tests only
 	$(PYTHON) -m pytest tests/unit
 
-protos: $(VENV)  ## regenerate tagllm/v1 from protos/
+protos: $(VENV)  ## regenerate tagllm/v1 and tagllm/internal/v1 from protos/, and config.pbtxt's tensors
 	$(PYTHON) scripts/gen_protos.py
+	$(PYTHON) -m tagllm.mllm.tensors --write services/triton/model_repository/mllm/config.pbtxt
 
-lint: $(VENV)
+lint: $(VENV)  ## ruff (lint and format) and mypy (the library and the services)
 	.venv/bin/ruff check tagllm services tests scripts deploy
 	.venv/bin/ruff format --check tagllm services tests scripts deploy
+	.venv/bin/mypy tagllm services
 
 format: $(VENV)
 	.venv/bin/ruff format tagllm services tests scripts deploy

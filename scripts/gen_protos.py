@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Generate the Python API code in tagllm/v1 from protos/tagllm/v1 (`make protos`).
+"""Generate the Python API code from protos/ (`make protos`): the public tagllm.v1 package
+into tagllm/v1, the internal services' tagllm.internal.v1 into tagllm/internal/v1.
 
 `--out DIR` writes elsewhere; the test suite uses it to check that the committed code is fresh.
 """
@@ -19,7 +20,7 @@ PROTO_ROOT = ROOT / "protos"
 
 
 def generate(out: Path) -> list[Path]:
-    protos = sorted(PROTO_ROOT.glob("tagllm/v1/*.proto"))
+    protos = sorted(PROTO_ROOT.glob("tagllm/**/v1/*.proto"))
     googleapis = Path(google.rpc.__path__[0]).parent.parent
     well_known = Path(protoc.__file__).parent / "_proto"
     out.mkdir(parents=True, exist_ok=True)
@@ -40,14 +41,22 @@ def generate(out: Path) -> list[Path]:
             raise SystemExit("protoc failed")
     finally:
         os.chdir(cwd)
-    package = out / "tagllm" / "v1"
-    (package / "__init__.py").write_text('"""Generated gRPC/protobuf code for tagllm.v1 (make protos)."""\n')
-    return sorted(package.iterdir())
+    written = []
+    for name in ("tagllm.v1", "tagllm.internal.v1"):
+        package = out.joinpath(*name.split("."))
+        (package / "__init__.py").write_text(
+            f'"""Generated gRPC/protobuf code for {name} (make protos)."""\n'
+        )
+        written += sorted(package.iterdir())
+    (out / "tagllm" / "internal" / "__init__.py").write_text('"""APIs of the internal services."""\n')
+    return written
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=ROOT, help="root the tagllm/v1 package is written under")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT, help="root the generated packages are written under"
+    )
     args = parser.parse_args()
     for path in generate(args.out):
         print(path.relative_to(args.out))

@@ -15,12 +15,13 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tagllm.mllm.contract import MLLMRequest, Mode
 from tagllm.mllm.tiny import TinySpec, build_tiny_model
 from tagllm.mllm.transformers_backend import TransformersMLLM
 from tagllm.prompts import Prompts
-from tagllm.strategies import StrategyName, StrategyOptions, tag_image
+from tagllm.strategies import StrategyOptions, tag_image
 from tagllm.vocab import builtin_vocabulary
 
 
@@ -70,14 +71,12 @@ def model_benchmark(settings: BenchSettings, log=print) -> dict:
         naive = TransformersMLLM(folder, shared_prefix=False, prefix_cache_bytes=0)
     params = sum(p.numel() for p in optimised.model.parameters())
     images = _images(settings.images, settings.image_size)
-    tag_image(
-        images[0], vocabulary, StrategyOptions(strategy=StrategyName.MULTI_OPTION), optimised
-    )  # warm-up
+    tag_image(images[0], vocabulary, StrategyOptions(strategy="multi_option"), optimised)  # warm-up
     runs = {
-        "naive_tagllm": (naive, StrategyName.TAGLLM),
-        "optimised_tagllm": (optimised, StrategyName.TAGLLM),
-        "multi_option": (optimised, StrategyName.MULTI_OPTION),
-        "binary_optimised": (optimised, StrategyName.BINARY),
+        "naive_tagllm": (naive, "tagllm"),
+        "optimised_tagllm": (optimised, "tagllm"),
+        "multi_option": (optimised, "multi_option"),
+        "binary_optimised": (optimised, "binary"),
     }
     per_image: dict[str, list[dict]] = {name: [] for name in runs}
     identical = True
@@ -199,23 +198,24 @@ def overhead_benchmark(settings: BenchSettings, log=print) -> dict:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from services.refiner.triton_mllm import TritonMLLM
     from tagllm.client import TaggingClient, strategy_options
     from tagllm.imaging import normalize_image
+    from tagllm.mllm.triton_client import TritonMLLM
     from tagllm.stack.local import LocalStack, StackSettings
     from tagllm.stack.ports import free_ports
 
     vocabulary = builtin_vocabulary(settings.vocabulary)
     image = _images(1, settings.image_size)[0]
     normalized = normalize_image(image).png
-    options = StrategyOptions(strategy=StrategyName.MULTI_OPTION)
+    options = StrategyOptions(strategy="multi_option")
     with tempfile.TemporaryDirectory() as folder:
+        ports: dict[str, Any] = free_ports()
         stack_settings = StackSettings(
             model_dir=Path(folder),
             run_dir=Path(folder),
             model_backend="null",
             extra_env=(("TAGLLM_GATEWAY_CACHE_ENTRIES", "0"),),
-            **free_ports(),
+            **ports,
         )
         log("starting the stack with the null model ...")
         with LocalStack(stack_settings) as stack, TaggingClient(stack.settings.gateway_address) as client:

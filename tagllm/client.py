@@ -5,35 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-from google.protobuf import json_format
 
+from tagllm.convert import reference_to_proto, strategy_options
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 
-STRATEGIES = {
-    "tagllm": common_pb2.STRATEGY_TAGLLM,
-    "multi_option": common_pb2.STRATEGY_MULTI_OPTION,
-    "binary": common_pb2.STRATEGY_BINARY,
-    "open_ended": common_pb2.STRATEGY_OPEN_ENDED,
-}
-
-
-def strategy_options(
-    strategy: str = "tagllm",
-    grouping: bool | None = None,
-    concept_knowledge: bool | None = None,
-    min_score: float = 0.0,
-    max_labels: int = 0,
-) -> common_pb2.StrategyOptions:
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {sorted(STRATEGIES)}")
-    options = common_pb2.StrategyOptions(
-        strategy=STRATEGIES[strategy], min_score=min_score, max_labels=max_labels
-    )
-    if grouping is not None:
-        options.grouping = grouping
-    if concept_knowledge is not None:
-        options.concept_knowledge = concept_knowledge
-    return options
+__all__ = ["TaggingClient", "strategy_options"]
 
 
 class TaggingClient:
@@ -63,8 +39,7 @@ class TaggingClient:
             image=tagging_pb2.Image(content=content, id=image_id),
             vocabulary=vocabulary,
             options=options or strategy_options(),
-            reference_labels=reference_labels or [],
-            has_reference=reference_labels is not None,
+            reference=reference_to_proto(reference_labels),
         )
         return self.stub.Tag(request, timeout=timeout, metadata=self.metadata)
 
@@ -76,7 +51,3 @@ class TaggingClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def response_to_dict(response) -> dict:
-    return json_format.MessageToDict(response, preserving_proto_field_name=True)

@@ -11,7 +11,6 @@ re-encoded as PNG.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import math
 import warnings
@@ -36,10 +35,13 @@ class ImageLimits:
     min_side: int = 28
 
 
+DEFAULT_LIMITS = ImageLimits()
+
+
 @dataclasses.dataclass(frozen=True)
 class NormalizedImage:
+    # The image the model gets: the input's bytes when they needed no change, else a PNG.
     png: bytes
-    sha256: str
     width: int
     height: int
 
@@ -55,7 +57,7 @@ def _orientation(image: Image.Image) -> int:
     return image.getexif().get(_ORIENTATION, 1)
 
 
-def normalize_image(data: bytes, limits: ImageLimits = ImageLimits()) -> NormalizedImage:
+def normalize_image(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> NormalizedImage:
     if not data:
         raise ImageRejected("image is empty")
     if len(data) > limits.max_bytes:
@@ -75,7 +77,7 @@ def normalize_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Normali
             if upright and fits:
                 # Chunk structure and checksums, without decoding pixels (verify needs a fresh open).
                 Image.open(io.BytesIO(data)).verify()
-                return NormalizedImage(data, hashlib.sha256(data).hexdigest(), width, height)
+                return NormalizedImage(data, width, height)
             image.load()
     except ImageRejected:
         raise
@@ -83,17 +85,17 @@ def normalize_image(data: bytes, limits: ImageLimits = ImageLimits()) -> Normali
         raise ImageRejected(f"image exceeds the pixel limit: {exc}") from exc
     except Exception as exc:
         raise ImageRejected(f"not a decodable image ({type(exc).__name__}: {exc})") from exc
-    image = ImageOps.exif_transpose(image).convert("RGB")
-    width, height = image.size
+    upright_image = ImageOps.exif_transpose(image).convert("RGB")
+    width, height = upright_image.size
     if width * height > limits.model_pixels:
         scale = math.sqrt(limits.model_pixels / (width * height))
         width, height = max(1, int(width * scale)), max(1, int(height * scale))
-        image = image.resize((width, height), Image.Resampling.BICUBIC)
+        upright_image = upright_image.resize((width, height), Image.Resampling.BICUBIC)
     if min(width, height) < limits.min_side:
         scale = limits.min_side / min(width, height)
         width, height = math.ceil(width * scale), math.ceil(height * scale)
-        image = image.resize((width, height), Image.Resampling.BICUBIC)
+        upright_image = upright_image.resize((width, height), Image.Resampling.BICUBIC)
     out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=1)  # fast; the bytes only travel to the model
+    upright_image.save(out, format="PNG", compress_level=1)  # fast; the bytes only travel to the model
     png = out.getvalue()
-    return NormalizedImage(png, hashlib.sha256(png).hexdigest(), width, height)
+    return NormalizedImage(png, width, height)

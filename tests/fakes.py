@@ -1,14 +1,16 @@
-"""A scripted MLLM that "sees" known labels, with the failure modes the TagLLM method targets."""
+"""A scripted MLLM that "sees" known labels, with the failure modes the TagLLM method targets.
+
+It recognises prompts by building every prompt the engine may send from the prompts module,
+so rewording a template changes nothing here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import re
 
-from tagllm.mllm.contract import MLLMRequest, MLLMResponse, Mode, PromptResult
-from tagllm.vocab import Vocabulary
-
-_OPTIONS = re.compile(r"Objects: (.*)$", re.S)
+from tagllm.mllm.contract import NO_CONTEXT, CallContext, MLLMRequest, MLLMResponse, Mode, PromptResult
+from tagllm.prompts import Prompts
+from tagllm.vocab import Category, Vocabulary
 
 
 @dataclasses.dataclass
@@ -19,7 +21,7 @@ class ScriptedMLLM:
     - `cooccur`: label -> label it wrongly adds to a multi-option answer when the first is present
       and the second is listed;
     - `confusions`: label -> trigger: a yes/no question about the label gets "yes" when the trigger
-      is present, unless the prompt says the concept does not mean the trigger.
+      is present, unless the question (with concept knowledge) says the label is not the trigger.
     """
 
     vocabulary: Vocabulary
@@ -29,6 +31,23 @@ class ScriptedMLLM:
     cooccur: dict[str, str] = dataclasses.field(default_factory=dict)
     confusions: dict[str, str] = dataclasses.field(default_factory=dict)
     requests: list[MLLMRequest] = dataclasses.field(default_factory=list)
+    contexts: list[CallContext] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        prompts = Prompts.for_vocabulary(self.vocabulary)
+        categories = list(self.vocabulary.categories)
+        lists = [categories] + [
+            [self.vocabulary.category(n) for n in g.categories] for g in self.vocabulary.groups
+        ]
+        self._listed = {prompts.multi_option(members): [c.name for c in members] for members in lists}
+        self._open_ended = prompts.open_ended()
+        # yes/no prompt -> (category asked, names the prompt says it is not)
+        self._asked: dict[str, tuple[str, set[str]]] = {}
+        for category in categories:
+            self._asked[prompts.yes_no(category, self.vocabulary, False)] = (category.name, set())
+            self._asked.setdefault(
+                prompts.yes_no(category, self.vocabulary, True), (category.name, set(category.similar))
+            )
 
     @property
     def version(self) -> str:
@@ -37,20 +56,17 @@ class ScriptedMLLM:
     def _display(self, name: str) -> str:
         return self.vocabulary.category(name).display_name
 
-    def _by_display(self, display: str) -> str:
-        return next(c.name for c in self.vocabulary.categories if c.display_name == display)
-
-    def run(self, request: MLLMRequest) -> MLLMResponse:
+    def run(self, request: MLLMRequest, context: CallContext = NO_CONTEXT) -> MLLMResponse:
         self.requests.append(request)
+        self.contexts.append(context)
         seen = self.truth[request.image]
         results = []
         for i, prompt in enumerate(request.prompts):
             if request.mode is Mode.SCORE:
                 results.append(PromptResult("", self._yes(prompt, seen), len(prompt.split()), 0))
                 continue
-            match = _OPTIONS.search(prompt)
-            if match:
-                listed = [self._by_display(d.strip()) for d in match.group(1).split(",")]
+            if prompt in self._listed:
+                listed = self._listed[prompt]
                 answer = [
                     n for n in listed if n in seen and not (n in self.weak and len(listed) > self.long_list)
                 ]
@@ -59,28 +75,27 @@ class ScriptedMLLM:
                 ]
                 text = ", ".join(self._display(n) for n in answer) or "none"
                 if request.allowed_names is not None:
-                    assert set(answer) <= {self._by_display(d) for d in request.allowed_names[i]}
-            else:  # open-ended
+                    allowed = request.allowed_names[i]
+                    assert {self._display(n) for n in answer} <= set(allowed)
+            elif prompt == self._open_ended:
                 text = "I can see " + " and ".join(f"a {self._display(n)}" for n in sorted(seen))
+            else:
+                raise AssertionError(f"not a prompt the engine builds: {prompt!r}")
             results.append(PromptResult(text, 0.5, len(prompt.split()), len(text.split()) + 1))
         return MLLMResponse(tuple(results), compute_seconds=0.01 * len(results), model_version=self.version)
 
-    def _asked(self, prompt: str) -> str:
-        for category in self.vocabulary.categories:
-            if f"Is there a {category.display_name} in" in prompt:
-                return category.name
-            concept = ", ".join(category.descriptions)
-            if category.descriptions and f'Is there "{concept}"' in prompt:
-                return category.name
-        raise AssertionError(f"cannot tell which category is asked: {prompt!r}")
-
     def _yes(self, prompt: str, seen: set[str]) -> float:
-        asked = self._asked(prompt)
+        if prompt not in self._asked:
+            raise AssertionError(f"cannot tell which category is asked: {prompt!r}")
+        asked, excluded = self._asked[prompt]
         if asked in seen:
             return 0.9
         trigger = self.confusions.get(asked)
-        if trigger in seen and "does not mean" not in prompt:
-            return 0.8
-        if trigger in seen and self._display(trigger) not in prompt.split("does not mean", 1)[1]:
+        if trigger in seen and trigger not in excluded:
             return 0.8
         return 0.1
+
+
+def category_prompt(vocabulary: Vocabulary, category: Category, concept_knowledge: bool = True) -> str:
+    """The yes/no prompt the engine sends about `category`."""
+    return Prompts.for_vocabulary(vocabulary).yes_no(category, vocabulary, concept_knowledge)

@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from concurrent import futures
+from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -116,10 +117,11 @@ class GrpcServer:
         self.stop()
 
 
-def abort_with(context: grpc.ServicerContext, code: grpc.StatusCode, message: str):
+def abort_with(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
     """Ends the RPC with `code`; logged with the request id."""
     log.info("rejected", code=code.name, message=message)
     context.abort(code, message)
+    raise AssertionError("grpc's abort raises")
 
 
 def run_service(name: str, settings_class, prefix: str, build_server, argv: list[str] | None = None) -> None:

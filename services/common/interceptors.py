@@ -24,7 +24,7 @@ log = get_logger("grpc")
 
 def request_id_from(context: grpc.ServicerContext) -> str:
     for key, value in context.invocation_metadata() or ():
-        if key == REQUEST_ID_KEY and value:
+        if key == REQUEST_ID_KEY and isinstance(value, str) and value:
             return value[:128]
     return uuid.uuid4().hex
 

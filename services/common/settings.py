@@ -12,7 +12,7 @@ import types
 import typing
 from typing import TypeVar
 
-T = TypeVar("T")
+T = TypeVar("T", bound="GrpcSettings")
 
 
 class SettingsError(ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import queue
 import threading
 import uuid
@@ -12,19 +13,22 @@ import grpc
 import structlog
 from google.rpc import code_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CollectorRegistry
 
-from services.common.convert import options_from_proto
+from services.common.cache_metrics import export_cache
 from services.common.grpc_server import GrpcServer, abort_with, run_service
 from services.common.interceptors import REQUEST_ID_KEY
 from services.common.logs import get_logger
 from services.common.settings import GrpcSettings
-from services.gateway.cache import LRUCache
-from tagllm.imaging import ImageLimits, ImageRejected, normalize_image
-from tagllm.v1 import refinement_pb2, refinement_pb2_grpc, tagging_pb2, tagging_pb2_grpc
+from tagllm.caching import LRUCache
+from tagllm.convert import options_from_proto
+from tagllm.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, normalize_image
+from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
+from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 from tagllm.vocab import VocabularyError, VocabularyRegistry
 
-SERVICE = "tagllm.v1.TaggingService"
-REFINER_SERVICE = "tagllm.v1.RefinementService"
+SERVICE = tagging_pb2.DESCRIPTOR.services_by_name["TaggingService"].full_name
+REFINER_SERVICE = refinement_pb2.DESCRIPTOR.services_by_name["RefinementService"].full_name
 log = get_logger("gateway")
 
 
@@ -32,9 +36,9 @@ log = get_logger("gateway")
 class GatewaySettings(GrpcSettings):
     port: int = 50051
     refiner_address: str = "127.0.0.1:50052"
-    max_image_bytes: int = 20 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
-    model_pixels: int = 1280 * 28 * 28
+    max_image_bytes: int = DEFAULT_LIMITS.max_bytes
+    max_image_pixels: int = DEFAULT_LIMITS.max_pixels
+    model_pixels: int = DEFAULT_LIMITS.model_pixels
     max_batch_images: int = 64
     # Images being tagged at once across all RPCs; more get RESOURCE_EXHAUSTED.
     max_in_flight: int = 64
@@ -106,7 +110,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             max_pixels=settings.max_image_pixels,
             model_pixels=settings.model_pixels,
         )
-        self.cache: LRUCache[tuple, tagging_pb2.TagResponse] = LRUCache(settings.cache_entries)
+        self.cache: LRUCache[tuple, common_pb2.TaggingResult] = LRUCache(settings.cache_entries)
         self._slots = threading.BoundedSemaphore(settings.max_in_flight)
         self._model_version = ""
         self._pool = futures.ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="tag")
@@ -117,6 +121,30 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
         self, request: tagging_pb2.TagRequest, timeout: float, request_id: str
     ) -> tagging_pb2.TagResponse:
         """Tags one image or raises TagError with the status to answer."""
+        refine, version = self._refine_request(request, request_id)
+        # Requests with references go through, so the agreement metrics see every one of them.
+        key = None
+        if not refine.HasField("reference"):
+            image_hash = hashlib.sha256(refine.image).digest()
+            key = (
+                image_hash,
+                refine.vocabulary,
+                version,
+                request.options.SerializeToString(deterministic=True),
+            )
+        cached = self.cache.get((*key, self._model_version)) if key else None
+        result = cached or self._refine(refine, timeout)
+        if key and cached is None:
+            self._model_version = result.version.model
+            self.cache.put((*key, result.version.model), result)
+        return tagging_pb2.TagResponse(
+            result=result, image_id=request.image.id, request_id=request_id, cached=cached is not None
+        )
+
+    def _refine_request(
+        self, request: tagging_pb2.TagRequest, request_id: str
+    ) -> tuple[refinement_pb2.RefineRequest, str]:
+        """The refiner's request (and the vocabulary's version), or TagError for bad input."""
         try:
             vocabulary = self.vocabularies.get(request.vocabulary)
         except KeyError:
@@ -125,66 +153,43 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             options_from_proto(request.options)  # validated here; the refiner applies them
         except ValueError as exc:
             raise TagError(grpc.StatusCode.INVALID_ARGUMENT, f"options: {exc}") from None
-        unknown = sorted(set(request.reference_labels) - set(vocabulary.names))
+        unknown = sorted(set(request.reference.labels) - set(vocabulary.names))
         if unknown:
             raise TagError(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"reference_labels not in vocabulary {vocabulary.name!r}: {unknown[:10]}",
+                f"reference labels not in vocabulary {vocabulary.name!r}: {unknown[:10]}",
             )
         try:
             image = normalize_image(request.image.content, self.limits)
         except ImageRejected as exc:
             raise TagError(grpc.StatusCode.INVALID_ARGUMENT, f"image: {exc}") from None
-
-        key = (
-            image.sha256,
-            vocabulary.name,
-            vocabulary.full_version,
-            request.options.SerializeToString(True),
-        )
-        # Requests with references go through, so the agreement metrics see every one of them.
-        with_reference = bool(request.reference_labels) or request.has_reference
-        cached = None if with_reference else self.cache.get((*key, self._model_version))
-        if cached is not None:
-            response = tagging_pb2.TagResponse()
-            response.CopyFrom(cached)
-            response.image_id, response.request_id, response.cached = request.image.id, request_id, True
-            return response
-
         refine = refinement_pb2.RefineRequest(
             image=image.png,
             vocabulary=vocabulary.name,
             vocabulary_yaml="" if self.vocabularies.is_builtin(vocabulary.name) else vocabulary.source_text,
             options=request.options,
-            reference_labels=request.reference_labels,
-            has_reference=with_reference,
             request_id=request_id,
-            image_sha256=image.sha256,
         )
+        if request.HasField("reference"):
+            refine.reference.CopyFrom(request.reference)
+        return refine, vocabulary.full_version
+
+    def _refine(self, refine: refinement_pb2.RefineRequest, timeout: float) -> common_pb2.TaggingResult:
         if not self._slots.acquire(blocking=False):
             raise TagError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"more than {self.settings.max_in_flight} images in flight; retry with backoff",
             )
         try:
-            result = self.refiner.Refine(refine, timeout=timeout, metadata=[(REQUEST_ID_KEY, request_id)])
+            reply = self.refiner.Refine(
+                refine, timeout=timeout, metadata=[(REQUEST_ID_KEY, refine.request_id)]
+            )
         except grpc.RpcError as exc:
             code = exc.code() if exc.code() in _PASS_THROUGH else grpc.StatusCode.UNAVAILABLE
             raise TagError(code, f"refiner: {exc.details()}") from None
         finally:
             self._slots.release()
-        response = tagging_pb2.TagResponse(
-            labels=result.labels,
-            usage=result.usage,
-            version=result.version,
-            image_id=request.image.id,
-            request_id=request_id,
-            stages=result.stages,
-            candidates=result.candidates,
-        )
-        self._model_version = result.version.model
-        self.cache.put((*key, result.version.model), response)
-        return response
+        return reply.result
 
     def _timeout(self, context) -> float:
         remaining = context.time_remaining()
@@ -313,6 +318,8 @@ def build_server(settings: GatewaySettings) -> GrpcServer:
         ],
     )
     servicer = TaggingServicer(settings, refinement_pb2_grpc.RefinementServiceStub(channel))
+    registry = CollectorRegistry()
+    export_cache(registry, "result", servicer.cache)
     refiner_health = health_pb2_grpc.HealthStub(channel)
 
     def refiner_serving() -> bool:
@@ -326,6 +333,7 @@ def build_server(settings: GatewaySettings) -> GrpcServer:
         lambda server: tagging_pb2_grpc.add_TaggingServiceServicer_to_server(servicer, server),
         readiness=refiner_serving,
         interceptors=interceptors,
+        registry=registry,
     )
 
 

@@ -6,15 +6,15 @@ import dataclasses
 
 from prometheus_client import CollectorRegistry
 
-from services.common.convert import record_from_proto
 from services.common.grpc_server import GrpcServer, run_service
 from services.common.logs import get_logger
 from services.common.settings import GrpcSettings
-from tagllm.metrics import TaggingMetrics
-from tagllm.v1 import metrics_pb2, metrics_pb2_grpc
+from tagllm.convert import record_from_proto
+from tagllm.internal.v1 import metrics_pb2, metrics_pb2_grpc
+from tagllm.metrics import DEFAULT_GPU_PRICE_PER_HOUR, DEFAULT_HUMAN_COST_PER_IMAGE, TaggingMetrics
 from tagllm.vocab import builtin_names, builtin_vocabulary
 
-SERVICE = "tagllm.v1.MetricsService"
+SERVICE = metrics_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name
 log = get_logger("metrics")
 
 
@@ -23,9 +23,9 @@ class MetricsSettings(GrpcSettings):
     port: int = 50053
     metrics_port: int = 9464
     # Price of one GPU-hour, applied to model compute seconds.
-    gpu_price_per_hour: float = 2.5
+    gpu_price_per_hour: float = DEFAULT_GPU_PRICE_PER_HOUR
     # What a human annotator costs per image, for the cost ratio.
-    human_cost_per_image: float = 0.05
+    human_cost_per_image: float = DEFAULT_HUMAN_COST_PER_IMAGE
     # Per-class agreement series only for vocabularies up to this many categories.
     max_class_labels: int = 100
 

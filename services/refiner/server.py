@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 
 import grpc
 from prometheus_client import CollectorRegistry
 
-from services.common.convert import options_from_proto, record_to_proto, result_parts
 from services.common.grpc_server import GrpcServer, abort_with, run_service
 from services.common.logs import get_logger
 from services.common.settings import GrpcSettings
 from services.refiner.metrics_sender import MetricsSender
-from services.refiner.triton_mllm import TritonMLLM
-from tagllm.mllm.contract import ErrorKind, MLLMError
+from tagllm.caching import LRUCache
+from tagllm.convert import options_from_proto, record_to_proto, result_to_proto
+from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
+from tagllm.mllm.contract import CallContext, ErrorKind, MLLMError
+from tagllm.mllm.triton_client import TritonMLLM
 from tagllm.strategies import tag_image
-from tagllm.v1 import refinement_pb2, refinement_pb2_grpc
 from tagllm.vocab import Vocabulary, VocabularyError, builtin_vocabulary, parse_vocabulary
+from tagllm.vocab.registry import DEFAULT_VOCABULARY
 
-SERVICE = "tagllm.v1.RefinementService"
+SERVICE = refinement_pb2.DESCRIPTOR.services_by_name["RefinementService"].full_name
 log = get_logger("refiner")
 _STATUS_OF = {
     ErrorKind.INVALID_INPUT: grpc.StatusCode.INVALID_ARGUMENT,
@@ -46,19 +47,20 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
     def __init__(self, mllm: TritonMLLM, sender: MetricsSender | None = None) -> None:
         self.mllm = mllm
         self.sender = sender
-
-    @functools.lru_cache(maxsize=64)  # noqa: B019 - one servicer per process
-    def _custom_vocabulary(self, text: str) -> Vocabulary:
-        return parse_vocabulary(text, source="request vocabulary")
+        # Custom vocabularies arrive inline with every request; parse each text once.
+        self._custom: LRUCache[str, Vocabulary] = LRUCache(64)
 
     def _vocabulary(self, request, context) -> Vocabulary:
         if request.vocabulary_yaml:
             try:
-                return self._custom_vocabulary(request.vocabulary_yaml)
+                return self._custom.get_or_build(
+                    request.vocabulary_yaml,
+                    lambda text: parse_vocabulary(text, source="request vocabulary"),
+                )
             except VocabularyError as exc:
                 abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
-            return builtin_vocabulary(request.vocabulary or "coco")
+            return builtin_vocabulary(request.vocabulary or DEFAULT_VOCABULARY)
         except KeyError:
             abort_with(context, grpc.StatusCode.NOT_FOUND, f"unknown vocabulary {request.vocabulary!r}")
 
@@ -70,30 +72,28 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
             options = options_from_proto(request.options)
         except ValueError as exc:
             abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        self.mllm.set_deadline(context.time_remaining())
+        call = CallContext.within(context.time_remaining(), request.request_id)
         start = time.perf_counter()
         try:
-            result = tag_image(request.image, vocabulary, options, self.mllm)
+            result = tag_image(request.image, vocabulary, options, self.mllm, call)
         except MLLMError as exc:
             abort_with(context, _STATUS_OF[exc.kind], str(exc))
-        finally:
-            self.mllm.set_deadline(None)
         seconds = time.perf_counter() - start
-        parts = result_parts(result)
+        message = result_to_proto(result)
         if self.sender is not None:
-            reference = list(request.reference_labels) if request.has_reference else None
+            reference = request.reference if request.HasField("reference") else None
             record = record_to_proto(
-                result, parts, len(vocabulary.categories), seconds, reference, request.request_id
+                message, len(vocabulary.categories), seconds, reference, request.request_id
             )
             self.sender.submit(record)
         log.info(
             "refined",
-            strategy=options.strategy.value,
+            strategy=options.strategy,
             vocabulary=vocabulary.name,
             labels=len(result.labels),
             calls=result.usage.calls,
         )
-        return refinement_pb2.RefineResponse(**parts)
+        return refinement_pb2.RefineResponse(result=message)
 
 
 def build_server(settings: RefinerSettings) -> GrpcServer:

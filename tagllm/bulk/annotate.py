@@ -10,8 +10,10 @@ from concurrent import futures
 from typing import Any
 
 from tagllm.bulk.progress import Progress
+from tagllm.bulk.records import AnnotationRecord
 from tagllm.bulk.run import RunDirectory
 from tagllm.bulk.sources import Item
+from tagllm.strategies import TagResult
 
 
 class TagFailure(Exception):
@@ -24,8 +26,8 @@ class TagFailure(Exception):
         self.retryable = retryable
 
 
-# Tags one image (with its reference labels, or None) and returns the result record's fields.
-Tagger = Callable[[Item, list[str] | None], dict[str, Any]]
+# Tags one image (with its reference labels, or None); raises TagFailure when it cannot.
+Tagger = Callable[[Item, list[str] | None], TagResult]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +46,9 @@ class Summary:
     failed: int
 
 
-def _attempt(item: Item, reference, tagger: Tagger, settings: AnnotateSettings):
+def _attempt(
+    item: Item, reference: list[str] | None, tagger: Tagger, settings: AnnotateSettings
+) -> tuple[Item, TagResult | None, dict[str, Any] | None]:
     delay = settings.backoff_seconds
     for attempt in range(1, settings.retries + 2):
         try:
@@ -86,7 +90,7 @@ def annotate(
     settings: AnnotateSettings = AnnotateSettings(),
     progress: Progress | None = None,
 ) -> Summary:
-    done = {record["image"] for record in run.results()}
+    done = {record.image for record in run.results()}
     todo = [item for item in items if item.image_id not in done]
     progress = progress or Progress(len(items), len(items) - len(todo))
     failures = []
@@ -101,13 +105,13 @@ def annotate(
         futures.ThreadPoolExecutor(max_workers=settings.window, thread_name_prefix="annotate") as executor,
     ):
         for future in _bounded(executor, todo, settings.window, submit):
-            item, record, failure = future.result()
-            if failure is not None:
+            item, result, failure = future.result()
+            if result is None:
                 failures.append(failure)
                 progress.advance(failed=True)
                 continue
-            run.append_result(handle, {"image": item.image_id, "path": str(item.path.resolve()), **record})
+            run.append_result(handle, AnnotationRecord(item.image_id, str(item.path.resolve()), result))
             annotated += 1
-            progress.advance(record.get("usage", {}).get("model_compute_seconds", 0.0))
+            progress.advance(result.usage.compute_seconds)
     run.write_failures(sorted(failures, key=lambda f: f["image"]))
     return Summary(len(items), len(items) - len(todo), annotated, len(failures))

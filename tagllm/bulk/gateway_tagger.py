@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 
 from tagllm.bulk.annotate import TagFailure
 from tagllm.bulk.sources import Item
-from tagllm.client import TaggingClient, response_to_dict
+from tagllm.client import TaggingClient
+from tagllm.convert import result_from_proto
+from tagllm.strategies import TagResult
 from tagllm.v1 import common_pb2
 
 RETRYABLE = {
@@ -33,7 +33,7 @@ class GatewayTagger:
         self.options = options
         self.timeout = timeout
 
-    def __call__(self, item: Item, reference: list[str] | None) -> dict[str, Any]:
+    def __call__(self, item: Item, reference: list[str] | None) -> TagResult:
         try:
             content = item.path.read_bytes()
         except OSError as exc:
@@ -51,9 +51,4 @@ class GatewayTagger:
             raise TagFailure(
                 exc.code().name, exc.details() or "", retryable=exc.code() in RETRYABLE
             ) from None
-        record = response_to_dict(response)
-        for transient in ("image_id", "request_id", "cached"):
-            record.pop(transient, None)
-        record.setdefault("labels", [])
-        record.setdefault("candidates", [])
-        return record
+        return result_from_proto(response.result)

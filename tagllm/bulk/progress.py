@@ -1,52 +1,56 @@
-"""A progress line for long runs: done/total, images per second, ETA, dollars so far."""
+"""The progress bar of long runs (tqdm): done/total, images per second, ETA, dollars so far."""
 
 from __future__ import annotations
 
 import sys
-import time
+from typing import TextIO
 
+from tqdm import tqdm
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
+from tagllm.metrics.cost import DEFAULT_GPU_PRICE_PER_HOUR, gpu_dollars
 
 
 class Progress:
-    def __init__(self, total: int, done: int = 0, gpu_price_per_hour: float = 2.5, stream=None) -> None:
-        self.total = total
-        self.done = done
+    def __init__(
+        self,
+        total: int,
+        done: int = 0,
+        gpu_price_per_hour: float = DEFAULT_GPU_PRICE_PER_HOUR,
+        stream: TextIO | None = None,
+    ) -> None:
         self.failed = 0
         self.dollars = 0.0
         self.gpu_price_per_hour = gpu_price_per_hour
-        self.stream = stream or sys.stderr
-        self._start = time.monotonic()
-        self._started_at = done
-        self._last_print = 0.0
-        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        stream = stream or sys.stderr
+        # A terminal gets a live bar; a log file a line every 10 seconds.
+        interval = 0.2 if stream.isatty() else 10.0
+        self.bar = tqdm(
+            total=total,
+            initial=done,
+            unit="img",
+            file=stream,
+            mininterval=interval,
+            maxinterval=max(interval, 10.0),
+            dynamic_ncols=True,
+            bar_format="{n_fmt}/{total_fmt} images |{bar:20}| {rate_fmt}  ETA {remaining}{postfix}",
+        )
+        self._update_postfix()
 
     def advance(self, compute_seconds: float = 0.0, failed: bool = False) -> None:
-        self.done += 1
         self.failed += int(failed)
-        self.dollars += compute_seconds * self.gpu_price_per_hour / 3600.0
-        now = time.monotonic()
-        # A terminal gets a live line; a log file gets a line every 10 seconds.
-        if self.done == self.total or now - self._last_print >= (0.2 if self._tty else 10.0):
-            self._last_print = now
-            self._print(end="\n" if self.done == self.total or not self._tty else "")
+        self.dollars += gpu_dollars(compute_seconds, self.gpu_price_per_hour)
+        self._update_postfix()
+        self.bar.update(1)
+        if self.bar.n >= (self.bar.total or 0):
+            self.bar.close()
+
+    def _update_postfix(self) -> None:
+        failed = f"{self.failed} failed, " if self.failed else ""
+        self.bar.set_postfix_str(f"{failed}${self.dollars:.4f} model time", refresh=False)
 
     def line(self) -> str:
-        elapsed = max(time.monotonic() - self._start, 1e-9)
-        rate = (self.done - self._started_at) / elapsed
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        eta_text = _duration(eta) if eta != float("inf") else "?"
-        failed = f", {self.failed} failed" if self.failed else ""
-        return (
-            f"{self.done}/{self.total} images{failed}  {rate:.2f} img/s  ETA {eta_text}  "
-            f"${self.dollars:.4f} model time"
-        )
+        """The bar's text as it would print now."""
+        return str(self.bar)
 
-    def _print(self, end: str) -> None:
-        prefix = "\r" if self._tty else ""
-        print(prefix + self.line(), end=end, file=self.stream, flush=True)
+    def close(self) -> None:
+        self.bar.close()

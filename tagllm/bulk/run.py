@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from tagllm.bulk.records import AnnotationRecord
 
 
 class RunError(ValueError):
@@ -55,17 +57,20 @@ class RunDirectory:
                 handle.truncate(end)
                 os.fsync(handle.fileno())
 
-    def results(self) -> list[dict[str, Any]]:
+    def results(self) -> list[AnnotationRecord]:
         """Every complete result line, the first per image (later duplicates cannot arise)."""
         if not self.results_path.exists():
             return []
-        seen: dict[str, dict[str, Any]] = {}
+        seen: dict[str, AnnotationRecord] = {}
         with self.results_path.open(encoding="utf-8") as handle:
-            for line in handle:
+            for number, line in enumerate(handle, start=1):
                 if not line.endswith("\n"):
                     break  # torn by a crash; not a result yet
-                record = json.loads(line)
-                seen.setdefault(record["image"], record)
+                try:
+                    record = AnnotationRecord.from_json(line)
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise RunError(f"{self.results_path}:{number}: not a result record ({exc})") from None
+                seen.setdefault(record.image, record)
         return list(seen.values())
 
     def failures(self) -> list[dict[str, Any]]:
@@ -75,8 +80,8 @@ class RunDirectory:
             json.loads(line) for line in self.failures_path.read_text(encoding="utf-8").splitlines() if line
         ]
 
-    def append_result(self, handle, record: dict[str, Any]) -> None:
-        handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+    def append_result(self, handle: IO[str], record: AnnotationRecord) -> None:
+        handle.write(record.to_json() + "\n")
         handle.flush()
         os.fsync(handle.fileno())
 

@@ -6,6 +6,9 @@ import json
 import sys
 from pathlib import Path
 
+from tagllm.metrics.cost import DEFAULT_GPU_PRICE_PER_HOUR
+from tagllm.strategies import DEFAULT_STRATEGY, STRATEGIES
+
 
 def cmd_annotate(args) -> int:
     from tagllm.bulk.annotate import AnnotateSettings, annotate
@@ -56,7 +59,10 @@ def cmd_annotate(args) -> int:
     with TaggingClient(args.address, api_key=args.api_key) as client:
         tagger = GatewayTagger(client, args.vocab, options, timeout=args.timeout)
         progress = Progress(len(items), min(done_before, len(items)), gpu_price_per_hour=args.gpu_price)
-        summary = annotate(items, run, tagger, references, settings, progress)
+        try:
+            summary = annotate(items, run, tagger, references, settings, progress)
+        finally:
+            progress.close()
     print(
         f"{summary.annotated} annotated now, {summary.already_done} before, {summary.failed} failed "
         f"(listed in {run.failures_path})",
@@ -92,9 +98,7 @@ def add_parsers(commands) -> None:
     annotate.add_argument("--out", required=True, help="run directory (created, or resumed)")
     annotate.add_argument("--images", help="root of the image paths in a file list or COCO file")
     annotate.add_argument("--vocab", default="coco")
-    annotate.add_argument(
-        "--strategy", default="tagllm", choices=["tagllm", "multi_option", "binary", "open_ended"]
-    )
+    annotate.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=list(STRATEGIES))
     annotate.add_argument("--no-grouping", action="store_true")
     annotate.add_argument("--no-concepts", action="store_true")
     annotate.add_argument("--min-score", type=float, default=0.0)
@@ -108,7 +112,10 @@ def add_parsers(commands) -> None:
     annotate.add_argument("--retries", type=int, default=4, help="retries of a retryable failure")
     annotate.add_argument("--timeout", type=float, default=300.0, help="seconds per image")
     annotate.add_argument(
-        "--gpu-price", type=float, default=2.5, help="dollars per GPU-hour, for the progress line"
+        "--gpu-price",
+        type=float,
+        default=DEFAULT_GPU_PRICE_PER_HOUR,
+        help="dollars per GPU-hour, for the progress line",
     )
     annotate.set_defaults(func=cmd_annotate)
 
@@ -131,79 +138,30 @@ def add_parsers(commands) -> None:
     add_training_parsers(commands)
 
 
-def load_run_predictions(run_path: str):
-    """(predictions, results) of a run directory: image -> {label: score}."""
-    from tagllm.bulk.run import RunDirectory
-
-    results = RunDirectory(run_path).results()
-    predictions = {
-        r["image"]: {label["name"]: float(label.get("score", 1.0)) for label in r["labels"]} for r in results
-    }
-    return predictions, results
+def _print_and_save(report: str, path: str | None) -> None:
+    """Prints a Markdown report, and writes it to `path` too when one is given."""
+    print(report)
+    if path:
+        Path(path).write_text(report, encoding="utf-8")
 
 
 def cmd_eval(args) -> int:
     from tagllm.bulk.run import RunError
-    from tagllm.datasets.readers import DatasetError, read_labels
-    from tagllm.eval.metrics import evaluate
-    from tagllm.eval.report import RunEvaluation, html_page, markdown
+    from tagllm.datasets.readers import DatasetError
+    from tagllm.eval.report import html_page, markdown
+    from tagllm.eval.runs import evaluate_runs, summary
 
     try:
-        gold_set = read_labels(args.gold)
-    except DatasetError as exc:
+        runs, gold = evaluate_runs(args.pred, args.gold, args.gpu_price)
+    except (DatasetError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    gold = {image: set(labels) for image, labels in gold_set.labels.items()}
-    categories = list(gold_set.categories)
-    runs = []
-    for path in args.pred:
-        try:
-            predictions, results = load_run_predictions(path)
-        except RunError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        by_image = {r["image"]: r for r in results if r["image"] in gold}
-        usage = [r.get("usage", {}) for r in by_image.values()]
-        n = max(len(usage), 1)
-        compute = sum(u.get("model_compute_seconds", 0.0) for u in usage) / n
-        scores = evaluate(predictions, gold, categories)
-        runs.append(
-            RunEvaluation(
-                name=Path(path).name,
-                scores=scores,
-                missing=sum(1 for image in gold if image not in by_image),
-                calls_per_image=sum(u.get("mllm_calls", 0) for u in usage) / n,
-                tokens_per_image=sum(
-                    int(u.get("prompt_tokens", 0)) + int(u.get("generated_tokens", 0)) for u in usage
-                )
-                / n,
-                compute_seconds_per_image=compute,
-                dollars_per_image=compute * args.gpu_price / 3600,
-                predictions=predictions,
-            )
-        )
-    report = markdown(runs)
-    print(report)
-    if args.markdown:
-        Path(args.markdown).write_text(report, encoding="utf-8")
+    _print_and_save(markdown(runs), args.markdown)
     if args.html:
         Path(args.html).write_text(html_page(runs, gold), encoding="utf-8")
         print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
-        data = [
-            {
-                "run": run.name,
-                "missing": run.missing,
-                "calls_per_image": run.calls_per_image,
-                "dollars_per_image": run.dollars_per_image,
-                **{
-                    k: getattr(run.scores, k)
-                    for k in ("op", "orec", "of1", "cp", "cr", "cf1", "map", "images")
-                },
-            }
-            for run in runs
-        ]
-        Path(args.json).write_text(json.dumps(data, indent=2), encoding="utf-8")
+        Path(args.json).write_text(json.dumps(summary(runs), indent=2), encoding="utf-8")
     return 0
 
 
@@ -214,31 +172,10 @@ def add_eval_parser(commands) -> None:
     evaluate.add_argument("--markdown", help="also write the report here")
     evaluate.add_argument("--html", help="self-contained HTML report with plots")
     evaluate.add_argument("--json", help="summary numbers as JSON")
-    evaluate.add_argument("--gpu-price", type=float, default=2.5, help="dollars per GPU-hour")
+    evaluate.add_argument(
+        "--gpu-price", type=float, default=DEFAULT_GPU_PRICE_PER_HOUR, help="dollars per GPU-hour"
+    )
     evaluate.set_defaults(func=cmd_eval)
-
-
-def _examples(labels_path: str, images_dir: str | None):
-    """Training examples from a run directory (MLLM labels) or a human label file."""
-    from tagllm.bulk.run import RunDirectory
-    from tagllm.datasets.images import image_root
-    from tagllm.datasets.readers import read_labels
-    from tagllm.train.recipe import Example
-
-    path = Path(labels_path)
-    if (path / "run.json").exists():
-        run = RunDirectory(path)
-        root = Path(images_dir) if images_dir else None
-        return [
-            Example(
-                (root / r["image"]) if root else Path(r["path"]),
-                frozenset(label["name"] for label in r["labels"]),
-            )
-            for r in run.results()
-        ]
-    labelled = read_labels(path)
-    root = image_root(path, labelled.images, Path(images_dir) if images_dir else None)
-    return [Example(root / image, labels) for image, labels in labelled.labels.items()]
 
 
 def cmd_train(args) -> int:
@@ -246,11 +183,12 @@ def cmd_train(args) -> int:
 
     from tagllm.bulk.run import RunError
     from tagllm.datasets.readers import DatasetError, read_labels
+    from tagllm.train.data import examples_from
     from tagllm.train.recipe import TrainSettings, train
 
     try:
-        train_set = _examples(args.labels, args.images)
-        val_set = _examples(args.val, args.val_images)
+        train_set = examples_from(args.labels, args.images)
+        val_set = examples_from(args.val, args.val_images)
         classes = list(read_labels(args.val).categories)
     except (DatasetError, RunError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -268,42 +206,25 @@ def cmd_train(args) -> int:
         f"training {args.backbone} on {len(train_set)} images ({args.labels}), validating on {len(val_set)}"
     )
     result, model = train(train_set, val_set, classes, settings, log=lambda line: print(line, flush=True))
-    result["labels"] = str(args.labels)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    (out / "result.json").write_text(
+        json.dumps({**result, "labels": str(args.labels)}, indent=2), encoding="utf-8"
+    )
     torch.save(model.state_dict(), out / "model.pt")
     print(f"validation mAP {100 * result['val_map']:.2f} (epoch {result['best_epoch']}); wrote {out}")
     return 0
 
 
-def compare_table(rows: dict[str, float]) -> str:
-    """The paper's comparison: validation mAP per label source and the share of the gap closed."""
-    human, baseline, tagllm = rows["human"], rows["baseline"], rows["tagllm"]
-    gap = human - baseline
-    closed = (tagllm - baseline) / gap if gap else float("nan")
-    lines = ["| labels | val mAP | vs human |", "|---|---|---|"]
-    for name in ("human", "baseline", "tagllm"):
-        lines.append(f"| {name} | {100 * rows[name]:.2f} | {100 * (rows[name] - human):+.2f} |")
-    lines.append("")
-    lines.append(f"Share of the gap between baseline MLLM and human labels closed by TagLLM: {closed:.1%}")
-    return "\n".join(lines) + "\n"
-
-
 def cmd_compare(args) -> int:
-    rows = {}
-    for name in ("human", "baseline", "tagllm"):
-        path = Path(getattr(args, name))
-        path = path / "result.json" if path.is_dir() else path
-        try:
-            rows[name] = float(json.loads(path.read_text())["val_map"])
-        except (OSError, KeyError, ValueError) as exc:
-            print(f"error: {path}: not a training result ({exc})", file=sys.stderr)
-            return 2
-    table = compare_table(rows)
-    print(table)
-    if args.markdown:
-        Path(args.markdown).write_text(table, encoding="utf-8")
+    from tagllm.train.compare import SOURCES, compare_table, read_val_map
+
+    try:
+        rows = {name: read_val_map(getattr(args, name)) for name in SOURCES}
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print_and_save(compare_table(rows), args.markdown)
     return 0
 
 

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from tagllm.cli import bulk_commands, vocab_commands
+from tagllm.resources import ResourceMissing
+from tagllm.strategies import DEFAULT_STRATEGY, STRATEGIES
 
 MAX_PRINTED_LABELS = 10
 
@@ -96,22 +98,22 @@ def cmd_up(args) -> int:
 
 
 def _print_response(path: str, response, as_json: bool) -> None:
-    from tagllm.client import response_to_dict
+    from tagllm.convert import result_from_proto
 
+    result = result_from_proto(response.result)
     if as_json:
-        print(json.dumps({"image": path, **response_to_dict(response)}))
+        print(json.dumps({"image": path, "cached": response.cached, **result.to_dict()}))
         return
-    shown = response.labels[:MAX_PRINTED_LABELS]
+    shown = result.labels[:MAX_PRINTED_LABELS]
     labels = ", ".join(f"{label.name} ({label.score:.2f})" for label in shown) or "(no labels)"
-    if len(response.labels) > len(shown):
-        labels += f", ... ({len(response.labels) - len(shown)} more; --json shows all)"
-    usage = response.usage
+    if len(result.labels) > len(shown):
+        labels += f", ... ({len(result.labels) - len(shown)} more; --json shows all)"
+    usage, version = result.usage, result.version
     print(f"{path}: {labels}")
     print(
-        f"  {usage.mllm_calls} MLLM calls in {usage.mllm_requests} requests, {usage.prompt_tokens} prompt + "
-        f"{usage.generated_tokens} generated tokens, {usage.model_compute_seconds * 1000:.0f} ms model time; "
-        f"model {response.version.model}, vocabulary {response.version.vocabulary} "
-        f"{response.version.vocabulary_version}"
+        f"  {usage.calls} MLLM calls in {usage.requests} requests, {usage.prompt_tokens} prompt + "
+        f"{usage.generated_tokens} generated tokens, {usage.compute_seconds * 1000:.0f} ms model time; "
+        f"model {version.model}, vocabulary {version.vocabulary} {version.vocabulary_version}"
     )
 
 
@@ -171,7 +173,7 @@ def cmd_demo(args) -> int:
     with stack:
         images = sample_images(run_dir / "samples")
         with TaggingClient(stack.settings.gateway_address) as client:
-            for strategy in ("tagllm", "multi_option", "binary", "open_ended"):
+            for strategy in STRATEGIES:
                 print(f"\n== strategy {strategy}")
                 for image in images:
                     response = client.tag(image, options=strategy_options(strategy), image_id=image.name)
@@ -227,9 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("images", nargs="+")
     tag.add_argument("--address", default="127.0.0.1:50051", help="gateway address")
     tag.add_argument("--vocab", default="coco")
-    tag.add_argument(
-        "--strategy", default="tagllm", choices=["tagllm", "multi_option", "binary", "open_ended"]
-    )
+    tag.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=list(STRATEGIES))
     tag.add_argument(
         "--no-grouping", action="store_true", help="TagLLM stage 1 with one whole-vocabulary prompt"
     )
@@ -269,7 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ResourceMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tagllm.mllm.contract import MLLM
 from tagllm.vocab import VocabularyError, builtin_names, builtin_vocabulary, load_vocabulary
 from tagllm.vocab.model import revise
 
@@ -60,7 +61,7 @@ def _label_sets_from_answers(args, vocabulary) -> list[frozenset[str]]:
             except grpc.RpcError as exc:
                 print(f"{image}: {exc.code().name}: {exc.details()}", file=sys.stderr)
                 continue
-            label_sets.append(frozenset(label.name for label in response.labels))
+            label_sets.append(frozenset(label.name for label in response.result.labels))
             print(f"\r{n}/{len(images)} images answered", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return label_sets
@@ -68,7 +69,7 @@ def _label_sets_from_answers(args, vocabulary) -> list[frozenset[str]]:
 
 def cmd_group(args) -> int:
     from tagllm.datasets.readers import DatasetError, read_labels
-    from tagllm.vocab.grouping import groups_from_label_sets
+    from tagllm.prepare.grouping import groups_from_label_sets
 
     vocabulary = _load(args.vocab)
     if args.from_labels:
@@ -93,11 +94,12 @@ def cmd_group(args) -> int:
 
 
 def cmd_concepts(args) -> int:
-    from tagllm.vocab.concepts import generate_concepts
+    from tagllm.prepare.concepts import generate_concepts
 
     vocabulary = _load(args.vocab)
+    mllm: MLLM
     if args.triton:
-        from services.refiner.triton_mllm import TritonMLLM
+        from tagllm.mllm.triton_client import TritonMLLM
 
         mllm = TritonMLLM(args.triton)
     else:

@@ -11,6 +11,7 @@ import json
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -121,7 +122,8 @@ def generate(out: Path, count: int, seed: int = 0, size: int = 256, classes: lis
     images_dir.mkdir(parents=True, exist_ok=True)
     categories = [{"id": i + 1, "name": name} for i, name in enumerate(classes)]
     category_id = {c["name"]: c["id"] for c in categories}
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for index in range(count):
         labels = rng.sample(classes, k=rng.randint(1, min(3, len(classes))))
         name = f"synthetic_{index:06d}.png"

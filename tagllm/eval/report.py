@@ -140,7 +140,8 @@ def _cost_quality(runs: list[RunEvaluation]) -> str:
 
 def _html_tables(text: str) -> str:
     """The Markdown report as HTML: its tables as tables, other lines as paragraphs."""
-    parts, rows = [], []
+    parts: list[str] = []
+    rows: list[list[str]] = []
 
     def flush() -> None:
         if rows:

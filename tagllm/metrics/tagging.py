@@ -13,28 +13,23 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from tagllm.metrics.cost import gpu_dollars
+from tagllm.strategies import STRATEGIES, TagResult
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-STRATEGIES = ("open_ended", "multi_option", "binary", "tagllm")
 
 
 @dataclasses.dataclass(frozen=True)
-class ImageRecord:
-    strategy: str
-    vocabulary: str
+class TaggedImage:
+    """One tagged image as the metrics see it: the result and what surrounded it."""
+
+    result: TagResult
+    # Categories of the vocabulary (bounds the per-class series).
     vocabulary_size: int
+    # Wall time of the whole strategy.
     seconds: float
-    # (stage, seconds) per stage
-    stages: tuple[tuple[str, float], ...]
-    mllm_calls: int
-    mllm_requests: int
-    prompt_tokens: int
-    generated_tokens: int
-    compute_seconds: float
-    candidates: tuple[str, ...]
-    labels: tuple[str, ...]
+    # Human labels sent with the request; None when there were none.
     reference: tuple[str, ...] | None
-    verified: int = 0
-    confirmed: int = 0
 
 
 class TaggingMetrics:
@@ -89,12 +84,15 @@ class TaggingMetrics:
         )
         self.verified = counter("tagllm_candidates_verified", "Candidates asked a yes/no question.")
         self.confirmed = counter("tagllm_candidates_confirmed", "Candidates the yes/no question kept.")
+        self.dropped = counter("tagllm_dropped_answers", "Answer pieces that named no allowed category.")
         self.records_invalid = counter("tagllm_metrics_records_invalid", "Records skipped as malformed.", ())
 
     def prepare(self, vocabulary: str, names: Iterable[str]) -> None:
         """Create a vocabulary's series at zero, so rates count its first records too."""
         names = list(names)
-        for strategy in STRATEGIES:
+        for strategy, implementation in STRATEGIES.items():
+            for stage in implementation.stages:
+                self.stage_latency.labels(strategy, stage)
             for counter in (self.images, self.referenced, self.tp, self.fp, self.fn):
                 counter.labels(strategy, vocabulary)
             per_strategy = (
@@ -104,7 +102,7 @@ class TaggingMetrics:
                 self.generated_tokens,
                 self.compute,
             )
-            for counter in (*per_strategy, self.cost, self.verified, self.confirmed):
+            for counter in (*per_strategy, self.cost, self.verified, self.confirmed, self.dropped):
                 counter.labels(strategy)
             self.latency.labels(strategy)
             if len(names) <= self.max_class_labels:
@@ -112,23 +110,25 @@ class TaggingMetrics:
                     for counter in (self.class_tp, self.class_fp, self.class_fn):
                         counter.labels(strategy, vocabulary, name)
 
-    def observe(self, record: ImageRecord) -> None:
-        s, v = record.strategy, record.vocabulary
+    def observe(self, record: TaggedImage) -> None:
+        result, usage = record.result, record.result.usage
+        s, v = result.version.strategy, result.version.vocabulary
         self.images.labels(s, v).inc()
         self.latency.labels(s).observe(record.seconds)
-        for stage, seconds in record.stages:
-            self.stage_latency.labels(s, stage).observe(seconds)
-        self.calls.labels(s).inc(record.mllm_calls)
-        self.requests.labels(s).inc(record.mllm_requests)
-        self.prompt_tokens.labels(s).inc(record.prompt_tokens)
-        self.generated_tokens.labels(s).inc(record.generated_tokens)
-        self.compute.labels(s).inc(record.compute_seconds)
-        self.cost.labels(s).inc(record.compute_seconds * self.gpu_price_per_hour / 3600.0)
-        self.verified.labels(s).inc(record.verified)
-        self.confirmed.labels(s).inc(record.confirmed)
+        for stage in result.stages:
+            self.stage_latency.labels(s, stage.stage).observe(stage.seconds)
+        self.calls.labels(s).inc(usage.calls)
+        self.requests.labels(s).inc(usage.requests)
+        self.prompt_tokens.labels(s).inc(usage.prompt_tokens)
+        self.generated_tokens.labels(s).inc(usage.generated_tokens)
+        self.compute.labels(s).inc(usage.compute_seconds)
+        self.cost.labels(s).inc(gpu_dollars(usage.compute_seconds, self.gpu_price_per_hour))
+        self.verified.labels(s).inc(result.verified)
+        self.confirmed.labels(s).inc(result.confirmed)
+        self.dropped.labels(s).inc(result.dropped_answers)
         if record.reference is None:
             return
-        labels, reference = set(record.labels), set(record.reference)
+        labels, reference = {label.name for label in result.labels}, set(record.reference)
         self.referenced.labels(s, v).inc()
         self.tp.labels(s, v).inc(len(labels & reference))
         self.fp.labels(s, v).inc(len(labels - reference))

@@ -3,12 +3,14 @@
 An allowed answer is `name, name, ... <eos>` with names from the list, no name twice, or the
 single word `none`. The constraint walks token tries of the names (one for the first name, one
 for the names after ", ", since byte-level BPE folds the space into the next word) and masks
-every other token. It is stateless: each step re-reads the answer so far, which stays short.
+every other token. A walker state (`_State`: trie node, names used, finished) is immutable;
+`BatchConstraint` keeps one per row and advances it by each new token.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import torch
 
@@ -132,18 +134,19 @@ class BatchConstraint:
         """Each of `rows` generated its token of `tokens`."""
         for row, token in zip(rows, tokens, strict=True):
             constraint = self.constraints[row]
-            if constraint is not None:
-                self._states[row] = constraint.advance(self._states[row], token)
+            state = self._states[row]
+            if constraint is not None and state is not None:
+                self._states[row] = constraint.advance(state, token)
 
     def apply(self, scores: torch.FloatTensor, rows: list[int]) -> torch.FloatTensor:
         """Masks `scores`, whose i-th line belongs to batch row `rows[i]`, to the allowed tokens."""
         lines, tokens, free = [], [], []
         for line, row in enumerate(rows):
-            constraint = self.constraints[row]
-            if constraint is None:
+            constraint, state = self.constraints[row], self._states[row]
+            if constraint is None or state is None:
                 free.append(line)
                 continue
-            allowed = constraint.allowed(self._states[row])
+            allowed = constraint.allowed(state)
             lines += [line] * len(allowed)
             tokens += allowed
         if not lines:
@@ -152,7 +155,7 @@ class BatchConstraint:
         mask[torch.tensor(lines, dtype=torch.long), torch.tensor(tokens, dtype=torch.long)] = True
         if free:
             mask[free] = True
-        return scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        return typing.cast(torch.FloatTensor, scores.masked_fill(~mask, torch.finfo(scores.dtype).min))
 
     def _sync(self, input_ids: torch.LongTensor) -> None:
         length = input_ids.shape[1] - self.answer_start

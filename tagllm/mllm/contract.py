@@ -1,16 +1,25 @@
-"""The MLLM contract every strategy talks to (DESIGN.md section 5).
+"""The MLLM contract every strategy talks to.
 
 One request carries one image and N prompts of one kind. `generate` returns short answers,
 optionally restricted to a list of allowed names; `score` returns P(yes) of a yes/no answer.
-Implementations: the in-process transformers model (`tagllm.mllm.transformers_backend`) and the
-Triton client the refiner uses (`services.refiner.triton_client`).
+Implementations: the in-process transformers model (`tagllm.mllm.transformers_backend`), the
+Triton client the refiner uses (`tagllm.mllm.triton_client`) and the instant `NullMLLM`.
+
+What belongs to one call rather than to the question (the caller's deadline, its request id)
+travels beside the request as a `CallContext`, so one request can be retried under another.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import time
 from typing import Protocol
+
+# The most tokens one prompt's answer may have: the model server enforces it whatever the caller
+# asks, so no request can buy minutes of decoding.
+MAX_NEW_TOKENS = 128
+DEFAULT_MAX_NEW_TOKENS = 32
 
 
 class Mode(enum.StrEnum):
@@ -25,7 +34,7 @@ class MLLMRequest:
     image: bytes
     prompts: tuple[str, ...]
     mode: Mode = Mode.GENERATE
-    max_new_tokens: int = 32
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     # Per prompt, the names an answer may consist of; None leaves the answer free.
     allowed_names: tuple[tuple[str, ...], ...] | None = None
     # Whether the constrained answer may be the word "none" instead of a list of names.
@@ -34,8 +43,8 @@ class MLLMRequest:
     def __post_init__(self) -> None:
         if not self.prompts:
             raise ValueError("a request needs at least one prompt")
-        if self.max_new_tokens < 1:
-            raise ValueError("max_new_tokens must be at least 1")
+        if not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS:
+            raise ValueError(f"max_new_tokens is {self.max_new_tokens}; it must be in [1, {MAX_NEW_TOKENS}]")
         if self.allowed_names is not None and len(self.allowed_names) != len(self.prompts):
             raise ValueError("allowed_names needs one entry per prompt")
 
@@ -57,10 +66,31 @@ class MLLMResponse:
     model_version: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class CallContext:
+    """Per-call data: who asked (for logs across processes) and by when the answer is needed."""
+
+    request_id: str = ""
+    # time.monotonic() by which the caller needs the answer; None: no deadline.
+    deadline: float | None = None
+
+    @classmethod
+    def within(cls, seconds: float | None, request_id: str = "") -> CallContext:
+        """A context whose deadline is `seconds` from now (None: no deadline)."""
+        return cls(request_id, None if seconds is None else time.monotonic() + seconds)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), or None without one."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+
+NO_CONTEXT = CallContext()
+
+
 class MLLM(Protocol):
     """Anything that answers `MLLMRequest`s."""
 
-    def run(self, request: MLLMRequest) -> MLLMResponse: ...
+    def run(self, request: MLLMRequest, context: CallContext = NO_CONTEXT) -> MLLMResponse: ...
 
     @property
     def version(self) -> str: ...

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 
-from tagllm.mllm.contract import MLLMRequest, MLLMResponse, Mode, PromptResult
+from tagllm.mllm.contract import NO_CONTEXT, CallContext, MLLMRequest, MLLMResponse, Mode, PromptResult
 
 
 class NullMLLM:
     version = "null"
 
-    def run(self, request: MLLMRequest) -> MLLMResponse:
+    def run(self, request: MLLMRequest, context: CallContext = NO_CONTEXT) -> MLLMResponse:
         start = time.perf_counter()
         text = "" if request.mode is Mode.SCORE else "none"
         results = tuple(

@@ -9,9 +9,9 @@ encoding the image again.
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections import OrderedDict
 from typing import Any
+
+from tagllm.caching import LRUCache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,45 +32,6 @@ def cache_bytes(cache) -> int:
     return total
 
 
-class PrefixCache:
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[str, str], PrefixEntry] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-        self.evictions = 0
-        self.bytes = 0
-
-    def get(self, key: tuple[str, str]) -> PrefixEntry | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                self.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return entry
-
-    def put(self, key: tuple[str, str], entry: PrefixEntry) -> None:
-        if entry.nbytes > self.max_bytes:
-            return
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self.bytes -= old.nbytes
-            self._entries[key] = entry
-            self.bytes += entry.nbytes
-            while self.bytes > self.max_bytes:
-                _, evicted = self._entries.popitem(last=False)
-                self.bytes -= evicted.nbytes
-                self.evictions += 1
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self.bytes = 0
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
+def prefix_cache(max_bytes: int) -> LRUCache[tuple[str, str], PrefixEntry]:
+    """Image prefixes keyed by (image hash, chat-header hash), bounded by their bytes."""
+    return LRUCache(max_bytes, size_of=lambda entry: entry.nbytes)

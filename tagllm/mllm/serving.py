@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 
 from tagllm.mllm.contract import MLLM
+from tagllm.mllm.default_model import MODEL_DIR_ENV
 from tagllm.mllm.null import NullMLLM
 from tagllm.mllm.tensors import request_from_arrays, response_to_arrays
 from tagllm.mllm.transformers_backend import TransformersMLLM
-
-MODEL_DIR_ENV = "TAGLLM_MODEL_DIR"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +67,5 @@ class ModelAdapter:
         """Counters of the image-prefix cache, for the server's metrics (zeros without one)."""
         cache = getattr(self.mllm, "prefix_cache", None)
         if cache is None:
-            return {"hits": 0, "misses": 0, "evictions": 0, "bytes": 0}
-        return {
-            "hits": cache.hits,
-            "misses": cache.misses,
-            "evictions": cache.evictions,
-            "bytes": cache.bytes,
-        }
+            return {"hits": 0, "misses": 0, "evictions": 0, "size": 0}
+        return cache.stats()

@@ -1,28 +1,88 @@
 """The MLLM contract as named tensors: the wire format of Triton model `mllm`.
 
-Pure numpy, so the Triton model, the Triton client and their tests share one definition.
+This table is the one definition of the tensors: the Triton client, the model adapter and the
+`input`/`output` blocks of `config.pbtxt` (generated from it: `python -m tagllm.mllm.tensors
+--write CONFIG`, checked by a test) all read it. Pure numpy, so both sides share it.
 
-Inputs:  IMAGE (bytes[1]), PROMPTS (bytes[N]), MODE (bytes[1]: generate|score),
-         MAX_NEW_TOKENS (int32[1], optional), ALLOWED_NAMES (bytes[N], optional: a JSON list
-         of names per prompt, "" for a free answer), ALLOW_NONE (bool[1], optional).
-Outputs: TEXT (bytes[N]), YES_PROBABILITY (fp32[N]), PROMPT_TOKENS (int32[N]),
-         GENERATED_TOKENS (int32[N]), COMPUTE_SECONDS (fp64[1]), MODEL_VERSION (bytes[1]).
+Inputs:  IMAGE (one encoded image), PROMPTS (N), MODE (generate|score), MAX_NEW_TOKENS,
+         ALLOWED_NAMES (N: a JSON list of names per prompt, "" for a free answer), ALLOW_NONE.
+Outputs: TEXT, YES_PROBABILITY, PROMPT_TOKENS, GENERATED_TOKENS (N each), COMPUTE_SECONDS and
+         MODEL_VERSION (one each).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 
-from tagllm.mllm.contract import MLLMRequest, MLLMResponse, Mode, PromptResult
+from tagllm.mllm.contract import DEFAULT_MAX_NEW_TOKENS, MLLMRequest, MLLMResponse, Mode, PromptResult
 
-INPUTS = ("IMAGE", "PROMPTS", "MODE", "MAX_NEW_TOKENS", "ALLOWED_NAMES", "ALLOW_NONE")
-OUTPUTS = ("TEXT", "YES_PROBABILITY", "PROMPT_TOKENS", "GENERATED_TOKENS", "COMPUTE_SECONDS", "MODEL_VERSION")
+# The name of the model in Triton's repository (its folder) and in every request.
+MODEL_NAME = "mllm"
+
+_NUMPY = {
+    "TYPE_STRING": np.object_,
+    "TYPE_INT32": np.int32,
+    "TYPE_BOOL": np.bool_,
+    "TYPE_FP32": np.float32,
+    "TYPE_FP64": np.float64,
+}
 
 
-def _bytes_array(values) -> np.ndarray:
-    return np.array([v.encode("utf-8") if isinstance(v, str) else v for v in values], dtype=np.object_)
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    # Triton's config.pbtxt data type (TYPE_STRING, TYPE_INT32, ...).
+    data_type: str
+    # -1: one entry per prompt.
+    dims: int
+    optional: bool = False
+
+    @property
+    def numpy_dtype(self) -> type:
+        return _NUMPY[self.data_type]
+
+    @property
+    def wire_type(self) -> str:
+        """The KServe v2 datatype the client declares (BYTES for strings)."""
+        kind = self.data_type.removeprefix("TYPE_")
+        return "BYTES" if kind == "STRING" else kind
+
+    def config_line(self) -> str:
+        optional = ", optional: true" if self.optional else ""
+        return f'  {{ name: "{self.name}", data_type: {self.data_type}, dims: [ {self.dims} ]{optional} }}'
+
+
+INPUTS = (
+    TensorSpec("IMAGE", "TYPE_STRING", 1),
+    TensorSpec("PROMPTS", "TYPE_STRING", -1),
+    TensorSpec("MODE", "TYPE_STRING", 1),
+    TensorSpec("MAX_NEW_TOKENS", "TYPE_INT32", 1, optional=True),
+    TensorSpec("ALLOWED_NAMES", "TYPE_STRING", -1, optional=True),
+    TensorSpec("ALLOW_NONE", "TYPE_BOOL", 1, optional=True),
+)
+OUTPUTS = (
+    TensorSpec("TEXT", "TYPE_STRING", -1),
+    TensorSpec("YES_PROBABILITY", "TYPE_FP32", -1),
+    TensorSpec("PROMPT_TOKENS", "TYPE_INT32", -1),
+    TensorSpec("GENERATED_TOKENS", "TYPE_INT32", -1),
+    TensorSpec("COMPUTE_SECONDS", "TYPE_FP64", 1),
+    TensorSpec("MODEL_VERSION", "TYPE_STRING", 1),
+)
+_SPECS = {spec.name: spec for spec in (*INPUTS, *OUTPUTS)}
+
+
+def _array(name: str, values: Iterable) -> np.ndarray:
+    dtype = _SPECS[name].numpy_dtype
+    if dtype is np.object_:
+        return np.array([v.encode("utf-8") if isinstance(v, str) else v for v in values], dtype=np.object_)
+    return np.array(list(values), dtype=dtype)
 
 
 def _text(value) -> str:
@@ -31,34 +91,36 @@ def _text(value) -> str:
 
 def request_to_arrays(request: MLLMRequest) -> dict[str, np.ndarray]:
     arrays = {
-        "IMAGE": np.array([request.image], dtype=np.object_),
-        "PROMPTS": _bytes_array(request.prompts),
-        "MODE": _bytes_array([request.mode.value]),
-        "MAX_NEW_TOKENS": np.array([request.max_new_tokens], dtype=np.int32),
-        "ALLOW_NONE": np.array([request.allow_none], dtype=np.bool_),
+        "IMAGE": _array("IMAGE", [request.image]),
+        "PROMPTS": _array("PROMPTS", request.prompts),
+        "MODE": _array("MODE", [request.mode.value]),
+        "MAX_NEW_TOKENS": _array("MAX_NEW_TOKENS", [request.max_new_tokens]),
+        "ALLOW_NONE": _array("ALLOW_NONE", [request.allow_none]),
     }
     if request.allowed_names is not None:
-        arrays["ALLOWED_NAMES"] = _bytes_array(
-            json.dumps(list(n)) if n else "" for n in request.allowed_names
+        arrays["ALLOWED_NAMES"] = _array(
+            "ALLOWED_NAMES", (json.dumps(list(n)) if n else "" for n in request.allowed_names)
         )
     return arrays
 
 
-def request_from_arrays(arrays: dict[str, np.ndarray | None]) -> MLLMRequest:
+def request_from_arrays(arrays: Mapping[str, np.ndarray | None]) -> MLLMRequest:
     """Raises ValueError with a message fit for the caller when the tensors are malformed."""
-    for name in ("IMAGE", "PROMPTS", "MODE"):
-        if arrays.get(name) is None:
-            raise ValueError(f"input {name} is required")
-    image = arrays["IMAGE"].reshape(-1)
+    for spec in INPUTS:
+        if not spec.optional and arrays.get(spec.name) is None:
+            raise ValueError(f"input {spec.name} is required")
+    image, prompts, mode_array = arrays["IMAGE"], arrays["PROMPTS"], arrays["MODE"]
+    assert image is not None and prompts is not None and mode_array is not None
+    image = image.reshape(-1)
     if image.size != 1:
         raise ValueError("IMAGE must hold exactly one encoded image")
-    prompts = tuple(_text(p) for p in arrays["PROMPTS"].reshape(-1))
-    mode_text = _text(arrays["MODE"].reshape(-1)[0])
+    mode_text = _text(mode_array.reshape(-1)[0])
     try:
         mode = Mode(mode_text)
     except ValueError:
         raise ValueError(f"MODE must be 'generate' or 'score', got {mode_text!r}") from None
     max_new = arrays.get("MAX_NEW_TOKENS")
+    max_new_tokens = int(max_new.reshape(-1)[0]) if max_new is not None else DEFAULT_MAX_NEW_TOKENS
     allowed = arrays.get("ALLOWED_NAMES")
     allowed_names = None
     if allowed is not None:
@@ -71,9 +133,9 @@ def request_from_arrays(arrays: dict[str, np.ndarray | None]) -> MLLMRequest:
     allow_none = arrays.get("ALLOW_NONE")
     return MLLMRequest(
         image=bytes(image[0]),
-        prompts=prompts,
+        prompts=tuple(_text(p) for p in prompts.reshape(-1)),
         mode=mode,
-        max_new_tokens=int(max_new.reshape(-1)[0]) if max_new is not None else 32,
+        max_new_tokens=max_new_tokens,
         allowed_names=allowed_names,
         allow_none=bool(allow_none.reshape(-1)[0]) if allow_none is not None else True,
     )
@@ -82,21 +144,20 @@ def request_from_arrays(arrays: dict[str, np.ndarray | None]) -> MLLMRequest:
 def response_to_arrays(response: MLLMResponse) -> dict[str, np.ndarray]:
     results = response.results
     return {
-        "TEXT": _bytes_array(r.text for r in results),
-        "YES_PROBABILITY": np.array([r.yes_probability for r in results], dtype=np.float32),
-        "PROMPT_TOKENS": np.array([r.prompt_tokens for r in results], dtype=np.int32),
-        "GENERATED_TOKENS": np.array([r.generated_tokens for r in results], dtype=np.int32),
-        "COMPUTE_SECONDS": np.array([response.compute_seconds], dtype=np.float64),
-        "MODEL_VERSION": _bytes_array([response.model_version]),
+        "TEXT": _array("TEXT", (r.text for r in results)),
+        "YES_PROBABILITY": _array("YES_PROBABILITY", (r.yes_probability for r in results)),
+        "PROMPT_TOKENS": _array("PROMPT_TOKENS", (r.prompt_tokens for r in results)),
+        "GENERATED_TOKENS": _array("GENERATED_TOKENS", (r.generated_tokens for r in results)),
+        "COMPUTE_SECONDS": _array("COMPUTE_SECONDS", [response.compute_seconds]),
+        "MODEL_VERSION": _array("MODEL_VERSION", [response.model_version]),
     }
 
 
-def response_from_arrays(arrays: dict[str, np.ndarray]) -> MLLMResponse:
-    texts = arrays["TEXT"].reshape(-1)
+def response_from_arrays(arrays: Mapping[str, np.ndarray]) -> MLLMResponse:
     results = tuple(
         PromptResult(_text(t), float(p), int(n), int(g))
         for t, p, n, g in zip(
-            texts,
+            arrays["TEXT"].reshape(-1),
             arrays["YES_PROBABILITY"].reshape(-1),
             arrays["PROMPT_TOKENS"].reshape(-1),
             arrays["GENERATED_TOKENS"].reshape(-1),
@@ -108,3 +169,39 @@ def response_from_arrays(arrays: dict[str, np.ndarray]) -> MLLMResponse:
         compute_seconds=float(arrays["COMPUTE_SECONDS"].reshape(-1)[0]),
         model_version=_text(arrays["MODEL_VERSION"].reshape(-1)[0]),
     )
+
+
+# -- config.pbtxt --------------------------------------------------------------------------------
+
+_BEGIN = "# BEGIN tensors: generated by `python -m tagllm.mllm.tensors --write`; do not edit"
+_END = "# END tensors"
+_BLOCK = re.compile(re.escape(_BEGIN) + r".*?" + re.escape(_END), re.S)
+
+
+def config_block() -> str:
+    """The `input` and `output` blocks of config.pbtxt, between their markers."""
+    lines = [_BEGIN, "input ["]
+    lines += [spec.config_line() + ("," if i < len(INPUTS) - 1 else "") for i, spec in enumerate(INPUTS)]
+    lines += ["]", "output ["]
+    lines += [spec.config_line() + ("," if i < len(OUTPUTS) - 1 else "") for i, spec in enumerate(OUTPUTS)]
+    lines += ["]", _END]
+    return "\n".join(lines)
+
+
+def config_is_fresh(config_text: str) -> bool:
+    match = _BLOCK.search(config_text)
+    return match is not None and match.group(0) == config_block()
+
+
+def write_config(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    if not _BLOCK.search(text):
+        raise ValueError(f"{path}: no generated tensor block to replace")
+    path.write_text(_BLOCK.sub(lambda _: config_block(), text), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        write_config(Path(sys.argv[2]))
+    else:
+        print(config_block())

@@ -90,6 +90,13 @@ _LLAVA_TEMPLATE = (
 )
 
 
+def _token_id(tokenizer: PreTrainedTokenizerFast, token: str) -> int:
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if not isinstance(token_id, int):
+        raise ValueError(f"{token!r} is not one token of the tokenizer")
+    return token_id
+
+
 def _build_qwen2_5_vl(spec: TinySpec, out: Path) -> None:
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -144,10 +151,10 @@ def _build_qwen2_5_vl(spec: TinySpec, out: Path) -> None:
             "out_hidden_size": spec.hidden_size,
             "fullatt_block_indexes": [spec.layers - 1],
         },
-        image_token_id=tokenizer.convert_tokens_to_ids("<|image_pad|>"),
-        video_token_id=tokenizer.convert_tokens_to_ids("<|video_pad|>"),
-        vision_start_token_id=tokenizer.convert_tokens_to_ids("<|vision_start|>"),
-        vision_end_token_id=tokenizer.convert_tokens_to_ids("<|vision_end|>"),
+        image_token_id=_token_id(tokenizer, "<|image_pad|>"),
+        video_token_id=_token_id(tokenizer, "<|video_pad|>"),
+        vision_start_token_id=_token_id(tokenizer, "<|vision_start|>"),
+        vision_end_token_id=_token_id(tokenizer, "<|vision_end|>"),
     )
     torch.manual_seed(spec.seed)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
@@ -217,7 +224,7 @@ def _build_llava(spec: TinySpec, out: Path) -> None:
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         ),
-        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        image_token_index=_token_id(tokenizer, "<image>"),
         vision_feature_layer=-1,
         vision_feature_select_strategy="default",
     )

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -30,8 +31,8 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, DynamicCach
 from transformers.processing_utils import ProcessorMixin
 
 from tagllm.mllm.constraints import AllowedNamesConstraint, BatchConstraint
-from tagllm.mllm.contract import MLLMRequest, MLLMResponse, Mode, PromptResult
-from tagllm.mllm.prefix_cache import PrefixCache, PrefixEntry, cache_bytes
+from tagllm.mllm.contract import NO_CONTEXT, CallContext, MLLMRequest, MLLMResponse, Mode, PromptResult
+from tagllm.mllm.prefix_cache import PrefixEntry, cache_bytes, prefix_cache
 from tagllm.mllm.processors import register_processors
 
 # Stands in for the prompt while the chat template is rendered, to split head from tail.
@@ -72,7 +73,8 @@ class TransformersMLLM:
             raise ValueError(f"{model_dir}: the processor has no chat template")
         self.tokenizer = self.processor.tokenizer
         self.model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=_DTYPES[dtype])
-        self.model.to(device).eval()
+        # transformers types `to` through a decorator that mypy reads as taking a model.
+        self.model.to(device).eval()  # type: ignore[arg-type]
         self.device = torch.device(device)
         self.shared_prefix = shared_prefix
         self.max_batch_rows = max_batch_rows
@@ -85,14 +87,17 @@ class TransformersMLLM:
         self._no_ids = _single_token_ids(self.tokenizer, _NO_WORDS)
         if not self._yes_ids or not self._no_ids:
             raise ValueError(f"{model_dir}: the tokenizer has no single-token 'yes'/'no'")
+        conversation: Any = [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": _SENTINEL}]}
+        ]
         rendered = self.processor.apply_chat_template(
-            [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": _SENTINEL}]}],
+            conversation,
             add_generation_prompt=True,
             tokenize=False,
         )
         self._head, self._tail = rendered.split(_SENTINEL)
         self._head_hash = hashlib.sha256(self._head.encode()).hexdigest()[:16]
-        self.prefix_cache = PrefixCache(prefix_cache_bytes)
+        self.prefix_cache = prefix_cache(prefix_cache_bytes)
         # One model instance computes one request at a time (its rope state is per forward).
         self._lock = threading.Lock()
 
@@ -100,7 +105,8 @@ class TransformersMLLM:
     def version(self) -> str:
         return self._version
 
-    def run(self, request: MLLMRequest) -> MLLMResponse:
+    def run(self, request: MLLMRequest, context: CallContext = NO_CONTEXT) -> MLLMResponse:
+        """Answers in-process; the context's deadline is the caller's business (nothing to cancel)."""
         # Decoded on first use: a request whose image prefix is cached never needs the pixels.
         image = functools.cache(lambda: decode_image(request.image))
         with self._lock, torch.inference_mode():

@@ -95,10 +95,8 @@ class AnswerParser:
             piece = _normalize(raw_piece)
             if not piece or piece in _NONE:
                 continue
-            found = [self.lookup(piece)]
-            if found[0] is None and search_phrases:
-                found = self._search(piece)
-            found = [name for name in found if name is not None]
+            name = self.lookup(piece)
+            found = [name] if name is not None else self._search(piece) if search_phrases else []
             if not found:
                 dropped.append(piece)
                 continue
@@ -124,4 +122,10 @@ class AnswerParser:
         return found
 
 
-_parsers = PerVocabulary(AnswerParser)
+def _build_parser(vocabulary: Vocabulary | None) -> AnswerParser:
+    if vocabulary is None:
+        raise ValueError("an answer parser needs a vocabulary")
+    return AnswerParser(vocabulary)
+
+
+_parsers = PerVocabulary(_build_parser)

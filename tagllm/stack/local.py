@@ -11,9 +11,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tagllm.resources import PACKAGE_ROOT
 from tagllm.stack.processes import ManagedProcess
 from tagllm.stack.prometheus import ScrapeTargets, prometheus_process, prometheus_ready
-from tagllm.stack.triton import SOURCE_ROOT, TritonSettings, model_ready, triton_process
+from tagllm.stack.triton import TritonSettings, model_ready, triton_process
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +94,7 @@ class LocalStack:
     def _service(self, name: str, module: str, env: dict[str, str]) -> ManagedProcess:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(SOURCE_ROOT), os.environ.get("PYTHONPATH")])
+            filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])
         )
         full_env["PYTHONUNBUFFERED"] = "1"
         full_env.update(env)
@@ -173,10 +174,10 @@ class LocalStack:
         s = self.settings
         return {
             "gateway (gRPC, tagllm.v1.TaggingService)": s.gateway_address,
-            "refiner (gRPC, tagllm.v1.RefinementService)": s.refiner_address,
+            "refiner (gRPC, tagllm.internal.v1.RefinementService)": s.refiner_address,
             "triton (gRPC, KServe v2)": s.triton_grpc_address,
             "triton (HTTP)": f"http://{s.host}:{s.triton_http_port}",
-            "metrics service (gRPC, tagllm.v1.MetricsService)": s.metrics_address,
+            "metrics service (gRPC, tagllm.internal.v1.MetricsService)": s.metrics_address,
             "tagging metrics": f"http://{s.host}:{s.metrics_http_port}/metrics",
             "gateway / refiner metrics": (
                 f"http://{s.host}:{s.gateway_metrics_port}/metrics, http://{s.host}:{s.refiner_metrics_port}/metrics"

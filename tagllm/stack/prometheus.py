@@ -9,10 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from tagllm.resources import PROMETHEUS_RULES, ResourceMissing, resource
 from tagllm.stack.processes import ManagedProcess
-from tagllm.stack.triton import SOURCE_ROOT
-
-RULES_DIR = SOURCE_ROOT / "deploy" / "prometheus" / "rules"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +50,9 @@ def prometheus_process(
 ) -> ManagedProcess:
     folder = run_dir / "prometheus"
     folder.mkdir(parents=True, exist_ok=True)
-    rules = sorted(str(p) for p in RULES_DIR.glob("*.yml"))
+    rules = sorted(str(p) for p in resource(PROMETHEUS_RULES).glob("*.yml"))
+    if not rules:
+        raise ResourceMissing(f"no Prometheus rule files (*.yml) in {resource(PROMETHEUS_RULES)}")
     config = folder / "prometheus.yml"
     config.write_text(yaml.safe_dump(local_config(targets, rules, scrape_interval), sort_keys=False))
     argv = [

@@ -1,6 +1,6 @@
 """Launching the `tritonserver` binary bundled in the nvidia-pytriton wheel, CPU only.
 
-Pitfalls handled here (DESIGN.md section 6): the python backend stub must sit next to
+Pitfalls handled here: the python backend stub must sit next to
 `libtriton_python.so` in a backend directory of our own; the stub links libpython3.11, so
 LD_LIBRARY_PATH starts with the running interpreter's LIBDIR, then the wheel's bundled libs;
 the model's imports resolve through PYTHONPATH (site-packages and this source tree).
@@ -19,12 +19,9 @@ import urllib.request
 from importlib import util as import_util
 from pathlib import Path
 
-import tagllm
+from tagllm.mllm.tensors import MODEL_NAME
+from tagllm.resources import MODEL_REPOSITORY, PACKAGE_ROOT, resource
 from tagllm.stack.processes import ManagedProcess
-
-MODEL_NAME = "mllm"
-SOURCE_ROOT = Path(tagllm.__file__).resolve().parent.parent
-MODEL_REPOSITORY = SOURCE_ROOT / "services" / "triton" / "model_repository"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +51,7 @@ def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
     repository = run_dir / "model_repository"
     if repository.exists():
         shutil.rmtree(repository)
-    shutil.copytree(MODEL_REPOSITORY, repository, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(resource(MODEL_REPOSITORY), repository, ignore=shutil.ignore_patterns("__pycache__"))
     config_path = repository / MODEL_NAME / "config.pbtxt"
     config = config_path.read_text()
     values = {
@@ -68,7 +65,8 @@ def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
     }
     for key, value in values.items():
         pattern = rf'(key: "{key}", value: {{ string_value: )"[^"]*"'
-        config, count = re.subn(pattern, lambda m, v=value: f'{m.group(1)}"{v}"', config)
+        replacement = value.replace("\\", "\\\\")
+        config, count = re.subn(pattern, rf'\1"{replacement}"', config)
         if count != 1:
             raise RuntimeError(f"config.pbtxt has no parameter {key!r}")
     config_path.write_text(config)
@@ -100,7 +98,7 @@ def triton_environment() -> dict[str, str]:
     # Without this environment's bin first on PATH the stub does not see PYTHONPATH's packages
     # (measured: `No module named 'torch'` when the venv is not activated).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    paths = [str(SOURCE_ROOT), *site.getsitepackages()]
+    paths = [str(PACKAGE_ROOT), *site.getsitepackages()]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = ":".join(paths)

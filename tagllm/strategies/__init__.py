@@ -1,28 +1,37 @@
-"""Tagging strategies: TagLLM and the baselines, behind one interface."""
+"""Tagging strategies: TagLLM and the baselines, behind one interface and one registry."""
 
+# Importing the implementations registers them.
+from tagllm.strategies import implementations as _implementations  # noqa: F401
 from tagllm.strategies.base import (
+    DEFAULT_STRATEGY,
+    STRATEGIES,
     Label,
     Provenance,
+    Run,
     StageTiming,
-    StrategyName,
+    Strategy,
     StrategyOptions,
     TagResult,
     Usage,
     Verdict,
     VersionInfo,
+    register,
+    tag_image,
 )
-from tagllm.strategies.implementations import STRATEGIES, tag_image
 
 __all__ = [
+    "DEFAULT_STRATEGY",
     "STRATEGIES",
     "Label",
     "Provenance",
+    "Run",
     "StageTiming",
-    "StrategyName",
+    "Strategy",
     "StrategyOptions",
     "TagResult",
     "Usage",
     "Verdict",
     "VersionInfo",
+    "register",
     "tag_image",
 ]

@@ -1,32 +1,35 @@
-"""What every strategy takes and returns."""
+"""What every strategy takes and returns, and the registry of strategies.
+
+A strategy is a class with a `name` and a `tag(run, image)` method, registered with
+`@register`. Everything that lists strategies (the gRPC enum mapping, CLI choices, client
+helpers, metric labels) reads `STRATEGIES`; the proto enum must name each one as
+`STRATEGY_<NAME>` (a test checks that they agree).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
-from tagllm.mllm.contract import MLLM, MLLMRequest, MLLMResponse
+from tagllm.mllm.contract import MAX_NEW_TOKENS as MAX_ANSWER_TOKENS
+from tagllm.mllm.contract import MLLM, NO_CONTEXT, CallContext, MLLMRequest, MLLMResponse
 from tagllm.prompts import Prompts
 from tagllm.vocab.model import Vocabulary
 
-
-class StrategyName(enum.StrEnum):
-    OPEN_ENDED = "open_ended"
-    MULTI_OPTION = "multi_option"
-    BINARY = "binary"
-    TAGLLM = "tagllm"
+DEFAULT_STRATEGY = "tagllm"
 
 
 class Verdict(enum.StrEnum):
+    # Only confirmed candidates become labels; a label without verification has no verdict.
     CONFIRMED = "confirmed"
-    REJECTED = "rejected"
 
 
 @dataclasses.dataclass(frozen=True)
 class StrategyOptions:
-    strategy: StrategyName = StrategyName.TAGLLM
+    strategy: str = DEFAULT_STRATEGY
     # TagLLM stage 1 per group (True) or with one whole-vocabulary prompt (False).
     grouping: bool = True
     # TagLLM stage 2 with concept knowledge (True) or the bare name (False).
@@ -36,15 +39,17 @@ class StrategyOptions:
     # Keep at most this many labels (0: all).
     max_labels: int = 0
     # Cap on generated tokens per multi-option or open-ended answer.
-    max_answer_tokens: int = 128
+    max_answer_tokens: int = MAX_ANSWER_TOKENS
 
     def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; known: {', '.join(STRATEGIES)}")
         if not 0.0 <= self.min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {self.min_score}")
         if self.max_labels < 0:
             raise ValueError("max_labels must not be negative")
-        if self.max_answer_tokens < 1:
-            raise ValueError("max_answer_tokens must be at least 1")
+        if not 1 <= self.max_answer_tokens <= MAX_ANSWER_TOKENS:
+            raise ValueError(f"max_answer_tokens must be in [1, {MAX_ANSWER_TOKENS}]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +96,7 @@ class VersionInfo:
     vocabulary: str
     vocabulary_version: str
     prompt_hash: str
-    strategy: StrategyName
+    strategy: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,20 +114,60 @@ class TagResult:
     verified: int = 0
     confirmed: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types; `from_dict` reads it back equal."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TagResult:
+        def label(item: dict[str, Any]) -> Label:
+            provenance = dict(item.get("provenance") or {})
+            if provenance.get("verdict"):
+                provenance["verdict"] = Verdict(provenance["verdict"])
+            return Label(item["name"], float(item["score"]), Provenance(**provenance))
+
+        return cls(
+            labels=tuple(label(item) for item in data["labels"]),
+            usage=Usage(**data["usage"]),
+            stages=tuple(StageTiming(**stage) for stage in data["stages"]),
+            version=VersionInfo(**data["version"]),
+            candidates=tuple(data.get("candidates", ())),
+            dropped_answers=int(data.get("dropped_answers", 0)),
+            verified=int(data.get("verified", 0)),
+            confirmed=int(data.get("confirmed", 0)),
+        )
+
 
 class Strategy(Protocol):
-    name: StrategyName
+    name: str
+    # Names of the stages it may time (`Run.ask(stage, ...)`), for metrics that exist up front.
+    stages: tuple[str, ...]
 
-    def tag(
-        self, image: bytes, vocabulary: Vocabulary, options: StrategyOptions, mllm: MLLM
-    ) -> TagResult: ...
+    def tag(self, run: Run, image: bytes) -> TagResult: ...
+
+
+# Every registered strategy by name, in registration order.
+STRATEGIES: dict[str, Strategy] = {}
+S = TypeVar("S", bound=Callable[[], Strategy])
+
+
+def register(cls: S) -> S:
+    """Class decorator: makes the strategy known to every consumer of `STRATEGIES`."""
+    instance = cls()
+    if instance.name in STRATEGIES:
+        raise ValueError(f"strategy {instance.name!r} is registered twice")
+    STRATEGIES[instance.name] = instance
+    return cls
 
 
 class Run:
     """Book-keeping shared by the strategies while they tag one image."""
 
-    def __init__(self, mllm: MLLM, vocabulary: Vocabulary, options: StrategyOptions) -> None:
+    def __init__(
+        self, mllm: MLLM, vocabulary: Vocabulary, options: StrategyOptions, context: CallContext = NO_CONTEXT
+    ) -> None:
         self.mllm = mllm
+        self.context = context
         self.vocabulary = vocabulary
         self.options = options
         self.prompts = Prompts.for_vocabulary(vocabulary)
@@ -131,8 +176,10 @@ class Run:
         self.model_version = ""
 
     def ask(self, stage: str, request: MLLMRequest) -> MLLMResponse:
+        if stage not in STRATEGIES[self.options.strategy].stages:
+            raise ValueError(f"stage {stage!r} is not declared by strategy {self.options.strategy!r}")
         start = time.perf_counter()
-        response = self.mllm.run(request)
+        response = self.mllm.run(request, self.context)
         if len(response.results) != len(request.prompts):
             raise RuntimeError(
                 f"the model answered {len(response.results)} of {len(request.prompts)} prompts"
@@ -166,3 +213,14 @@ class Run:
             verified,
             confirmed,
         )
+
+
+def tag_image(
+    image: bytes,
+    vocabulary: Vocabulary,
+    options: StrategyOptions,
+    mllm: MLLM,
+    context: CallContext = NO_CONTEXT,
+) -> TagResult:
+    """Tag one encoded image with the strategy the options name."""
+    return STRATEGIES[options.strategy].tag(Run(mllm, vocabulary, options, context), image)

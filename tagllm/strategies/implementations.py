@@ -1,44 +1,57 @@
-"""The TagLLM method and the baselines it is compared against (DESIGN.md 4.2)."""
+"""The TagLLM method and the baselines it is compared against."""
 
 from __future__ import annotations
 
-from tagllm.mllm.contract import MLLM, MLLMRequest, Mode
+from tagllm.mllm.contract import MLLMRequest, Mode
 from tagllm.parsing import AnswerParser
-from tagllm.strategies.base import (
-    Label,
-    Provenance,
-    Run,
-    StrategyName,
-    StrategyOptions,
-    TagResult,
-    Verdict,
-)
-from tagllm.vocab.model import Category, Vocabulary
+from tagllm.strategies.base import Label, Provenance, Run, TagResult, Verdict, register
+from tagllm.vocab.model import Category
 
 _TOKENS_PER_NAME = 6
 
 
-def _answer_budget(names: int, options: StrategyOptions) -> int:
-    return min(options.max_answer_tokens, _TOKENS_PER_NAME * names + 4)
+def _answer_budget(names: int, run: Run) -> int:
+    return min(run.options.max_answer_tokens, _TOKENS_PER_NAME * names + 4)
 
 
-def _verify(run: Run, image: bytes, categories: list[Category], stage: str, concept_knowledge: bool):
+def _verify(run: Run, image: bytes, categories: list[Category], stage: str) -> dict[str, float]:
     """One yes/no prompt per category in one request; returns P(yes) per category name."""
     if not categories:
         return {}
+    concept_knowledge = run.options.concept_knowledge
     prompts = tuple(run.prompts.yes_no(c, run.vocabulary, concept_knowledge) for c in categories)
     response = run.ask(stage, MLLMRequest(image=image, prompts=prompts, mode=Mode.SCORE, max_new_tokens=1))
     return {c.name: r.yes_probability for c, r in zip(categories, response.results, strict=True)}
 
 
-def _multi_option(run: Run, image: bytes, groups: list[tuple[str, list[Category]]], stage: str):
+def _confirmed(categories: list[Category], scores: dict[str, float], groups: dict[str, str]) -> list[Label]:
+    """Labels of the categories whose P(yes) reaches their class threshold."""
+    return [
+        Label(
+            c.name,
+            scores[c.name],
+            Provenance(
+                group=groups.get(c.name, ""),
+                proposed=c.name in groups,
+                verdict=Verdict.CONFIRMED,
+                verification_score=scores[c.name],
+            ),
+        )
+        for c in categories
+        if scores[c.name] >= c.threshold
+    ]
+
+
+def _multi_option(
+    run: Run, image: bytes, groups: list[tuple[str, list[Category]]], stage: str
+) -> tuple[dict[str, str], int]:
     """One constrained multi-option prompt per group in one request; returns (name -> group, dropped)."""
     parser = AnswerParser.for_vocabulary(run.vocabulary)
     request = MLLMRequest(
         image=image,
         prompts=tuple(run.prompts.multi_option(members) for _, members in groups),
         mode=Mode.GENERATE,
-        max_new_tokens=max(_answer_budget(len(members), run.options) for _, members in groups),
+        max_new_tokens=max(_answer_budget(len(members), run) for _, members in groups),
         allowed_names=tuple(tuple(c.display_name for c in members) for _, members in groups),
     )
     response = run.ask(stage, request)
@@ -52,77 +65,68 @@ def _multi_option(run: Run, image: bytes, groups: list[tuple[str, list[Category]
     return proposed, dropped
 
 
-class MultiOption:
-    """One prompt listing the whole vocabulary; the answer's names are the labels."""
-
-    name = StrategyName.MULTI_OPTION
-
-    def tag(self, image: bytes, vocabulary: Vocabulary, options: StrategyOptions, mllm: MLLM) -> TagResult:
-        run = Run(mllm, vocabulary, options)
-        proposed, dropped = _multi_option(run, image, [("", list(vocabulary.categories))], "multi_option")
-        labels = [Label(name, 1.0, Provenance(proposed=True)) for name in proposed]
-        return run.result(labels, candidates=list(proposed), dropped=dropped)
-
-
+@register
 class OpenEnded:
     """One free-form prompt; whatever the answer names that the vocabulary knows is a label."""
 
-    name = StrategyName.OPEN_ENDED
+    name = "open_ended"
+    stages = ("open_ended",)
 
-    def tag(self, image: bytes, vocabulary: Vocabulary, options: StrategyOptions, mllm: MLLM) -> TagResult:
-        run = Run(mllm, vocabulary, options)
+    def tag(self, run: Run, image: bytes) -> TagResult:
         request = MLLMRequest(
-            image=image, prompts=(run.prompts.open_ended(),), max_new_tokens=options.max_answer_tokens
+            image=image, prompts=(run.prompts.open_ended(),), max_new_tokens=run.options.max_answer_tokens
         )
         answer = run.ask("open_ended", request).results[0].text
-        parsed = AnswerParser.for_vocabulary(vocabulary).parse(answer, search_phrases=True)
+        parsed = AnswerParser.for_vocabulary(run.vocabulary).parse(answer, search_phrases=True)
         labels = [Label(name, 1.0, Provenance(proposed=True)) for name in parsed.labels]
         return run.result(labels, candidates=parsed.labels, dropped=len(parsed.dropped))
 
 
+@register
+class MultiOption:
+    """One prompt listing the whole vocabulary; the answer's names are the labels."""
+
+    name = "multi_option"
+    stages = ("multi_option",)
+
+    def tag(self, run: Run, image: bytes) -> TagResult:
+        everything = [("", list(run.vocabulary.categories))]
+        proposed, dropped = _multi_option(run, image, everything, "multi_option")
+        labels = [Label(name, 1.0, Provenance(proposed=True)) for name in proposed]
+        return run.result(labels, candidates=list(proposed), dropped=dropped)
+
+
+@register
 class Binary:
     """One yes/no prompt per category (exhaustive): the expensive baseline."""
 
-    name = StrategyName.BINARY
+    name = "binary"
+    stages = ("binary",)
 
-    def tag(self, image: bytes, vocabulary: Vocabulary, options: StrategyOptions, mllm: MLLM) -> TagResult:
-        run = Run(mllm, vocabulary, options)
-        scores = _verify(run, image, list(vocabulary.categories), "binary", options.concept_knowledge)
-        labels = []
-        for category in vocabulary.categories:
-            score = scores[category.name]
-            if score >= category.threshold:
-                provenance = Provenance(verdict=Verdict.CONFIRMED, verification_score=score)
-                labels.append(Label(category.name, score, provenance))
+    def tag(self, run: Run, image: bytes) -> TagResult:
+        categories = list(run.vocabulary.categories)
+        scores = _verify(run, image, categories, "binary")
+        labels = _confirmed(categories, scores, groups={})
         return run.result(labels, verified=len(scores), confirmed=len(labels))
 
 
+@register
 class TagLLM:
     """Grouped multi-option candidates, then concept-aligned yes/no verification of each."""
 
-    name = StrategyName.TAGLLM
+    name = "tagllm"
+    stages = ("candidates", "verification")
 
-    def tag(self, image: bytes, vocabulary: Vocabulary, options: StrategyOptions, mllm: MLLM) -> TagResult:
-        run = Run(mllm, vocabulary, options)
-        if options.grouping:
+    def tag(self, run: Run, image: bytes) -> TagResult:
+        vocabulary = run.vocabulary
+        if run.options.grouping:
             groups = [(g.name, [vocabulary.category(n) for n in g.categories]) for g in vocabulary.groups]
         else:
             groups = [("", list(vocabulary.categories))]
         proposed, dropped = _multi_option(run, image, groups, "candidates")
         candidates = [c for c in vocabulary.categories if c.name in proposed]
-        scores = _verify(run, image, candidates, "verification", options.concept_knowledge)
-        labels = []
-        for category in candidates:
-            score = scores[category.name]
-            confirmed = score >= category.threshold
-            if confirmed:
-                provenance = Provenance(
-                    group=proposed[category.name],
-                    proposed=True,
-                    verdict=Verdict.CONFIRMED,
-                    verification_score=score,
-                )
-                labels.append(Label(category.name, score, provenance))
+        scores = _verify(run, image, candidates, "verification")
+        labels = _confirmed(candidates, scores, groups=proposed)
         return run.result(
             labels,
             candidates=[c.name for c in candidates],
@@ -130,11 +134,3 @@ class TagLLM:
             verified=len(candidates),
             confirmed=len(labels),
         )
-
-
-STRATEGIES = {s.name: s for s in (OpenEnded(), MultiOption(), Binary(), TagLLM())}
-
-
-def tag_image(image: bytes, vocabulary: Vocabulary, options: StrategyOptions, mllm: MLLM) -> TagResult:
-    """Tag one encoded image with the strategy the options name."""
-    return STRATEGIES[options.strategy].tag(image, vocabulary, options, mllm)

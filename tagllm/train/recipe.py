@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,7 +86,7 @@ class Classifier(nn.Module):
             raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
         config = ResNetConfig(**BACKBONES[backbone])
         self.backbone = ResNetModel(config)
-        self.head = nn.Linear(config.hidden_sizes[-1], classes)
+        self.head = nn.Linear(list(config.hidden_sizes or [])[-1], classes)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         pooled = self.backbone(pixel_values=pixels).pooler_output.flatten(1)
@@ -170,7 +171,7 @@ def train(
         optimizer, max_lr=settings.learning_rate, epochs=settings.epochs, steps_per_epoch=steps, pct_start=0.2
     )
     start = time.monotonic()
-    best = {"map": -1.0}
+    best: dict[str, Any] = {"map": -1.0}
     history = []
     for epoch in range(1, settings.epochs + 1):
         model.train()

@@ -1,7 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -20,18 +21,20 @@ STRATEGY_BINARY: Strategy
 STRATEGY_TAGLLM: Strategy
 
 class StrategyOptions(_message.Message):
-    __slots__ = ("strategy", "grouping", "concept_knowledge", "min_score", "max_labels")
+    __slots__ = ("strategy", "grouping", "concept_knowledge", "min_score", "max_labels", "max_answer_tokens")
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     GROUPING_FIELD_NUMBER: _ClassVar[int]
     CONCEPT_KNOWLEDGE_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     MAX_LABELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ANSWER_TOKENS_FIELD_NUMBER: _ClassVar[int]
     strategy: Strategy
     grouping: bool
     concept_knowledge: bool
     min_score: float
     max_labels: int
-    def __init__(self, strategy: _Optional[_Union[Strategy, str]] = ..., grouping: _Optional[bool] = ..., concept_knowledge: _Optional[bool] = ..., min_score: _Optional[float] = ..., max_labels: _Optional[int] = ...) -> None: ...
+    max_answer_tokens: int
+    def __init__(self, strategy: _Optional[_Union[Strategy, str]] = ..., grouping: _Optional[bool] = ..., concept_knowledge: _Optional[bool] = ..., min_score: _Optional[float] = ..., max_labels: _Optional[int] = ..., max_answer_tokens: _Optional[int] = ...) -> None: ...
 
 class Provenance(_message.Message):
     __slots__ = ("group", "proposed", "verdict", "verification_score")
@@ -39,10 +42,8 @@ class Provenance(_message.Message):
         __slots__ = ()
         VERDICT_UNSPECIFIED: _ClassVar[Provenance.Verdict]
         VERDICT_CONFIRMED: _ClassVar[Provenance.Verdict]
-        VERDICT_REJECTED: _ClassVar[Provenance.Verdict]
     VERDICT_UNSPECIFIED: Provenance.Verdict
     VERDICT_CONFIRMED: Provenance.Verdict
-    VERDICT_REJECTED: Provenance.Verdict
     GROUP_FIELD_NUMBER: _ClassVar[int]
     PROPOSED_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
@@ -100,3 +101,29 @@ class StageTiming(_message.Message):
     seconds: float
     model_compute_seconds: float
     def __init__(self, stage: _Optional[str] = ..., seconds: _Optional[float] = ..., model_compute_seconds: _Optional[float] = ...) -> None: ...
+
+class TaggingResult(_message.Message):
+    __slots__ = ("labels", "usage", "version", "stages", "candidates", "verified", "confirmed", "dropped_answers")
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedCompositeFieldContainer[Label]
+    usage: Usage
+    version: VersionStamp
+    stages: _containers.RepeatedCompositeFieldContainer[StageTiming]
+    candidates: _containers.RepeatedScalarFieldContainer[str]
+    verified: int
+    confirmed: int
+    dropped_answers: int
+    def __init__(self, labels: _Optional[_Iterable[_Union[Label, _Mapping]]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., version: _Optional[_Union[VersionStamp, _Mapping]] = ..., stages: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., candidates: _Optional[_Iterable[str]] = ..., verified: _Optional[int] = ..., confirmed: _Optional[int] = ..., dropped_answers: _Optional[int] = ...) -> None: ...
+
+class ReferenceLabels(_message.Message):
+    __slots__ = ("labels",)
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, labels: _Optional[_Iterable[str]] = ...) -> None: ...

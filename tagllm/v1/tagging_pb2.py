@@ -26,7 +26,7 @@ from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from tagllm.v1 import common_pb2 as tagllm_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tagllm/v1/tagging.proto\x12\ttagllm.v1\x1a\x17google/rpc/status.proto\x1a\x16tagllm/v1/common.proto\"$\n\x05Image\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12\n\n\x02id\x18\x02 \x01(\t\"\x9f\x01\n\nTagRequest\x12\x1f\n\x05image\x18\x01 \x01(\x0b\x32\x10.tagllm.v1.Image\x12\x12\n\nvocabulary\x18\x02 \x01(\t\x12+\n\x07options\x18\x03 \x01(\x0b\x32\x1a.tagllm.v1.StrategyOptions\x12\x18\n\x10reference_labels\x18\x04 \x03(\t\x12\x15\n\rhas_reference\x18\x05 \x01(\x08\"\xec\x01\n\x0bTagResponse\x12 \n\x06labels\x18\x01 \x03(\x0b\x32\x10.tagllm.v1.Label\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.tagllm.v1.Usage\x12(\n\x07version\x18\x03 \x01(\x0b\x32\x17.tagllm.v1.VersionStamp\x12\x10\n\x08image_id\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x06 \x01(\x08\x12&\n\x06stages\x18\x07 \x03(\x0b\x32\x16.tagllm.v1.StageTiming\x12\x12\n\ncandidates\x18\x08 \x03(\t\":\n\x0f\x42\x61tchTagRequest\x12\'\n\x08requests\x18\x01 \x03(\x0b\x32\x15.tagllm.v1.TagRequest\"^\n\x0e\x42\x61tchTagResult\x12\"\n\x06status\x18\x01 \x01(\x0b\x32\x12.google.rpc.Status\x12(\n\x08response\x18\x02 \x01(\x0b\x32\x16.tagllm.v1.TagResponse\">\n\x10\x42\x61tchTagResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.tagllm.v1.BatchTagResult\"s\n\x11StreamTagResponse\x12\x10\n\x08image_id\x18\x01 \x01(\t\x12\"\n\x06status\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\x12(\n\x08response\x18\x03 \x01(\x0b\x32\x16.tagllm.v1.TagResponse\"\x19\n\x17ListVocabulariesRequest\"d\n\x0eVocabularyInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\ncategories\x18\x03 \x01(\r\x12\x0e\n\x06groups\x18\x04 \x01(\r\x12\x0f\n\x07\x62uiltin\x18\x05 \x01(\x08\"K\n\x18ListVocabulariesResponse\x12/\n\x0cvocabularies\x18\x01 \x03(\x0b\x32\x19.tagllm.v1.VocabularyInfo\":\n\x19RegisterVocabularyRequest\x12\x0c\n\x04yaml\x18\x01 \x01(\t\x12\x0f\n\x07replace\x18\x02 \x01(\x08\"K\n\x1aRegisterVocabularyResponse\x12-\n\nvocabulary\x18\x01 \x01(\x0b\x32\x19.tagllm.v1.VocabularyInfo2\x91\x03\n\x0eTaggingService\x12\x34\n\x03Tag\x12\x15.tagllm.v1.TagRequest\x1a\x16.tagllm.v1.TagResponse\x12\x43\n\x08\x42\x61tchTag\x12\x1a.tagllm.v1.BatchTagRequest\x1a\x1b.tagllm.v1.BatchTagResponse\x12\x44\n\tStreamTag\x12\x15.tagllm.v1.TagRequest\x1a\x1c.tagllm.v1.StreamTagResponse(\x01\x30\x01\x12[\n\x10ListVocabularies\x12\".tagllm.v1.ListVocabulariesRequest\x1a#.tagllm.v1.ListVocabulariesResponse\x12\x61\n\x12RegisterVocabulary\x12$.tagllm.v1.RegisterVocabularyRequest\x1a%.tagllm.v1.RegisterVocabularyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tagllm/v1/tagging.proto\x12\ttagllm.v1\x1a\x17google/rpc/status.proto\x1a\x16tagllm/v1/common.proto\"$\n\x05Image\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12\n\n\x02id\x18\x02 \x01(\t\"\xca\x01\n\nTagRequest\x12\x1f\n\x05image\x18\x01 \x01(\x0b\x32\x10.tagllm.v1.Image\x12\x12\n\nvocabulary\x18\x02 \x01(\t\x12+\n\x07options\x18\x03 \x01(\x0b\x32\x1a.tagllm.v1.StrategyOptions\x12-\n\treference\x18\x06 \x01(\x0b\x32\x1a.tagllm.v1.ReferenceLabelsJ\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06R\x10reference_labelsR\rhas_reference\"\xb7\x01\n\x0bTagResponse\x12(\n\x06result\x18\t \x01(\x0b\x32\x18.tagllm.v1.TaggingResult\x12\x10\n\x08image_id\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x06 \x01(\x08J\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03J\x04\x08\x03\x10\x04J\x04\x08\x07\x10\x08J\x04\x08\x08\x10\tR\x06labelsR\x05usageR\x07versionR\x06stagesR\ncandidates\":\n\x0f\x42\x61tchTagRequest\x12\'\n\x08requests\x18\x01 \x03(\x0b\x32\x15.tagllm.v1.TagRequest\"^\n\x0e\x42\x61tchTagResult\x12\"\n\x06status\x18\x01 \x01(\x0b\x32\x12.google.rpc.Status\x12(\n\x08response\x18\x02 \x01(\x0b\x32\x16.tagllm.v1.TagResponse\">\n\x10\x42\x61tchTagResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.tagllm.v1.BatchTagResult\"s\n\x11StreamTagResponse\x12\x10\n\x08image_id\x18\x01 \x01(\t\x12\"\n\x06status\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\x12(\n\x08response\x18\x03 \x01(\x0b\x32\x16.tagllm.v1.TagResponse\"\x19\n\x17ListVocabulariesRequest\"d\n\x0eVocabularyInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\ncategories\x18\x03 \x01(\r\x12\x0e\n\x06groups\x18\x04 \x01(\r\x12\x0f\n\x07\x62uiltin\x18\x05 \x01(\x08\"K\n\x18ListVocabulariesResponse\x12/\n\x0cvocabularies\x18\x01 \x03(\x0b\x32\x19.tagllm.v1.VocabularyInfo\":\n\x19RegisterVocabularyRequest\x12\x0c\n\x04yaml\x18\x01 \x01(\t\x12\x0f\n\x07replace\x18\x02 \x01(\x08\"K\n\x1aRegisterVocabularyResponse\x12-\n\nvocabulary\x18\x01 \x01(\x0b\x32\x19.tagllm.v1.VocabularyInfo2\x91\x03\n\x0eTaggingService\x12\x34\n\x03Tag\x12\x15.tagllm.v1.TagRequest\x1a\x16.tagllm.v1.TagResponse\x12\x43\n\x08\x42\x61tchTag\x12\x1a.tagllm.v1.BatchTagRequest\x1a\x1b.tagllm.v1.BatchTagResponse\x12\x44\n\tStreamTag\x12\x15.tagllm.v1.TagRequest\x1a\x1c.tagllm.v1.StreamTagResponse(\x01\x30\x01\x12[\n\x10ListVocabularies\x12\".tagllm.v1.ListVocabulariesRequest\x1a#.tagllm.v1.ListVocabulariesResponse\x12\x61\n\x12RegisterVocabulary\x12$.tagllm.v1.RegisterVocabularyRequest\x1a%.tagllm.v1.RegisterVocabularyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,27 +36,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMAGE']._serialized_start=87
   _globals['_IMAGE']._serialized_end=123
   _globals['_TAGREQUEST']._serialized_start=126
-  _globals['_TAGREQUEST']._serialized_end=285
-  _globals['_TAGRESPONSE']._serialized_start=288
-  _globals['_TAGRESPONSE']._serialized_end=524
-  _globals['_BATCHTAGREQUEST']._serialized_start=526
-  _globals['_BATCHTAGREQUEST']._serialized_end=584
-  _globals['_BATCHTAGRESULT']._serialized_start=586
-  _globals['_BATCHTAGRESULT']._serialized_end=680
-  _globals['_BATCHTAGRESPONSE']._serialized_start=682
-  _globals['_BATCHTAGRESPONSE']._serialized_end=744
-  _globals['_STREAMTAGRESPONSE']._serialized_start=746
-  _globals['_STREAMTAGRESPONSE']._serialized_end=861
-  _globals['_LISTVOCABULARIESREQUEST']._serialized_start=863
-  _globals['_LISTVOCABULARIESREQUEST']._serialized_end=888
-  _globals['_VOCABULARYINFO']._serialized_start=890
-  _globals['_VOCABULARYINFO']._serialized_end=990
-  _globals['_LISTVOCABULARIESRESPONSE']._serialized_start=992
-  _globals['_LISTVOCABULARIESRESPONSE']._serialized_end=1067
-  _globals['_REGISTERVOCABULARYREQUEST']._serialized_start=1069
-  _globals['_REGISTERVOCABULARYREQUEST']._serialized_end=1127
-  _globals['_REGISTERVOCABULARYRESPONSE']._serialized_start=1129
-  _globals['_REGISTERVOCABULARYRESPONSE']._serialized_end=1204
-  _globals['_TAGGINGSERVICE']._serialized_start=1207
-  _globals['_TAGGINGSERVICE']._serialized_end=1608
+  _globals['_TAGREQUEST']._serialized_end=328
+  _globals['_TAGRESPONSE']._serialized_start=331
+  _globals['_TAGRESPONSE']._serialized_end=514
+  _globals['_BATCHTAGREQUEST']._serialized_start=516
+  _globals['_BATCHTAGREQUEST']._serialized_end=574
+  _globals['_BATCHTAGRESULT']._serialized_start=576
+  _globals['_BATCHTAGRESULT']._serialized_end=670
+  _globals['_BATCHTAGRESPONSE']._serialized_start=672
+  _globals['_BATCHTAGRESPONSE']._serialized_end=734
+  _globals['_STREAMTAGRESPONSE']._serialized_start=736
+  _globals['_STREAMTAGRESPONSE']._serialized_end=851
+  _globals['_LISTVOCABULARIESREQUEST']._serialized_start=853
+  _globals['_LISTVOCABULARIESREQUEST']._serialized_end=878
+  _globals['_VOCABULARYINFO']._serialized_start=880
+  _globals['_VOCABULARYINFO']._serialized_end=980
+  _globals['_LISTVOCABULARIESRESPONSE']._serialized_start=982
+  _globals['_LISTVOCABULARIESRESPONSE']._serialized_end=1057
+  _globals['_REGISTERVOCABULARYREQUEST']._serialized_start=1059
+  _globals['_REGISTERVOCABULARYREQUEST']._serialized_end=1117
+  _globals['_REGISTERVOCABULARYRESPONSE']._serialized_start=1119
+  _globals['_REGISTERVOCABULARYRESPONSE']._serialized_end=1194
+  _globals['_TAGGINGSERVICE']._serialized_start=1197
+  _globals['_TAGGINGSERVICE']._serialized_end=1598
 # @@protoc_insertion_point(module_scope)

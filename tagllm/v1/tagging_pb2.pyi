@@ -17,38 +17,28 @@ class Image(_message.Message):
     def __init__(self, content: _Optional[bytes] = ..., id: _Optional[str] = ...) -> None: ...
 
 class TagRequest(_message.Message):
-    __slots__ = ("image", "vocabulary", "options", "reference_labels", "has_reference")
+    __slots__ = ("image", "vocabulary", "options", "reference")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     VOCABULARY_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
-    REFERENCE_LABELS_FIELD_NUMBER: _ClassVar[int]
-    HAS_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
     image: Image
     vocabulary: str
     options: _common_pb2.StrategyOptions
-    reference_labels: _containers.RepeatedScalarFieldContainer[str]
-    has_reference: bool
-    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., vocabulary: _Optional[str] = ..., options: _Optional[_Union[_common_pb2.StrategyOptions, _Mapping]] = ..., reference_labels: _Optional[_Iterable[str]] = ..., has_reference: _Optional[bool] = ...) -> None: ...
+    reference: _common_pb2.ReferenceLabels
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., vocabulary: _Optional[str] = ..., options: _Optional[_Union[_common_pb2.StrategyOptions, _Mapping]] = ..., reference: _Optional[_Union[_common_pb2.ReferenceLabels, _Mapping]] = ...) -> None: ...
 
 class TagResponse(_message.Message):
-    __slots__ = ("labels", "usage", "version", "image_id", "request_id", "cached", "stages", "candidates")
-    LABELS_FIELD_NUMBER: _ClassVar[int]
-    USAGE_FIELD_NUMBER: _ClassVar[int]
-    VERSION_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("result", "image_id", "request_id", "cached")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CACHED_FIELD_NUMBER: _ClassVar[int]
-    STAGES_FIELD_NUMBER: _ClassVar[int]
-    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
-    labels: _containers.RepeatedCompositeFieldContainer[_common_pb2.Label]
-    usage: _common_pb2.Usage
-    version: _common_pb2.VersionStamp
+    result: _common_pb2.TaggingResult
     image_id: str
     request_id: str
     cached: bool
-    stages: _containers.RepeatedCompositeFieldContainer[_common_pb2.StageTiming]
-    candidates: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, labels: _Optional[_Iterable[_Union[_common_pb2.Label, _Mapping]]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., version: _Optional[_Union[_common_pb2.VersionStamp, _Mapping]] = ..., image_id: _Optional[str] = ..., request_id: _Optional[str] = ..., cached: _Optional[bool] = ..., stages: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., candidates: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, result: _Optional[_Union[_common_pb2.TaggingResult, _Mapping]] = ..., image_id: _Optional[str] = ..., request_id: _Optional[str] = ..., cached: _Optional[bool] = ...) -> None: ...
 
 class BatchTagRequest(_message.Message):
     __slots__ = ("requests",)

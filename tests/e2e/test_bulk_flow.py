@@ -62,7 +62,7 @@ def test_annotate_killed_and_restarted_loses_and_duplicates_nothing(stack, synth
     records = [json.loads(line) for line in lines(out / "results.jsonl")]
     images = [r["image"] for r in records]
     assert len(images) == len(set(images)) == 40
-    assert all(r["usage"]["mllm_calls"] == 80 for r in records)
+    assert all(r["usage"]["calls"] == 80 for r in records)
     assert (out / "failures.jsonl").read_text() == ""
 
 

@@ -36,19 +36,22 @@ def tag_request(content: bytes, strategy="tagllm", vocabulary="coco", image_id="
 def test_every_strategy_returns_vocabulary_labels_with_usage(gateway, strategy):
     response = gateway.Tag(tag_request(png(), strategy, image_id="red.png"), timeout=120)
     assert response.image_id == "red.png" and response.request_id
-    assert {label.name for label in response.labels} <= set(COCO.names)
-    assert all(0.0 <= label.score <= 1.0 for label in response.labels)
-    assert response.usage.mllm_calls >= 1 and response.usage.model_compute_seconds > 0
-    assert response.usage.prompt_tokens > 0
-    assert response.version.model.startswith("qwen2_5_vl")
-    assert response.version.vocabulary_version == COCO.full_version and response.version.prompt_template_hash
+    assert {label.name for label in response.result.labels} <= set(COCO.names)
+    assert all(0.0 <= label.score <= 1.0 for label in response.result.labels)
+    assert response.result.usage.mllm_calls >= 1 and response.result.usage.model_compute_seconds > 0
+    assert response.result.usage.prompt_tokens > 0
+    assert response.result.version.model.startswith("qwen2_5_vl")
+    assert (
+        response.result.version.vocabulary_version == COCO.full_version
+        and response.result.version.prompt_template_hash
+    )
     if strategy == "binary":
-        assert response.usage.mllm_calls == 80 and response.usage.mllm_requests == 1
+        assert response.result.usage.mllm_calls == 80 and response.result.usage.mllm_requests == 1
     if strategy == "tagllm":
-        assert response.usage.mllm_calls == len(COCO.groups) + len(response.candidates)
-        assert response.usage.mllm_requests == (2 if response.candidates else 1)
-        assert [s.stage for s in response.stages][0] == "candidates"
-        for label in response.labels:
+        assert response.result.usage.mllm_calls == len(COCO.groups) + len(response.result.candidates)
+        assert response.result.usage.mllm_requests == (2 if response.result.candidates else 1)
+        assert [s.stage for s in response.result.stages][0] == "candidates"
+        for label in response.result.labels:
             assert label.provenance.group and label.provenance.proposed
             assert label.provenance.verdict == label.provenance.VERDICT_CONFIRMED
 
@@ -57,10 +60,10 @@ def test_every_strategy_returns_vocabulary_labels_with_usage(gateway, strategy):
 def test_tagllm_calls_are_groups_plus_candidates(gateway, grouping):
     response = gateway.Tag(tag_request(png(64, 64, (1, 2, 3)), "tagllm", grouping=grouping), timeout=120)
     groups = len(COCO.groups) if grouping else 1
-    assert response.usage.mllm_calls == groups + len(response.candidates)
-    assert set(response.candidates) <= set(COCO.names)
-    assert {label.name for label in response.labels} <= set(response.candidates)
-    assert len(response.stages) == (2 if response.candidates else 1)
+    assert response.result.usage.mllm_calls == groups + len(response.result.candidates)
+    assert set(response.result.candidates) <= set(COCO.names)
+    assert {label.name for label in response.result.labels} <= set(response.result.candidates)
+    assert len(response.result.stages) == (2 if response.result.candidates else 1)
 
 
 def test_results_are_cached_by_image_and_options(gateway):
@@ -68,7 +71,7 @@ def test_results_are_cached_by_image_and_options(gateway):
     first = gateway.Tag(tag_request(content), timeout=120)
     second = gateway.Tag(tag_request(content), timeout=120)
     assert not first.cached and second.cached
-    assert list(first.labels) == list(second.labels)
+    assert list(first.result.labels) == list(second.result.labels)
     other = gateway.Tag(tag_request(content, "multi_option"), timeout=120)
     assert not other.cached
 
@@ -91,11 +94,11 @@ def test_bad_input_gets_invalid_argument_and_the_stack_keeps_serving(gateway):
         gateway.Tag(tag_request(png(), vocabulary="klingon"), timeout=30)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     request = tag_request(png())
-    request.reference_labels.append("unicorn")
+    request.reference.labels.append("unicorn")
     with pytest.raises(grpc.RpcError) as caught:
         gateway.Tag(request, timeout=30)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "unicorn" in caught.value.details()
-    assert gateway.Tag(tag_request(png(), "multi_option"), timeout=60).usage.mllm_calls == 1
+    assert gateway.Tag(tag_request(png(), "multi_option"), timeout=60).result.usage.mllm_calls == 1
 
 
 def test_batch_reports_a_status_per_image(gateway):
@@ -108,7 +111,7 @@ def test_batch_reports_a_status_per_image(gateway):
     )
     results = gateway.BatchTag(batch, timeout=120).results
     assert [r.status.code for r in results] == [code_pb2.OK, code_pb2.INVALID_ARGUMENT, code_pb2.NOT_FOUND]
-    assert results[0].response.usage.mllm_calls == 1 and "decodable" in results[1].status.message
+    assert results[0].response.result.usage.mllm_calls == 1 and "decodable" in results[1].status.message
 
 
 def test_stream_answers_every_image_by_id(gateway):
@@ -136,7 +139,10 @@ def test_custom_vocabularies_register_and_tag(gateway):
     ).vocabulary
     assert (info.name, info.categories, info.builtin) == ("pets", 2, False)
     response = gateway.Tag(tag_request(png(), "binary", vocabulary="pets"), timeout=60)
-    assert response.usage.mllm_calls == 2 and {label.name for label in response.labels} <= {"cat", "dog"}
+    assert response.result.usage.mllm_calls == 2 and {label.name for label in response.result.labels} <= {
+        "cat",
+        "dog",
+    }
     with pytest.raises(grpc.RpcError) as caught:
         gateway.RegisterVocabulary(tagging_pb2.RegisterVocabularyRequest(yaml=yaml.safe_dump(pets)))
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
@@ -168,8 +174,8 @@ def test_a_client_knowing_only_reflection_can_tag(stack):
             response_deserializer=response_class.FromString,
         )
         response = call(request, timeout=120)
-    assert {label.name for label in response.labels} <= set(COCO.names)
-    assert response.usage.mllm_calls >= len(COCO.groups) and response.usage.prompt_tokens > 0
+    assert {label.name for label in response.result.labels} <= set(COCO.names)
+    assert response.result.usage.mllm_calls >= len(COCO.groups) and response.result.usage.prompt_tokens > 0
 
 
 def _health(address: str) -> int:
@@ -225,10 +231,14 @@ def test_api_keys_guard_the_api_but_not_health(stack):
                 stub.Tag(request, timeout=30, metadata=[("x-api-key", "wrong")])
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
             assert (
-                stub.Tag(request, timeout=60, metadata=[("authorization", "Bearer s3cret")]).usage.mllm_calls
+                stub.Tag(
+                    request, timeout=60, metadata=[("authorization", "Bearer s3cret")]
+                ).result.usage.mllm_calls
                 == 1
             )
-            assert stub.Tag(request, timeout=60, metadata=[("x-api-key", "s3cret")]).usage.mllm_calls == 1
+            assert (
+                stub.Tag(request, timeout=60, metadata=[("x-api-key", "s3cret")]).result.usage.mllm_calls == 1
+            )
         _health(f"127.0.0.1:{guarded.port}")  # answers without a key
     finally:
         guarded.stop()

@@ -118,7 +118,7 @@ def test_rules_and_panels_match_what_was_tagged(observed):
     time.sleep(3)  # a few more scrapes and rule evaluations
 
     for strategy, results in sent.items():
-        labels = [({label.name for label in r.labels}, ref) for r, ref in results]
+        labels = [({label.name for label in r.result.labels}, ref) for r, ref in results]
         tp = sum(len(got & ref) for got, ref in labels)
         fp = sum(len(got - ref) for got, ref in labels)
         fn = sum(len(ref - got) for got, ref in labels)
@@ -142,7 +142,7 @@ def test_rules_and_panels_match_what_was_tagged(observed):
             )
 
         images = len(results)
-        compute = sum(r.usage.model_compute_seconds for r, _ in results)
+        compute = sum(r.result.usage.model_compute_seconds for r, _ in results)
         per_1000 = 1000 * compute * GPU_PRICE / 3600 / images
         s = f'{{strategy="{strategy}"}}'
         assert value(stack, f"tagllm:gpu_cost_dollars_per_1000_images:rate5m{s}") == pytest.approx(per_1000)
@@ -151,11 +151,11 @@ def test_rules_and_panels_match_what_was_tagged(observed):
         )
         ratio = per_1000 / 1000 / HUMAN_COST
         assert value(stack, f"tagllm:cost_ratio_to_human:rate5m{s}") == pytest.approx(ratio)
-        calls = sum(r.usage.mllm_calls for r, _ in results) / images
+        calls = sum(r.result.usage.mllm_calls for r, _ in results) / images
         assert value(stack, f"tagllm:mllm_calls_per_image:rate5m{s}") == pytest.approx(calls)
     assert value(stack, "tagllm:human_cost_dollars_per_1000_images") == pytest.approx(1000 * HUMAN_COST)
-    verified = sum(len(r.candidates) for r, _ in sent["tagllm"])
-    confirmed = sum(len(r.labels) for r, _ in sent["tagllm"])
+    verified = sum(len(r.result.candidates) for r, _ in sent["tagllm"])
+    confirmed = sum(len(r.result.labels) for r, _ in sent["tagllm"])
     if verified:
         expected = confirmed / verified
         assert value(stack, 'tagllm:candidate_confirmation:ratio_rate5m{strategy="tagllm"}') == pytest.approx(
@@ -199,7 +199,7 @@ def test_killing_the_metrics_service_does_not_fail_tagging_and_restarting_resume
         for i in range(4):
             response = client.tag(png(30 + i, 30), vocabulary="voc", options=strategy_options("binary"),
                                   reference_labels=["cat"], timeout=60)  # fmt: skip
-            assert response.usage.mllm_calls == 20
+            assert response.result.usage.mllm_calls == 20
     wait_for(lambda: metric(stack, s.refiner_metrics_port, "tagllm_metrics_send_failures_total") > 0,
              what="a failed send")  # fmt: skip
     assert metric(stack, s.refiner_metrics_port, "tagllm_metrics_records_buffered") == 4

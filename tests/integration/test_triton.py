@@ -6,9 +6,9 @@ import urllib.request
 
 import pytest
 
-from services.refiner.triton_mllm import TritonMLLM
 from tagllm.mllm.contract import ErrorKind, MLLMError, MLLMRequest, Mode
 from tagllm.mllm.transformers_backend import TransformersMLLM
+from tagllm.mllm.triton_client import TritonMLLM
 from tagllm.stack.triton import TritonSettings, model_ready, triton_process
 from tests.conftest import free_port, png
 
@@ -114,7 +114,7 @@ def test_prefix_cache_hits_are_exported_by_triton(client, triton):
 
 
 def test_requests_of_one_image_stick_to_one_replica_and_fail_over(triton):
-    from services.refiner.triton_mllm import replica_order
+    from tagllm.mllm.triton_client import replica_order
 
     live = f"{triton.host}:{triton.grpc_port}"
     dead = f"127.0.0.1:{free_port()}"

@@ -9,10 +9,12 @@ import pytest
 from tagllm.bulk.annotate import AnnotateSettings, TagFailure, annotate
 from tagllm.bulk.exports import export_run
 from tagllm.bulk.progress import Progress
+from tagllm.bulk.records import AnnotationRecord
 from tagllm.bulk.run import RunDirectory, RunError
 from tagllm.bulk.sources import SourceError, in_shard, parse_shard, read_source
 from tagllm.datasets.readers import read_coco
 from tagllm.datasets.synthetic import generate
+from tagllm.strategies import Label, TagResult, Usage, VersionInfo
 
 FAST = AnnotateSettings(window=3, retries=2, backoff_seconds=0.001)
 MANIFEST = {"vocabulary": "coco", "strategy": "tagllm"}
@@ -23,18 +25,14 @@ def dataset(tmp_path_factory) -> Path:
     return generate(tmp_path_factory.mktemp("synthetic"), 12, seed=11, size=64)
 
 
-def fake_result(labels, version="m/1"):
-    return {
-        "labels": [{"name": name, "score": 0.9} for name in labels],
-        "candidates": list(labels),
-        "usage": {"mllm_calls": 3, "model_compute_seconds": 0.5},
-        "version": {
-            "model": version,
-            "vocabulary": "coco",
-            "vocabulary_version": "1.0+x",
-            "strategy": "STRATEGY_TAGLLM",
-        },
-    }
+def fake_result(labels, version="m/1") -> TagResult:
+    return TagResult(
+        labels=tuple(Label(name, 0.9) for name in labels),
+        usage=Usage(calls=3, compute_seconds=0.5),
+        stages=(),
+        version=VersionInfo(version, "coco", "1.0+x", "abc", "tagllm"),
+        candidates=tuple(labels),
+    )
 
 
 class Tagger:
@@ -82,7 +80,7 @@ def test_annotate_retries_lists_failures_and_resumes(dataset, tmp_path):
     assert [(f["image"], f["code"], f["attempts"]) for f in failures] == [(broken, "INVALID_ARGUMENT", 1)]
     results = run.results()
     assert len(results) == len(items) - 1
-    assert {r["image"]: {label["name"] for label in r["labels"]} for r in results} == {
+    assert {r.image: r.label_names for r in results} == {
         i.image_id: set(truth[i.image_id]) for i in items if i.image_id != broken
     }
     # A second pass asks only for the image that failed; once it works nothing is listed.
@@ -109,8 +107,9 @@ def test_references_travel_with_their_image(dataset, tmp_path):
 def test_a_torn_last_line_is_cut_and_redone(tmp_path):
     run = RunDirectory(tmp_path / "run")
     run.open(MANIFEST)
-    run.results_path.write_text(json.dumps({"image": "a", "labels": []}) + "\n" + '{"image": "b", "lab')
-    assert [r["image"] for r in run.results()] == ["a"]
+    whole = AnnotationRecord("a", "/a.png", fake_result(["cat"])).to_json()
+    run.results_path.write_text(whole + "\n" + '{"image": "b", "lab')
+    assert [r.image for r in run.results()] == ["a"]
     run.open(MANIFEST)
     assert run.results_path.read_text().endswith("\n") and len(run.results_path.read_text().splitlines()) == 1
 
@@ -180,7 +179,7 @@ def test_csv_jsonl_and_labelstudio_exports(finished_run, tmp_path):
         json.loads(line) for line in export_run(run, "jsonl", tmp_path / "x.jsonl").read_text().splitlines()
     ]
     assert {line["image"]: {label["name"] for label in line["labels"]} for line in lines} == truth
-    assert all(line["version"]["strategy"] for line in lines)
+    assert all(line["version"]["strategy"] == "tagllm" for line in lines)
     tasks = json.loads(export_run(run, "labelstudio", tmp_path / "ls.json").read_text())
     assert len(tasks) == len(truth)
     first = tasks[0]["predictions"][0]
@@ -193,3 +192,18 @@ def test_progress_line_reports_rate_eta_and_dollars():
     progress.advance(compute_seconds=0.5)
     line = progress.line()
     assert line.startswith("3/10 images") and "img/s" in line and "ETA" in line and "$0.5000" in line
+
+
+def test_a_record_reads_back_equal_with_the_registry_spelling(tmp_path):
+    record = AnnotationRecord("a.png", "/data/a.png", fake_result(["cat", "dog"]))
+    line = record.to_json()
+    assert AnnotationRecord.from_json(line) == record
+    assert json.loads(line)["version"]["strategy"] == "tagllm"
+
+
+def test_a_line_that_is_not_a_record_is_named(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    run.open(MANIFEST)
+    run.results_path.write_text('{"image": "a", "labels": []}\n')
+    with pytest.raises(RunError, match="results.jsonl:1: not a result record"):
+        run.results()

@@ -6,7 +6,8 @@ import pytest
 from services.common.settings import load_settings
 from services.gateway.server import GatewaySettings, TagError, TaggingServicer
 from tagllm.client import strategy_options
-from tagllm.v1 import common_pb2, refinement_pb2, tagging_pb2
+from tagllm.internal.v1 import refinement_pb2
+from tagllm.v1 import common_pb2, tagging_pb2
 from tests.conftest import png
 
 
@@ -17,9 +18,11 @@ class Refiner:
     def Refine(self, request, timeout, metadata):
         self.requests.append(request)
         return refinement_pb2.RefineResponse(
-            labels=[common_pb2.Label(name="cat", score=0.9)],
-            usage=common_pb2.Usage(mllm_calls=1),
-            version=common_pb2.VersionStamp(model="m/1"),
+            result=common_pb2.TaggingResult(
+                labels=[common_pb2.Label(name="cat", score=0.9)],
+                usage=common_pb2.Usage(mllm_calls=1),
+                version=common_pb2.VersionStamp(model="m/1"),
+            )
         )
 
 
@@ -41,7 +44,7 @@ def test_images_beyond_the_in_flight_limit_are_refused():
         gateway.tag_one(request(), 10, "r1")
     assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "in flight" in str(caught.value)
     gateway._slots.release()
-    assert gateway.tag_one(request(), 10, "r2").labels[0].name == "cat"
+    assert gateway.tag_one(request(), 10, "r2").result.labels[0].name == "cat"
 
 
 def test_cache_serves_repeats_but_never_requests_with_references():
@@ -49,8 +52,11 @@ def test_cache_serves_repeats_but_never_requests_with_references():
     first = gateway.tag_one(request(), 10, "a")
     second = gateway.tag_one(request(), 10, "b")
     assert not first.cached and second.cached and second.request_id == "b"
-    gateway.tag_one(request(reference_labels=["cat"]), 10, "c")
-    assert len(refiner.requests) == 2 and refiner.requests[1].has_reference
+    gateway.tag_one(request(reference=common_pb2.ReferenceLabels(labels=["cat"])), 10, "c")
+    assert len(refiner.requests) == 2 and list(refiner.requests[1].reference.labels) == ["cat"]
+    # An empty reference ("a human saw nothing") is a reference too.
+    gateway.tag_one(request(reference=common_pb2.ReferenceLabels()), 10, "d")
+    assert len(refiner.requests) == 3 and refiner.requests[2].HasField("reference")
 
 
 def test_limits_must_be_positive():

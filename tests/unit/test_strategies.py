@@ -1,8 +1,9 @@
 import pytest
 
-from tagllm.strategies import StrategyName, StrategyOptions, Verdict, tag_image
+from tagllm.mllm.contract import CallContext
+from tagllm.strategies import STRATEGIES, StrategyOptions, Verdict, tag_image
 from tagllm.vocab import builtin_vocabulary
-from tests.fakes import ScriptedMLLM
+from tests.fakes import ScriptedMLLM, category_prompt
 
 COCO = builtin_vocabulary("coco")
 KITCHEN = b"kitchen"
@@ -48,7 +49,7 @@ def test_grouping_recovers_objects_that_long_lists_miss():
     assert weak <= names(grouped)
     assert not weak & names(whole)
     assert whole.usage.calls == 1 + len(whole.candidates)
-    multi = tag_image(KITCHEN, COCO, StrategyOptions(strategy=StrategyName.MULTI_OPTION), scripted(weak=weak))
+    multi = tag_image(KITCHEN, COCO, StrategyOptions(strategy="multi_option"), scripted(weak=weak))
     assert not weak & names(multi)
 
 
@@ -60,7 +61,7 @@ def test_verification_rejects_cooccurring_hallucinations():
     multi = tag_image(
         KITCHEN,
         COCO,
-        StrategyOptions(strategy=StrategyName.MULTI_OPTION),
+        StrategyOptions(strategy="multi_option"),
         scripted(cooccur={"oven": "microwave"}),
     )
     assert "microwave" in names(multi)
@@ -78,8 +79,10 @@ def test_concept_knowledge_disambiguates_confusable_names():
 def test_concept_knowledge_reaches_the_prompt():
     mllm = scripted(cooccur={"remote": "mouse"})
     tag_image(DESK, COCO, StrategyOptions(), mllm)
-    prompt = next(p for p in mllm.requests[1].prompts if "pointing device" in p)
-    assert "electronic device" in prompt and "does not mean remote, cell phone" in prompt
+    prompt = category_prompt(COCO, COCO.category("mouse"))
+    assert prompt in mllm.requests[1].prompts
+    assert "pointing device" in prompt and "electronic device" in prompt
+    assert "remote" in prompt and "cell phone" in prompt
 
 
 def test_provenance_records_group_and_verdict():
@@ -93,19 +96,19 @@ def test_provenance_records_group_and_verdict():
 
 def test_binary_asks_every_category_in_one_request():
     mllm = scripted(confusions={"mouse": "remote"})
-    result = tag_image(DESK, COCO, StrategyOptions(strategy=StrategyName.BINARY), mllm)
+    result = tag_image(DESK, COCO, StrategyOptions(strategy="binary"), mllm)
     assert result.usage.calls == 80 and result.usage.requests == 1
     assert names(result) == {"laptop", "keyboard", "remote"}
     assert all(0.0 <= label.score <= 1.0 for label in result.labels)
 
 
 def test_open_ended_maps_free_text_to_the_vocabulary():
-    result = tag_image(KITCHEN, COCO, StrategyOptions(strategy=StrategyName.OPEN_ENDED), scripted())
+    result = tag_image(KITCHEN, COCO, StrategyOptions(strategy="open_ended"), scripted())
     assert names(result) == {"oven", "refrigerator", "person", "cup"}
     assert result.usage.calls == 1
 
 
-@pytest.mark.parametrize("strategy", list(StrategyName))
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
 def test_every_strategy_returns_only_vocabulary_labels_with_usage(strategy):
     result = tag_image(KITCHEN, COCO, StrategyOptions(strategy=strategy), scripted())
     assert names(result) <= set(COCO.names)
@@ -132,3 +135,15 @@ def test_voc_display_names_map_back_to_voc_identifiers():
     mllm = ScriptedMLLM(voc, {b"room": {"diningtable", "pottedplant", "tvmonitor"}})
     result = tag_image(b"room", voc, StrategyOptions(), mllm)
     assert names(result) == {"diningtable", "pottedplant", "tvmonitor"}
+
+
+def test_every_stage_gets_the_callers_context():
+    mllm = scripted()
+    context = CallContext.within(30.0, request_id="req-1")
+    tag_image(KITCHEN, COCO, StrategyOptions(), mllm, context)
+    assert len(mllm.contexts) == 2 and all(c is context for c in mllm.contexts)
+
+
+def test_unknown_strategy_names_the_known_ones():
+    with pytest.raises(ValueError, match="tagllm"):
+        StrategyOptions(strategy="bogus")

@@ -4,6 +4,7 @@ import pytest
 from tagllm.mllm.contract import MLLMRequest, MLLMResponse, Mode, PromptResult
 from tagllm.mllm.serving import ModelAdapter
 from tagllm.mllm.tensors import (
+    MODEL_NAME,
     request_from_arrays,
     request_to_arrays,
     response_from_arrays,
@@ -32,6 +33,11 @@ def test_response_round_trip():
         ({"ALLOWED_NAMES": np.array([b"[not json"], dtype=object)}, "JSON"),
         ({"ALLOWED_NAMES": np.array([b"[]", b"[]"], dtype=object)}, "one entry per prompt"),
         ({"MAX_NEW_TOKENS": np.array([0], dtype=np.int32)}, "max_new_tokens"),
+        # The model caps generation itself, whatever a caller asks for.
+        (
+            {"MAX_NEW_TOKENS": np.array([512], dtype=np.int32)},
+            r"max_new_tokens is 512; it must be in \[1, 128\]",
+        ),
     ],
 )
 def test_malformed_tensors_are_value_errors(change, message):
@@ -44,7 +50,7 @@ def test_malformed_tensors_are_value_errors(change, message):
 class Echo:
     version = "echo/1"
 
-    def run(self, request):
+    def run(self, request, context=None):
         if request.image == b"boom":
             raise RuntimeError("kaput")
         if request.image == b"bad":
@@ -69,3 +75,12 @@ def test_adapter_reads_model_dir_from_config_or_environment(monkeypatch):
     monkeypatch.delenv("TAGLLM_MODEL_DIR", raising=False)
     with pytest.raises(ValueError, match="no checkpoint"):
         ModelAdapter.from_triton_config('{"parameters": {"model_dir": {"string_value": ""}}}')
+
+
+def test_config_pbtxt_declares_exactly_the_tensors_of_the_contract():
+    from tagllm.mllm.tensors import config_is_fresh
+    from tagllm.resources import MODEL_REPOSITORY, resource
+
+    config = (resource(MODEL_REPOSITORY) / MODEL_NAME / "config.pbtxt").read_text()
+    assert config_is_fresh(config), "run: python -m tagllm.mllm.tensors --write <config.pbtxt>"
+    assert not config_is_fresh(config.replace("TYPE_FP32", "TYPE_FP16"))

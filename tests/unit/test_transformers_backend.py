@@ -101,7 +101,7 @@ def test_second_stage_reuses_the_image_prefix_with_the_same_answers(tiny_model_d
     assert (cached.prefix_cache.hits, cached.prefix_cache.misses) == (0, 1)
     second = cached.run(stage2)
     assert (cached.prefix_cache.hits, cached.prefix_cache.misses) == (1, 1)
-    assert cached.prefix_cache.bytes > 0
+    assert cached.prefix_cache.size > 0
     fresh = TransformersMLLM(path, prefix_cache_bytes=0)
     for a, b in ((first, fresh.run(stage1)), (second, fresh.run(stage2))):
         for x, y in zip(a.results, b.results, strict=True):
@@ -110,12 +110,12 @@ def test_second_stage_reuses_the_image_prefix_with_the_same_answers(tiny_model_d
 
 
 def test_prefix_cache_is_bounded_by_bytes():
-    from tagllm.mllm.prefix_cache import PrefixCache, PrefixEntry
+    from tagllm.mllm.prefix_cache import PrefixEntry, prefix_cache
 
-    cache = PrefixCache(max_bytes=100)
+    cache = prefix_cache(max_bytes=100)
     for i in range(5):
         cache.put((f"image{i}", "h"), PrefixEntry(None, 1, 1, 40))
-    assert len(cache) == 2 and cache.bytes == 80 and cache.evictions == 3
+    assert len(cache) == 2 and cache.size == 80 and cache.evictions == 3
     assert cache.get(("image0", "h")) is None and cache.get(("image4", "h")) is not None
     cache.put(("huge", "h"), PrefixEntry(None, 1, 1, 1000))
     assert cache.get(("huge", "h")) is None

@@ -6,9 +6,9 @@ import pytest
 
 from tagllm.datasets.readers import DatasetError, read_coco, read_csv, read_labels, read_voc
 from tagllm.mllm.contract import MLLMResponse, Mode, PromptResult
+from tagllm.prepare.concepts import generate_concepts
+from tagllm.prepare.grouping import cluster, cooccurrence, groups_from_label_sets
 from tagllm.vocab import builtin_vocabulary, load_vocabulary
-from tagllm.vocab.concepts import generate_concepts
-from tagllm.vocab.grouping import cluster, cooccurrence, groups_from_label_sets
 
 COCO = builtin_vocabulary("coco")
 

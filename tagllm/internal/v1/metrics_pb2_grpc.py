@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from tagllm.v1 import metrics_pb2 as tagllm_dot_v1_dot_metrics__pb2
+from tagllm.internal.v1 import metrics_pb2 as tagllm_dot_internal_dot_v1_dot_metrics__pb2
 
 GRPC_GENERATED_VERSION = '1.81.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in tagllm/v1/metrics_pb2_grpc.py depends on'
+        + ' but the generated code in tagllm/internal/v1/metrics_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -37,9 +37,9 @@ class MetricsServiceStub:
             channel: A grpc.Channel.
         """
         self.Record = channel.unary_unary(
-                '/tagllm.v1.MetricsService/Record',
-                request_serializer=tagllm_dot_v1_dot_metrics__pb2.RecordRequest.SerializeToString,
-                response_deserializer=tagllm_dot_v1_dot_metrics__pb2.RecordResponse.FromString,
+                '/tagllm.internal.v1.MetricsService/Record',
+                request_serializer=tagllm_dot_internal_dot_v1_dot_metrics__pb2.RecordRequest.SerializeToString,
+                response_deserializer=tagllm_dot_internal_dot_v1_dot_metrics__pb2.RecordResponse.FromString,
                 _registered_method=True)
 
 
@@ -60,14 +60,14 @@ def add_MetricsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Record': grpc.unary_unary_rpc_method_handler(
                     servicer.Record,
-                    request_deserializer=tagllm_dot_v1_dot_metrics__pb2.RecordRequest.FromString,
-                    response_serializer=tagllm_dot_v1_dot_metrics__pb2.RecordResponse.SerializeToString,
+                    request_deserializer=tagllm_dot_internal_dot_v1_dot_metrics__pb2.RecordRequest.FromString,
+                    response_serializer=tagllm_dot_internal_dot_v1_dot_metrics__pb2.RecordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'tagllm.v1.MetricsService', rpc_method_handlers)
+            'tagllm.internal.v1.MetricsService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('tagllm.v1.MetricsService', rpc_method_handlers)
+    server.add_registered_method_handlers('tagllm.internal.v1.MetricsService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -90,9 +90,9 @@ class MetricsService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/tagllm.v1.MetricsService/Record',
-            tagllm_dot_v1_dot_metrics__pb2.RecordRequest.SerializeToString,
-            tagllm_dot_v1_dot_metrics__pb2.RecordResponse.FromString,
+            '/tagllm.internal.v1.MetricsService/Record',
+            tagllm_dot_internal_dot_v1_dot_metrics__pb2.RecordRequest.SerializeToString,
+            tagllm_dot_internal_dot_v1_dot_metrics__pb2.RecordResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,4 +1,4 @@
-"""Groups of co-occurring categories from measured co-occurrence (DESIGN.md 4.3).
+"""Groups of co-occurring categories from measured co-occurrence.
 
 Co-occurrence comes from label sets: human labels, or the answers of `multi_option` on a
 sample of unlabelled images. Categories are clustered by average-linkage agglomeration on
@@ -71,7 +71,7 @@ def groups_from_label_sets(
     counts, matrix = cooccurrence(names, label_sets)
     clustered = cluster(names, counts, matrix, max_size)
     used: set[str] = set()
-    groups = []
+    groups: list[Group] = []
     for members in clustered:
         name = members[0]
         if name in used:  # keep group names unique

@@ -9,16 +9,14 @@ unavailable is skipped for the next one in that image's order.
 from __future__ import annotations
 
 import hashlib
-import threading
 
 import numpy as np
 import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from tagllm.mllm.contract import ErrorKind, MLLMError, MLLMRequest, MLLMResponse
-from tagllm.mllm.tensors import OUTPUTS, request_to_arrays, response_from_arrays
+from tagllm.mllm.contract import NO_CONTEXT, CallContext, ErrorKind, MLLMError, MLLMRequest, MLLMResponse
+from tagllm.mllm.tensors import MODEL_NAME, OUTPUTS, request_to_arrays, response_from_arrays
 
-MODEL_NAME = "mllm"
 _KINDS = {
     "StatusCode.INVALID_ARGUMENT": ErrorKind.INVALID_INPUT,
     "StatusCode.UNAVAILABLE": ErrorKind.UNAVAILABLE,
@@ -35,7 +33,7 @@ def replica_order(urls: list[str], image: bytes) -> list[int]:
 
 
 class TritonMLLM:
-    """Thread-safe client; `timeout` caps every call (seconds), a deadline may shorten it."""
+    """Thread-safe client; `timeout` caps every call (seconds), the caller's deadline may shorten it."""
 
     def __init__(self, urls: str | list[str], timeout: float = 120.0, model_name: str = MODEL_NAME) -> None:
         self.urls = [u.strip() for u in urls.split(",")] if isinstance(urls, str) else list(urls)
@@ -45,32 +43,31 @@ class TritonMLLM:
         self.timeout = timeout
         self._clients = [triton_grpc.InferenceServerClient(url=url) for url in self.urls]
         self._version = ""
-        self._local = threading.local()
 
     @property
     def version(self) -> str:
         return self._version
 
-    def set_deadline(self, seconds: float | None) -> None:
-        """Caps the timeout of calls made from this thread (the caller's remaining deadline)."""
-        self._local.deadline = seconds
-
-    def run(self, request: MLLMRequest) -> MLLMResponse:
+    def run(self, request: MLLMRequest, context: CallContext = NO_CONTEXT) -> MLLMResponse:
         inputs = []
         for name, array in request_to_arrays(request).items():
             tensor = triton_grpc.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
-        outputs = [triton_grpc.InferRequestedOutput(name) for name in OUTPUTS]
-        timeout = self.timeout
-        deadline = getattr(self._local, "deadline", None)
-        if deadline is not None:
-            timeout = max(0.001, min(timeout, deadline))
+        outputs = [triton_grpc.InferRequestedOutput(spec.name) for spec in OUTPUTS]
         error: MLLMError | None = None
         for index in replica_order(self.urls, request.image):
+            remaining = context.remaining()
+            if remaining is not None and remaining <= 0:
+                raise MLLMError("the caller's deadline passed before the model was asked", ErrorKind.DEADLINE)
+            timeout = self.timeout if remaining is None else min(self.timeout, remaining)
             try:
                 result = self._clients[index].infer(
-                    self.model_name, inputs, outputs=outputs, client_timeout=timeout
+                    self.model_name,
+                    inputs,
+                    outputs=outputs,
+                    request_id=context.request_id,
+                    client_timeout=timeout,
                 )
             except InferenceServerException as exc:
                 kind = _KINDS.get(str(exc.status() or ""), ErrorKind.INTERNAL)
@@ -78,7 +75,7 @@ class TritonMLLM:
                 if kind is ErrorKind.UNAVAILABLE:
                     continue  # try the image's next replica
                 raise error from exc
-            arrays: dict[str, np.ndarray] = {name: result.as_numpy(name) for name in OUTPUTS}
+            arrays: dict[str, np.ndarray] = {spec.name: result.as_numpy(spec.name) for spec in OUTPUTS}
             response = response_from_arrays(arrays)
             self._version = response.model_version or self._version
             return response

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from tagllm.v1 import refinement_pb2 as tagllm_dot_v1_dot_refinement__pb2
+from tagllm.internal.v1 import refinement_pb2 as tagllm_dot_internal_dot_v1_dot_refinement__pb2
 
 GRPC_GENERATED_VERSION = '1.81.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in tagllm/v1/refinement_pb2_grpc.py depends on'
+        + ' but the generated code in tagllm/internal/v1/refinement_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class RefinementServiceStub:
-    """Internal API: runs a tagging strategy against the model server. Stateless.
+    """Internal API: runs a tagging strategy against the model server. Stateless. Only gateways
+    call it; it applies the same image and option limits they do.
     """
 
     def __init__(self, channel):
@@ -36,14 +37,15 @@ class RefinementServiceStub:
             channel: A grpc.Channel.
         """
         self.Refine = channel.unary_unary(
-                '/tagllm.v1.RefinementService/Refine',
-                request_serializer=tagllm_dot_v1_dot_refinement__pb2.RefineRequest.SerializeToString,
-                response_deserializer=tagllm_dot_v1_dot_refinement__pb2.RefineResponse.FromString,
+                '/tagllm.internal.v1.RefinementService/Refine',
+                request_serializer=tagllm_dot_internal_dot_v1_dot_refinement__pb2.RefineRequest.SerializeToString,
+                response_deserializer=tagllm_dot_internal_dot_v1_dot_refinement__pb2.RefineResponse.FromString,
                 _registered_method=True)
 
 
 class RefinementServiceServicer:
-    """Internal API: runs a tagging strategy against the model server. Stateless.
+    """Internal API: runs a tagging strategy against the model server. Stateless. Only gateways
+    call it; it applies the same image and option limits they do.
     """
 
     def Refine(self, request, context):
@@ -57,19 +59,20 @@ def add_RefinementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Refine': grpc.unary_unary_rpc_method_handler(
                     servicer.Refine,
-                    request_deserializer=tagllm_dot_v1_dot_refinement__pb2.RefineRequest.FromString,
-                    response_serializer=tagllm_dot_v1_dot_refinement__pb2.RefineResponse.SerializeToString,
+                    request_deserializer=tagllm_dot_internal_dot_v1_dot_refinement__pb2.RefineRequest.FromString,
+                    response_serializer=tagllm_dot_internal_dot_v1_dot_refinement__pb2.RefineResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'tagllm.v1.RefinementService', rpc_method_handlers)
+            'tagllm.internal.v1.RefinementService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('tagllm.v1.RefinementService', rpc_method_handlers)
+    server.add_registered_method_handlers('tagllm.internal.v1.RefinementService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
 class RefinementService:
-    """Internal API: runs a tagging strategy against the model server. Stateless.
+    """Internal API: runs a tagging strategy against the model server. Stateless. Only gateways
+    call it; it applies the same image and option limits they do.
     """
 
     @staticmethod
@@ -86,9 +89,9 @@ class RefinementService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/tagllm.v1.RefinementService/Refine',
-            tagllm_dot_v1_dot_refinement__pb2.RefineRequest.SerializeToString,
-            tagllm_dot_v1_dot_refinement__pb2.RefineResponse.FromString,
+            '/tagllm.internal.v1.RefinementService/Refine',
+            tagllm_dot_internal_dot_v1_dot_refinement__pb2.RefineRequest.SerializeToString,
+            tagllm_dot_internal_dot_v1_dot_refinement__pb2.RefineResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,1 @@
+"""Generated gRPC/protobuf code for tagllm.internal.v1 (make protos)."""
