@@ -56,6 +56,8 @@ def strategy_options(
     min_score: float = 0.0,
     max_labels: int = 0,
     max_answer_tokens: int = 0,
+    prompt_style: str = "",
+    partition: str = "",
 ) -> common_pb2.StrategyOptions:
     """The request's options message; None leaves a switch at the server's default."""
     if strategy not in STRATEGIES:
@@ -65,6 +67,8 @@ def strategy_options(
         min_score=min_score,
         max_labels=max_labels,
         max_answer_tokens=max_answer_tokens,
+        prompt_style=prompt_style,
+        partition=partition,
     )
     if grouping is not None:
         options.grouping = grouping
@@ -73,18 +77,31 @@ def strategy_options(
     return options
 
 
+def options_to_proto(options: StrategyOptions) -> common_pb2.StrategyOptions:
+    return strategy_options(
+        options.strategy,
+        grouping=options.grouping,
+        concept_knowledge=options.concept_knowledge,
+        min_score=options.min_score,
+        max_labels=options.max_labels,
+        max_answer_tokens=options.max_answer_tokens,
+        prompt_style=options.prompt_style,
+        partition=options.partition,
+    )
+
+
 def options_from_proto(message: common_pb2.StrategyOptions) -> StrategyOptions:
     """Raises ValueError for values out of range (the caller answers INVALID_ARGUMENT)."""
     defaults = StrategyOptions()
     return StrategyOptions(
         strategy=strategy_from_proto(message.strategy),
         grouping=message.grouping if message.HasField("grouping") else defaults.grouping,
-        concept_knowledge=(
-            message.concept_knowledge if message.HasField("concept_knowledge") else defaults.concept_knowledge
-        ),
+        concept_knowledge=message.concept_knowledge if message.HasField("concept_knowledge") else None,
         min_score=message.min_score,
         max_labels=message.max_labels,
         max_answer_tokens=message.max_answer_tokens or defaults.max_answer_tokens,
+        prompt_style=message.prompt_style,
+        partition=message.partition or defaults.partition,
     )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 
 from tagllm.mllm.contract import NO_CONTEXT, CallContext, MLLMRequest, MLLMResponse, Mode, PromptResult
-from tagllm.prompts import Prompts
+from tagllm.prompts import Prompts, build_styles
 from tagllm.vocab import Category, Vocabulary
+from tagllm.vocab.partitions import PARTITIONS, partition
 
 
 @dataclasses.dataclass
@@ -34,20 +35,26 @@ class ScriptedMLLM:
     contexts: list[CallContext] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
-        prompts = Prompts.for_vocabulary(self.vocabulary)
         categories = list(self.vocabulary.categories)
         lists = [categories] + [
-            [self.vocabulary.category(n) for n in g.categories] for g in self.vocabulary.groups
+            [self.vocabulary.category(n) for n in g.categories]
+            for name in PARTITIONS
+            for g in partition(self.vocabulary, name)
         ]
-        self._listed = {prompts.multi_option(members): [c.name for c in members] for members in lists}
-        self._open_ended = prompts.open_ended()
+        self._listed: dict[str, list[str]] = {}
+        self._open_ended: set[str] = set()
         # yes/no prompt -> (category asked, names the prompt says it is not)
         self._asked: dict[str, tuple[str, set[str]]] = {}
-        for category in categories:
-            self._asked[prompts.yes_no(category, self.vocabulary, False)] = (category.name, set())
-            self._asked.setdefault(
-                prompts.yes_no(category, self.vocabulary, True), (category.name, set(category.similar))
+        for prompts in build_styles(self.vocabulary).styles.values():
+            self._listed.update(
+                {prompts.multi_option(members): [c.name for c in members] for members in lists}
             )
+            self._open_ended.add(prompts.open_ended())
+            for category in categories:
+                self._asked[prompts.yes_no(category, self.vocabulary, False)] = (category.name, set())
+                self._asked.setdefault(
+                    prompts.yes_no(category, self.vocabulary, True), (category.name, set(category.similar))
+                )
 
     @property
     def version(self) -> str:
@@ -77,7 +84,7 @@ class ScriptedMLLM:
                 if request.allowed_names is not None:
                     allowed = request.allowed_names[i]
                     assert {self._display(n) for n in answer} <= set(allowed)
-            elif prompt == self._open_ended:
+            elif prompt in self._open_ended:
                 text = "I can see " + " and ".join(f"a {self._display(n)}" for n in sorted(seen))
             else:
                 raise AssertionError(f"not a prompt the engine builds: {prompt!r}")

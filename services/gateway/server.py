@@ -24,6 +24,8 @@ from tagllm.caching import LRUCache
 from tagllm.convert import options_from_proto
 from tagllm.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, normalize_image
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
+from tagllm.prompts import build_styles
+from tagllm.strategies import check_options
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 from tagllm.vocab import VocabularyError, VocabularyRegistry
 
@@ -149,8 +151,8 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             vocabulary = self.vocabularies.get(request.vocabulary)
         except KeyError:
             raise TagError(grpc.StatusCode.NOT_FOUND, f"unknown vocabulary {request.vocabulary!r}") from None
-        try:
-            options_from_proto(request.options)  # validated here; the refiner applies them
+        try:  # validated here; the refiner applies them
+            check_options(options_from_proto(request.options), vocabulary)
         except ValueError as exc:
             raise TagError(grpc.StatusCode.INVALID_ARGUMENT, f"options: {exc}") from None
         unknown = sorted(set(request.reference.labels) - set(vocabulary.names))
@@ -286,7 +288,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
 
     def RegisterVocabulary(self, request, context):
         try:
-            vocabulary = self.vocabularies.register(request.yaml, replace=request.replace)
+            vocabulary = self.vocabularies.register(request.yaml, replace=request.replace, check=build_styles)
         except VocabularyError as exc:
             abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except FileExistsError as exc:

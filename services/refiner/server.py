@@ -17,7 +17,7 @@ from tagllm.convert import options_from_proto, record_to_proto, result_to_proto
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
 from tagllm.mllm.contract import CallContext, ErrorKind, MLLMError
 from tagllm.mllm.triton_client import TritonMLLM
-from tagllm.strategies import tag_image
+from tagllm.strategies import check_options, tag_image
 from tagllm.vocab import Vocabulary, VocabularyError, builtin_vocabulary, parse_vocabulary
 from tagllm.vocab.registry import DEFAULT_VOCABULARY
 
@@ -70,6 +70,7 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
         vocabulary = self._vocabulary(request, context)
         try:
             options = options_from_proto(request.options)
+            check_options(options, vocabulary)
         except ValueError as exc:
             abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         call = CallContext.within(context.time_remaining(), request.request_id)

@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from tagllm.cli.options import add_strategy_arguments, options_from_arguments, options_manifest
 from tagllm.metrics.cost import DEFAULT_GPU_PRICE_PER_HOUR
-from tagllm.strategies import DEFAULT_STRATEGY, STRATEGIES
 
 
 def cmd_annotate(args) -> int:
@@ -16,7 +16,7 @@ def cmd_annotate(args) -> int:
     from tagllm.bulk.progress import Progress
     from tagllm.bulk.run import RunDirectory, RunError
     from tagllm.bulk.sources import SourceError, in_shard, parse_shard, read_source
-    from tagllm.client import TaggingClient, strategy_options
+    from tagllm.client import TaggingClient
     from tagllm.datasets.readers import DatasetError, read_labels
 
     try:
@@ -29,20 +29,12 @@ def cmd_annotate(args) -> int:
     except (SourceError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    options = strategy_options(
-        args.strategy,
-        grouping=False if args.no_grouping else None,
-        concept_knowledge=False if args.no_concepts else None,
-        min_score=args.min_score,
-    )
+    options = options_from_arguments(args)
     run = RunDirectory(args.out)
     manifest = {
         "source": str(Path(args.source).resolve()),
         "vocabulary": args.vocab,
-        "strategy": args.strategy,
-        "grouping": not args.no_grouping,
-        "concept_knowledge": not args.no_concepts,
-        "min_score": args.min_score,
+        **options_manifest(args),
         "shard": list(shard),
     }
     try:
@@ -98,10 +90,7 @@ def add_parsers(commands) -> None:
     annotate.add_argument("--out", required=True, help="run directory (created, or resumed)")
     annotate.add_argument("--images", help="root of the image paths in a file list or COCO file")
     annotate.add_argument("--vocab", default="coco")
-    annotate.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=list(STRATEGIES))
-    annotate.add_argument("--no-grouping", action="store_true")
-    annotate.add_argument("--no-concepts", action="store_true")
-    annotate.add_argument("--min-score", type=float, default=0.0)
+    add_strategy_arguments(annotate)
     annotate.add_argument("--shard", default="0/1", help="I/N: annotate the I-th of N deterministic shards")
     annotate.add_argument(
         "--reference", help="human labels (COCO JSON, VOC folder, CSV) sent for live agreement"
@@ -165,6 +154,78 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_ablation(args) -> int:
+    from tagllm.bulk.annotate import AnnotateSettings
+    from tagllm.bulk.run import RunError
+    from tagllm.bulk.sources import SourceError, read_source
+    from tagllm.datasets.readers import DatasetError, read_labels
+    from tagllm.eval.ablation import ablation_table, rows_named, run_ablation
+    from tagllm.vocab import VocabularyError, named_vocabulary
+
+    try:
+        rows = rows_named(args.rows)
+        labelled = read_labels(args.labels)
+        items = read_source(args.labels, args.images)[: args.limit or None]
+        vocabulary = named_vocabulary(args.vocab)
+    except (ValueError, SourceError, DatasetError, VocabularyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    gold = {item.image_id: set(labelled.labels.get(item.image_id, ())) for item in items}
+    if args.model_dir:
+        from tagllm.bulk.local_tagger import LocalTagger
+        from tagllm.mllm.transformers_backend import TransformersMLLM
+
+        mllm = TransformersMLLM(args.model_dir)
+
+        def tagger_for(options):
+            return LocalTagger(mllm, vocabulary, options)
+
+        where = f"in-process model {args.model_dir}"
+    else:
+        from tagllm.bulk.gateway_tagger import GatewayTagger
+        from tagllm.client import TaggingClient
+        from tagllm.convert import options_to_proto
+
+        client = TaggingClient(args.address, api_key=args.api_key)
+
+        def tagger_for(options):
+            return GatewayTagger(client, args.vocab, options_to_proto(options), timeout=args.timeout)
+
+        where = f"the gateway at {args.address}"
+    print(f"{len(rows)} rows x {len(items)} images of {args.labels} through {where}", file=sys.stderr)
+    try:
+        results = run_ablation(
+            items,
+            gold,
+            list(labelled.categories),
+            Path(args.out),
+            tagger_for,
+            rows,
+            AnnotateSettings(window=args.window),
+            args.gpu_price,
+            manifest={
+                "source": str(Path(args.labels).resolve()),
+                "vocabulary": args.vocab,
+                "images": len(items),
+            },
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    table = ablation_table(results, f"{len(items)} images of {Path(args.labels).name}, {where}")
+    _print_and_save(table, str(Path(args.out) / "ablation.md"))
+    return 0
+
+
+def _vocabulary(name_or_path: str):
+    from tagllm.vocab import builtin_names, builtin_vocabulary, load_vocabulary
+
+    return (
+        builtin_vocabulary(name_or_path) if name_or_path in builtin_names() else load_vocabulary(name_or_path)
+    )
+
+
 def add_eval_parser(commands) -> None:
     evaluate = commands.add_parser("eval", help="annotation quality of runs against human labels")
     evaluate.add_argument("--pred", nargs="+", required=True, help="annotation run directories")
@@ -176,6 +237,28 @@ def add_eval_parser(commands) -> None:
         "--gpu-price", type=float, default=DEFAULT_GPU_PRICE_PER_HOUR, help="dollars per GPU-hour"
     )
     evaluate.set_defaults(func=cmd_eval)
+
+    ablation = commands.add_parser(
+        "ablation", help="the paper's ablation rows on a labelled dataset, annotated and scored in one table"
+    )
+    ablation.add_argument(
+        "labels", help="human labels with their images: COCO-style JSON (images[].file_name)"
+    )
+    ablation.add_argument("--out", required=True, help="folder: one resumable run per row, and ablation.md")
+    ablation.add_argument("--images", help="root of the image paths in the label file")
+    ablation.add_argument("--vocab", default="coco", help="built-in name or vocabulary file")
+    ablation.add_argument("--rows", nargs="+", help="row names or slugs (default: all)")
+    ablation.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+    where = ablation.add_mutually_exclusive_group()
+    where.add_argument("--address", default="127.0.0.1:50051", help="gateway address (default)")
+    where.add_argument("--model-dir", help="run this checkpoint in-process instead of through a gateway")
+    ablation.add_argument("--api-key")
+    ablation.add_argument("--window", type=int, default=8, help="requests in flight")
+    ablation.add_argument("--timeout", type=float, default=300.0, help="seconds per image")
+    ablation.add_argument(
+        "--gpu-price", type=float, default=DEFAULT_GPU_PRICE_PER_HOUR, help="dollars per GPU-hour"
+    )
+    ablation.set_defaults(func=cmd_ablation)
 
 
 def cmd_train(args) -> int:

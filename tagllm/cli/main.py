@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 from tagllm.cli import bulk_commands, vocab_commands
+from tagllm.cli.options import add_strategy_arguments, options_from_arguments
 from tagllm.resources import ResourceMissing
-from tagllm.strategies import DEFAULT_STRATEGY, STRATEGIES
+from tagllm.strategies import STRATEGIES
 
 MAX_PRINTED_LABELS = 10
 
@@ -120,15 +121,9 @@ def _print_response(path: str, response, as_json: bool) -> None:
 def cmd_tag(args) -> int:
     import grpc
 
-    from tagllm.client import TaggingClient, strategy_options
+    from tagllm.client import TaggingClient
 
-    options = strategy_options(
-        args.strategy,
-        grouping=False if args.no_grouping else None,
-        concept_knowledge=False if args.no_concepts else None,
-        min_score=args.min_score,
-        max_labels=args.max_labels,
-    )
+    options = options_from_arguments(args, max_labels=args.max_labels)
     failures = 0
     with TaggingClient(args.address, api_key=args.api_key) as client:
         for path in args.images:
@@ -229,13 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("images", nargs="+")
     tag.add_argument("--address", default="127.0.0.1:50051", help="gateway address")
     tag.add_argument("--vocab", default="coco")
-    tag.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=list(STRATEGIES))
-    tag.add_argument(
-        "--no-grouping", action="store_true", help="TagLLM stage 1 with one whole-vocabulary prompt"
-    )
-    tag.add_argument("--no-concepts", action="store_true", help="TagLLM stage 2 with bare category names")
-    tag.add_argument("--min-score", type=float, default=0.0)
-    tag.add_argument("--max-labels", type=int, default=0)
+    add_strategy_arguments(tag)
+    tag.add_argument("--max-labels", type=int, default=0, help="at most this many labels (0: all)")
     tag.add_argument("--api-key")
     tag.add_argument("--json", action="store_true", help="one JSON object per image")
     tag.set_defaults(func=cmd_tag)

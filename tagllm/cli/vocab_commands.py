@@ -6,14 +6,8 @@ import sys
 from pathlib import Path
 
 from tagllm.mllm.contract import MLLM
-from tagllm.vocab import VocabularyError, builtin_names, builtin_vocabulary, load_vocabulary
+from tagllm.vocab import named_vocabulary
 from tagllm.vocab.model import revise
-
-
-def _load(name_or_path: str):
-    return (
-        builtin_vocabulary(name_or_path) if name_or_path in builtin_names() else load_vocabulary(name_or_path)
-    )
 
 
 def _write(vocabulary, out: str | None) -> None:
@@ -26,17 +20,29 @@ def _write(vocabulary, out: str | None) -> None:
 
 
 def cmd_validate(args) -> int:
+    from tagllm.parsing import indistinct_names
+    from tagllm.prompts import build_styles
+
     status = 0
     for item in args.files:
         try:
-            vocabulary = _load(item)
-        except VocabularyError as exc:
-            print(f"invalid: {exc}", file=sys.stderr)
+            vocabulary = named_vocabulary(item)
+            styles = build_styles(vocabulary).styles
+        except ValueError as exc:  # VocabularyError is one
+            print(f"invalid: {item}: {exc}", file=sys.stderr)
             status = 1
             continue
+        for warning in indistinct_names(vocabulary):
+            print(f"warning: {vocabulary.name}: {warning}", file=sys.stderr)
+        if not vocabulary.groups_given:
+            print(
+                f"warning: {vocabulary.name}: no groups; TagLLM falls back to super-category chunks, which "
+                "the paper found less precise than co-occurrence groups (make them: tagllm vocab group)",
+                file=sys.stderr,
+            )
         print(
             f"ok: {vocabulary.name} {vocabulary.full_version}: {len(vocabulary.categories)} categories "
-            f"in {len(vocabulary.groups)} groups"
+            f"in {len(vocabulary.groups)} groups; prompt styles {', '.join(styles)}"
         )
     return status
 
@@ -71,7 +77,7 @@ def cmd_group(args) -> int:
     from tagllm.datasets.readers import DatasetError, read_labels
     from tagllm.prepare.grouping import groups_from_label_sets
 
-    vocabulary = _load(args.vocab)
+    vocabulary = named_vocabulary(args.vocab)
     if args.from_labels:
         try:
             labelled = read_labels(args.from_labels)
@@ -96,7 +102,7 @@ def cmd_group(args) -> int:
 def cmd_concepts(args) -> int:
     from tagllm.prepare.concepts import generate_concepts
 
-    vocabulary = _load(args.vocab)
+    vocabulary = named_vocabulary(args.vocab)
     mllm: MLLM
     if args.triton:
         from tagllm.mllm.triton_client import TritonMLLM

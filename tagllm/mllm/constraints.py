@@ -1,8 +1,9 @@
 """Restricting generated answers to a list of names.
 
 An allowed answer is `name, name, ... <eos>` with names from the list, no name twice, or the
-single word `none`. The constraint walks token tries of the names (one for the first name, one
-for the names after ", ", since byte-level BPE folds the space into the next word) and masks
+prompt's word for "nothing listed is present" (the paper's prompts say `NO`). The constraint
+walks token tries of the names (one for the first name, one for the names after ", ", since
+byte-level BPE folds the space into the next word) and masks
 every other token. A walker state (`_State`: trie node, names used, finished) is immutable;
 `BatchConstraint` keeps one per row and advances it by each new token.
 """
@@ -13,8 +14,6 @@ import dataclasses
 import typing
 
 import torch
-
-NONE_ANSWER = "none"
 
 
 @dataclasses.dataclass
@@ -46,14 +45,15 @@ class AllowedNamesConstraint:
     are prompt. Rows of one batch may use different constraints through `BatchConstraint`.
     """
 
-    def __init__(self, tokenizer, names: list[str], eos_token_id: int, allow_none: bool = True) -> None:
+    def __init__(self, tokenizer, names: list[str], eos_token_id: int, none_answer: str = "none") -> None:
         self.names = sorted(set(names))
+        self.none_answer = none_answer
         self.eos = eos_token_id
         comma = tokenizer(",", add_special_tokens=False)["input_ids"]
         if len(comma) != 1:
             raise ValueError("the tokenizer must encode ',' as one token")
         self.comma = comma[0]
-        first_names = self.names + ([NONE_ANSWER] if allow_none else [])
+        first_names = self.names + ([none_answer] if none_answer and none_answer not in self.names else [])
         self.first = _build_trie(tokenizer, first_names, "")
         self.next = _build_trie(tokenizer, self.names, " ")
 
@@ -73,11 +73,11 @@ class AllowedNamesConstraint:
             )
         child = node.children.get(token)
         if child is None:
-            if token == self.comma and node.name is not None and node.name != NONE_ANSWER:
+            if token == self.comma and node.name is not None and node.name != self.none_answer:
                 return _State(self.next, state.used | {node.name}, False)
             return _State(None, state.used, True)
         if child.name is not None and not child.children:
-            if child.name == NONE_ANSWER:
+            if child.name == self.none_answer:
                 return _State(None, state.used, True)
             return _State(None, state.used | {child.name}, False)
         return _State(child, state.used, False)
@@ -89,7 +89,7 @@ class AllowedNamesConstraint:
         node = state.node
         if node is None:
             return [self.comma, self.eos] if len(state.used) < len(self.names) else [self.eos]
-        if node.name == NONE_ANSWER:
+        if node.name == self.none_answer:
             return [self.eos]
         allowed = [tok for tok, child in node.children.items() if child.names_below - state.used]
         if node.name is not None and node.name not in state.used:

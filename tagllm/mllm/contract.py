@@ -37,8 +37,9 @@ class MLLMRequest:
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     # Per prompt, the names an answer may consist of; None leaves the answer free.
     allowed_names: tuple[tuple[str, ...], ...] | None = None
-    # Whether the constrained answer may be the word "none" instead of a list of names.
-    allow_none: bool = True
+    # What a constrained answer may say instead of a list of names ("" allows no such answer);
+    # the prompt tells the model which word that is.
+    none_answer: str = "none"
 
     def __post_init__(self) -> None:
         if not self.prompts:

@@ -5,7 +5,8 @@ This table is the one definition of the tensors: the Triton client, the model ad
 --write CONFIG`, checked by a test) all read it. Pure numpy, so both sides share it.
 
 Inputs:  IMAGE (one encoded image), PROMPTS (N), MODE (generate|score), MAX_NEW_TOKENS,
-         ALLOWED_NAMES (N: a JSON list of names per prompt, "" for a free answer), ALLOW_NONE.
+         ALLOWED_NAMES (N: a JSON list of names per prompt, "" for a free answer), NONE_ANSWER
+         (what a constrained answer may say instead of names; "" for nothing).
 Outputs: TEXT, YES_PROBABILITY, PROMPT_TOKENS, GENERATED_TOKENS (N each), COMPUTE_SECONDS and
          MODEL_VERSION (one each).
 """
@@ -65,7 +66,7 @@ INPUTS = (
     TensorSpec("MODE", "TYPE_STRING", 1),
     TensorSpec("MAX_NEW_TOKENS", "TYPE_INT32", 1, optional=True),
     TensorSpec("ALLOWED_NAMES", "TYPE_STRING", -1, optional=True),
-    TensorSpec("ALLOW_NONE", "TYPE_BOOL", 1, optional=True),
+    TensorSpec("NONE_ANSWER", "TYPE_STRING", 1, optional=True),
 )
 OUTPUTS = (
     TensorSpec("TEXT", "TYPE_STRING", -1),
@@ -95,7 +96,7 @@ def request_to_arrays(request: MLLMRequest) -> dict[str, np.ndarray]:
         "PROMPTS": _array("PROMPTS", request.prompts),
         "MODE": _array("MODE", [request.mode.value]),
         "MAX_NEW_TOKENS": _array("MAX_NEW_TOKENS", [request.max_new_tokens]),
-        "ALLOW_NONE": _array("ALLOW_NONE", [request.allow_none]),
+        "NONE_ANSWER": _array("NONE_ANSWER", [request.none_answer]),
     }
     if request.allowed_names is not None:
         arrays["ALLOWED_NAMES"] = _array(
@@ -130,14 +131,14 @@ def request_from_arrays(arrays: Mapping[str, np.ndarray | None]) -> MLLMRequest:
             )
         except json.JSONDecodeError as exc:
             raise ValueError(f"ALLOWED_NAMES entries must be JSON lists: {exc}") from None
-    allow_none = arrays.get("ALLOW_NONE")
+    none_answer = arrays.get("NONE_ANSWER")
     return MLLMRequest(
         image=bytes(image[0]),
         prompts=tuple(_text(p) for p in prompts.reshape(-1)),
         mode=mode,
         max_new_tokens=max_new_tokens,
         allowed_names=allowed_names,
-        allow_none=bool(allow_none.reshape(-1)[0]) if allow_none is not None else True,
+        none_answer=_text(none_answer.reshape(-1)[0]) if none_answer is not None else MLLMRequest.none_answer,
     )
 
 

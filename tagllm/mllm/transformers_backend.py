@@ -146,21 +146,30 @@ class TransformersMLLM:
         self.prefix_cache.put(key, entry)
         return entry
 
-    def _run_shared(self, image, request: MLLMRequest, constraints) -> list[PromptResult]:
-        common = _common_line_prefix(request.prompts)
-        suffixes = [prompt[len(common) :] + self._tail for prompt in request.prompts]
+    def _split_prompts(self, prompts: tuple[str, ...]) -> tuple[list[int], list[list[int]]] | None:
+        """Token ids of the text all prompts share and of each one's rest, or None.
+
+        BPE may merge across a cut; a cut counts only where the pieces are the prompt's own
+        tokens. Tried in order: the shared start cut at a line end or before a word, then nothing
+        shared but the image.
+        """
         head_ids = self._text_ids(self._head)
-        common_ids = self._text_ids(common) if common else []
-        suffix_ids = [self._text_ids(s) for s in suffixes]
-        # BPE may merge across a cut; then the pieces would not be the prompt's own tokens.
-        if any(
-            head_ids + common_ids + s != self._text_ids(self._head + common + t)
-            for s, t in zip(suffix_ids, suffixes, strict=True)
-        ):
+        full_ids = [self._text_ids(self._head + prompt + self._tail) for prompt in prompts]
+        for common in dict.fromkeys(_shared_starts(prompts)):
+            common_ids = self._text_ids(common) if common else []
+            suffix_ids = [self._text_ids(prompt[len(common) :] + self._tail) for prompt in prompts]
+            if all(head_ids + common_ids + s == f for s, f in zip(suffix_ids, full_ids, strict=True)):
+                return common_ids, suffix_ids
+        return None
+
+    def _run_shared(self, image, request: MLLMRequest, constraints) -> list[PromptResult]:
+        split = self._split_prompts(request.prompts)
+        if split is None:
             return [
                 self._run_single(image(), p, request, c)
                 for p, c in zip(request.prompts, constraints, strict=True)
             ]
+        common_ids, suffix_ids = split
         entry = self._image_prefix(image, request.image)
         cache = copy.deepcopy(entry.cache)
         prefix_len, next_position = entry.length, entry.next_position
@@ -280,7 +289,7 @@ class TransformersMLLM:
         if request.allowed_names is None or request.mode is Mode.SCORE:
             return [None] * len(request.prompts)
         return [
-            AllowedNamesConstraint(self.tokenizer, list(names), self._eos_ids[0], request.allow_none)
+            AllowedNamesConstraint(self.tokenizer, list(names), self._eos_ids[0], request.none_answer)
             if names
             else None
             for names in request.allowed_names
@@ -315,11 +324,12 @@ def decode_image(data: bytes) -> Image.Image:
     return image.convert("RGB")
 
 
-def _common_line_prefix(prompts) -> str:
-    """The longest common start of all prompts, cut after its last newline."""
-    common = os.path.commonprefix(list(prompts))
-    cut = common.rfind("\n")
-    return common[: cut + 1] if cut >= 0 else ""
+def _shared_starts(prompts: tuple[str, ...]) -> list[str]:
+    """Where the shared start of `prompts` may end: after its last line break or before its last
+    space (byte-level BPE folds a space into the next word), and nothing at all."""
+    common = os.path.commonprefix(list(prompts)) if len(prompts) > 1 else ""
+    cuts = [common[: common.rfind("\n") + 1] if "\n" in common else "", common[: max(common.rfind(" "), 0)]]
+    return [*sorted(filter(None, cuts), key=len, reverse=True), ""]
 
 
 def _single_token_ids(tokenizer, words) -> list[int]:

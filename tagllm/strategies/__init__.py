@@ -15,6 +15,7 @@ from tagllm.strategies.base import (
     Usage,
     Verdict,
     VersionInfo,
+    check_options,
     register,
     tag_image,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "Usage",
     "Verdict",
     "VersionInfo",
+    "check_options",
     "register",
     "tag_image",
 ]

@@ -18,6 +18,7 @@ from tagllm.mllm.contract import MAX_NEW_TOKENS as MAX_ANSWER_TOKENS
 from tagllm.mllm.contract import MLLM, NO_CONTEXT, CallContext, MLLMRequest, MLLMResponse
 from tagllm.prompts import Prompts
 from tagllm.vocab.model import Vocabulary
+from tagllm.vocab.partitions import DEFAULT_PARTITION, PARTITIONS
 
 DEFAULT_STRATEGY = "tagllm"
 
@@ -29,11 +30,18 @@ class Verdict(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class StrategyOptions:
+    """Per-request choices; together they reach every row of the paper's ablation."""
+
     strategy: str = DEFAULT_STRATEGY
     # TagLLM stage 1 per group (True) or with one whole-vocabulary prompt (False).
     grouping: bool = True
-    # TagLLM stage 2 with concept knowledge (True) or the bare name (False).
-    concept_knowledge: bool = True
+    # Yes/no questions with concept knowledge (CAD) or about the bare name; None: the
+    # strategy's own default (tagllm: with, binary: without, as the paper's BP).
+    concept_knowledge: bool | None = None
+    # Prompt wording ('' = the vocabulary's default style, itself `careful` unless it says).
+    prompt_style: str = ""
+    # Which partition makes TagLLM's groups: coop, discp or randp (tagllm.vocab.partitions).
+    partition: str = DEFAULT_PARTITION
     # Drop labels scoring below this.
     min_score: float = 0.0
     # Keep at most this many labels (0: all).
@@ -43,7 +51,9 @@ class StrategyOptions:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}; known: {', '.join(STRATEGIES)}")
+            raise ValueError(f"unknown strategy {self.strategy[:40]!r}; known: {', '.join(STRATEGIES)}")
+        if self.partition not in PARTITIONS:
+            raise ValueError(f"unknown partition {self.partition[:40]!r}; known: {', '.join(PARTITIONS)}")
         if not 0.0 <= self.min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {self.min_score}")
         if self.max_labels < 0:
@@ -139,9 +149,18 @@ class TagResult:
 
 
 class Strategy(Protocol):
-    name: str
-    # Names of the stages it may time (`Run.ask(stage, ...)`), for metrics that exist up front.
-    stages: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """Names of the stages it may time (`Run.ask(stage, ...)`), for metrics that exist up front."""
+        ...
+
+    @property
+    def concept_knowledge(self) -> bool:
+        """Whether its yes/no questions carry concept knowledge when the request does not say."""
+        ...
 
     def tag(self, run: Run, image: bytes) -> TagResult: ...
 
@@ -170,7 +189,9 @@ class Run:
         self.context = context
         self.vocabulary = vocabulary
         self.options = options
-        self.prompts = Prompts.for_vocabulary(vocabulary)
+        self.prompts = Prompts.for_vocabulary(vocabulary, options.prompt_style)
+        default = STRATEGIES[options.strategy].concept_knowledge
+        self.concept_knowledge = default if options.concept_knowledge is None else options.concept_knowledge
         self.usage = Usage()
         self.stages: list[StageTiming] = []
         self.model_version = ""
@@ -213,6 +234,11 @@ class Run:
             verified,
             confirmed,
         )
+
+
+def check_options(options: StrategyOptions, vocabulary: Vocabulary) -> None:
+    """Raises ValueError when the options do not fit the vocabulary (an unknown prompt style)."""
+    Prompts.for_vocabulary(vocabulary, options.prompt_style)
 
 
 def tag_image(

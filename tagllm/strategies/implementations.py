@@ -6,6 +6,7 @@ from tagllm.mllm.contract import MLLMRequest, Mode
 from tagllm.parsing import AnswerParser
 from tagllm.strategies.base import Label, Provenance, Run, TagResult, Verdict, register
 from tagllm.vocab.model import Category
+from tagllm.vocab.partitions import partition
 
 _TOKENS_PER_NAME = 6
 
@@ -18,8 +19,7 @@ def _verify(run: Run, image: bytes, categories: list[Category], stage: str) -> d
     """One yes/no prompt per category in one request; returns P(yes) per category name."""
     if not categories:
         return {}
-    concept_knowledge = run.options.concept_knowledge
-    prompts = tuple(run.prompts.yes_no(c, run.vocabulary, concept_knowledge) for c in categories)
+    prompts = tuple(run.prompts.yes_no(c, run.vocabulary, run.concept_knowledge) for c in categories)
     response = run.ask(stage, MLLMRequest(image=image, prompts=prompts, mode=Mode.SCORE, max_new_tokens=1))
     return {c.name: r.yes_probability for c, r in zip(categories, response.results, strict=True)}
 
@@ -53,6 +53,7 @@ def _multi_option(
         mode=Mode.GENERATE,
         max_new_tokens=max(_answer_budget(len(members), run) for _, members in groups),
         allowed_names=tuple(tuple(c.display_name for c in members) for _, members in groups),
+        none_answer=run.prompts.none_answer,
     )
     response = run.ask(stage, request)
     proposed: dict[str, str] = {}
@@ -71,6 +72,7 @@ class OpenEnded:
 
     name = "open_ended"
     stages = ("open_ended",)
+    concept_knowledge = False
 
     def tag(self, run: Run, image: bytes) -> TagResult:
         request = MLLMRequest(
@@ -88,6 +90,7 @@ class MultiOption:
 
     name = "multi_option"
     stages = ("multi_option",)
+    concept_knowledge = False
 
     def tag(self, run: Run, image: bytes) -> TagResult:
         everything = [("", list(run.vocabulary.categories))]
@@ -98,10 +101,12 @@ class MultiOption:
 
 @register
 class Binary:
-    """One yes/no prompt per category (exhaustive): the expensive baseline."""
+    """One yes/no prompt per category (exhaustive): the expensive baseline, the paper's BP (the
+    bare name unless concept knowledge is asked for)."""
 
     name = "binary"
     stages = ("binary",)
+    concept_knowledge = False
 
     def tag(self, run: Run, image: bytes) -> TagResult:
         categories = list(run.vocabulary.categories)
@@ -116,11 +121,15 @@ class TagLLM:
 
     name = "tagllm"
     stages = ("candidates", "verification")
+    concept_knowledge = True
 
     def tag(self, run: Run, image: bytes) -> TagResult:
         vocabulary = run.vocabulary
         if run.options.grouping:
-            groups = [(g.name, [vocabulary.category(n) for n in g.categories]) for g in vocabulary.groups]
+            groups = [
+                (g.name, [vocabulary.category(n) for n in g.categories])
+                for g in partition(vocabulary, run.options.partition)
+            ]
         else:
             groups = [("", list(vocabulary.categories))]
         proposed, dropped = _multi_option(run, image, groups, "candidates")

@@ -21,20 +21,24 @@ STRATEGY_BINARY: Strategy
 STRATEGY_TAGLLM: Strategy
 
 class StrategyOptions(_message.Message):
-    __slots__ = ("strategy", "grouping", "concept_knowledge", "min_score", "max_labels", "max_answer_tokens")
+    __slots__ = ("strategy", "grouping", "concept_knowledge", "min_score", "max_labels", "max_answer_tokens", "prompt_style", "partition")
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     GROUPING_FIELD_NUMBER: _ClassVar[int]
     CONCEPT_KNOWLEDGE_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     MAX_LABELS_FIELD_NUMBER: _ClassVar[int]
     MAX_ANSWER_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_STYLE_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
     strategy: Strategy
     grouping: bool
     concept_knowledge: bool
     min_score: float
     max_labels: int
     max_answer_tokens: int
-    def __init__(self, strategy: _Optional[_Union[Strategy, str]] = ..., grouping: _Optional[bool] = ..., concept_knowledge: _Optional[bool] = ..., min_score: _Optional[float] = ..., max_labels: _Optional[int] = ..., max_answer_tokens: _Optional[int] = ...) -> None: ...
+    prompt_style: str
+    partition: str
+    def __init__(self, strategy: _Optional[_Union[Strategy, str]] = ..., grouping: _Optional[bool] = ..., concept_knowledge: _Optional[bool] = ..., min_score: _Optional[float] = ..., max_labels: _Optional[int] = ..., max_answer_tokens: _Optional[int] = ..., prompt_style: _Optional[str] = ..., partition: _Optional[str] = ...) -> None: ...
 
 class Provenance(_message.Message):
     __slots__ = ("group", "proposed", "verdict", "verification_score")

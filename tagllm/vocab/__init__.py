@@ -1,7 +1,7 @@
 """Vocabularies: categories with concept knowledge, and the groups that partition them."""
 
 from tagllm.vocab.model import Category, Group, Vocabulary, VocabularyError, load_vocabulary, parse_vocabulary
-from tagllm.vocab.registry import VocabularyRegistry, builtin_names, builtin_vocabulary
+from tagllm.vocab.registry import VocabularyRegistry, builtin_names, builtin_vocabulary, named_vocabulary
 
 __all__ = [
     "Category",
@@ -12,5 +12,6 @@ __all__ = [
     "builtin_names",
     "builtin_vocabulary",
     "load_vocabulary",
+    "named_vocabulary",
     "parse_vocabulary",
 ]

@@ -14,9 +14,15 @@ A vocabulary is YAML:
         descriptions: [computer mouse, pointing device]   # up to 3 short phrases
         parent: null                # optional parent category name
         threshold: 0.5              # P(yes) needed to keep the label
-    groups:                         # partition of the categories (default: by super_category)
+        provenance: "..."           # optional: where this entry's knowledge came from
+    groups:                         # co-occurrence partition (CooP); default: super-category chunks
       - {name: desk, categories: [laptop, mouse, keyboard]}
-    prompts: {multi_option: "..."}  # optional template overrides (see tagllm.prompts)
+    partitions:                     # optional other partitions by name, e.g. the paper's DiscP
+      discp: [{name: d1, categories: [laptop, cat, ...]}, ...]
+    prompt_style: careful           # optional: the style requests get by default
+    prompt_styles:                  # optional named styles; each kind falls back to `careful`
+      terse: {yes_no: "Is there a {object}? Answer yes or no."}
+    provenance: {source: "...", model: "...", date: "...", prompt_hash: "..."}   # optional
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ class Category:
     descriptions: tuple[str, ...] = ()
     parent: str | None = None
     threshold: float = 0.5
+    provenance: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +76,12 @@ class Vocabulary:
     description: str
     categories: tuple[Category, ...]
     groups: tuple[Group, ...]
-    prompts: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Whether the file gave the groups (else: super-category chunks).
+    groups_given: bool = True
+    partitions: dict[str, tuple[Group, ...]] = dataclasses.field(default_factory=dict)
+    prompt_style: str = ""
+    prompt_styles: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    provenance: dict[str, str] = dataclasses.field(default_factory=dict)
     # SHA-256 of the canonical content: two files with the same content share it.
     digest: str = ""
     source_text: str = ""
@@ -116,7 +128,19 @@ def _build(data: dict[str, Any], source: str, text: str) -> Vocabulary:
     def fail(where: str, message: str) -> VocabularyError:
         return VocabularyError(f"{source}: {where}: {message}")
 
-    unknown = set(data) - {"name", "version", "description", "categories", "groups", "prompts"}
+    if "prompts" in data:
+        raise fail("prompts", "was replaced by prompt_styles (named styles) and prompt_style (the default)")
+    unknown = set(data) - {
+        "name",
+        "version",
+        "description",
+        "categories",
+        "groups",
+        "partitions",
+        "prompt_style",
+        "prompt_styles",
+        "provenance",
+    }
     if unknown:
         raise fail("top level", f"unknown keys {sorted(unknown)}")
     name = data.get("name")
@@ -152,17 +176,39 @@ def _build(data: dict[str, Any], source: str, text: str) -> Vocabulary:
             if terms.setdefault(key, category.name) != category.name:
                 raise fail(where, f"{term!r} already names category {terms[key]!r}")
 
-    groups = _groups(data.get("groups"), categories, fail)
-    prompts = data.get("prompts") or {}
-    if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
-        raise fail("prompts", "must map prompt kinds to template strings")
+    groups = _groups(data.get("groups"), categories, fail, "groups")
+    raw_partitions = data.get("partitions") or {}
+    if not isinstance(raw_partitions, dict):
+        raise fail("partitions", "must map partition names to lists of groups")
+    partitions = {}
+    for key, raw in raw_partitions.items():
+        key = _phrase(key, "partitions", fail, MAX_NAME_CHARS)
+        partitions[key] = _groups(raw, categories, fail, f"partitions.{key}")
+    style = data.get("prompt_style") or ""
+    if style:
+        style = _phrase(style, "prompt_style", fail, MAX_NAME_CHARS)
+    styles = data.get("prompt_styles") or {}
+    if not isinstance(styles, dict) or not all(
+        isinstance(k, str) and isinstance(v, dict) and all(isinstance(t, str) for t in v.values())
+        for k, v in styles.items()
+    ):
+        raise fail("prompt_styles", "must map style names to {prompt kind: template} mappings")
+    provenance = data.get("provenance") or {}
+    if not isinstance(provenance, dict) or not all(
+        isinstance(v, str | int | float) for v in provenance.values()
+    ):
+        raise fail("provenance", "must map keys to short texts")
     vocabulary = Vocabulary(
         name=name,
         version=version,
         description=str(data.get("description", "")),
         categories=tuple(categories),
         groups=groups,
-        prompts=dict(prompts),
+        groups_given=data.get("groups") is not None,
+        partitions=partitions,
+        prompt_style=style,
+        prompt_styles={k: dict(v) for k, v in styles.items()},
+        provenance={str(k): _phrase(str(v), f"provenance.{k}", fail) for k, v in provenance.items()},
     )
     canonical = yaml.safe_dump(_to_plain(vocabulary), sort_keys=True)
     digest = hashlib.sha256(canonical.encode()).hexdigest()
@@ -190,7 +236,12 @@ def _category(raw: Any, where: str, fail) -> Category:
     threshold = raw.get("threshold", 0.5)
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 <= threshold <= 1:
         raise fail(f"{where}.threshold", "must be a number in [0, 1]")
-    return Category(name, display, synonyms, super_category, similar, descriptions, parent, float(threshold))
+    provenance = raw.get("provenance") or ""
+    if provenance:
+        provenance = _phrase(provenance, f"{where}.provenance", fail)
+    return Category(
+        name, display, synonyms, super_category, similar, descriptions, parent, float(threshold), provenance
+    )
 
 
 def _phrase(value: Any, where: str, fail, limit: int = MAX_PHRASE_CHARS) -> str:
@@ -214,16 +265,16 @@ def _phrases(value: Any, where: str, fail, max_items: int, limit: int = MAX_PHRA
     return tuple(_phrase(v, f"{where}[{i}]", fail, limit) for i, v in enumerate(value))
 
 
-def _groups(raw: Any, categories: list[Category], fail) -> tuple[Group, ...]:
+def _groups(raw: Any, categories: list[Category], fail, field: str) -> tuple[Group, ...]:
     if raw is None:
         return default_groups(categories)
     if not isinstance(raw, list) or not raw:
-        raise fail("groups", "must be a non-empty list")
+        raise fail(field, "must be a non-empty list")
     seen: dict[str, str] = {}
     groups = []
     known = {c.name for c in categories}
     for i, entry in enumerate(raw):
-        where = f"groups[{i}]"
+        where = f"{field}[{i}]"
         if not isinstance(entry, dict) or set(entry) - {"name", "categories"}:
             raise fail(where, "must be a mapping with 'name' and 'categories'")
         name = _phrase(entry.get("name"), f"{where}.name", fail, MAX_NAME_CHARS)
@@ -239,7 +290,7 @@ def _groups(raw: Any, categories: list[Category], fail) -> tuple[Group, ...]:
         groups.append(Group(name, tuple(members)))
     missing = [c.name for c in categories if c.name not in seen]
     if missing:
-        raise fail("groups", f"must partition the categories; not in any group: {missing}")
+        raise fail(field, f"must partition the categories; not in any group: {missing}")
     return tuple(groups)
 
 
@@ -273,27 +324,38 @@ def _to_plain(vocabulary: Vocabulary) -> dict[str, Any]:
             entry["parent"] = c.parent
         if c.threshold != 0.5:
             entry["threshold"] = c.threshold
+        if c.provenance:
+            entry["provenance"] = c.provenance
         categories.append(entry)
     plain: dict[str, Any] = {
         "name": vocabulary.name,
         "version": vocabulary.version,
         "description": vocabulary.description,
         "categories": categories,
-        "groups": [{"name": g.name, "categories": list(g.categories)} for g in vocabulary.groups],
     }
-    if vocabulary.prompts:
-        plain["prompts"] = dict(vocabulary.prompts)
+    if vocabulary.groups_given:
+        plain["groups"] = _plain_groups(vocabulary.groups)
+    if vocabulary.partitions:
+        plain["partitions"] = {k: _plain_groups(v) for k, v in vocabulary.partitions.items()}
+    if vocabulary.prompt_style:
+        plain["prompt_style"] = vocabulary.prompt_style
+    if vocabulary.prompt_styles:
+        plain["prompt_styles"] = {k: dict(v) for k, v in vocabulary.prompt_styles.items()}
+    if vocabulary.provenance:
+        plain["provenance"] = dict(vocabulary.provenance)
     return plain
 
 
-def revise(vocabulary: Vocabulary, *, groups=None, categories=None) -> Vocabulary:
-    """A validated copy with new groups and/or categories (and so a new content version)."""
-    plain = _to_plain(
-        dataclasses.replace(
-            vocabulary,
-            groups=vocabulary.groups if groups is None else tuple(groups),
-            categories=vocabulary.categories if categories is None else tuple(categories),
-        )
-    )
+def _plain_groups(groups: tuple[Group, ...]) -> list[dict[str, Any]]:
+    return [{"name": g.name, "categories": list(g.categories)} for g in groups]
+
+
+def revise(vocabulary: Vocabulary, **changes: Any) -> Vocabulary:
+    """A validated copy with some fields replaced (and so a new content version)."""
+    if "groups" in changes:
+        changes = {**changes, "groups": tuple(changes["groups"]), "groups_given": True}
+    if "categories" in changes:
+        changes = {**changes, "categories": tuple(changes["categories"])}
+    plain = _to_plain(dataclasses.replace(vocabulary, **changes))
     text = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
     return parse_vocabulary(text, source=f"revised {vocabulary.name}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from importlib import resources
 
-from tagllm.vocab.model import Vocabulary, VocabularyError, parse_vocabulary
+from tagllm.vocab.model import Vocabulary, VocabularyError, load_vocabulary, parse_vocabulary
 
 DEFAULT_VOCABULARY = "coco"
 
@@ -22,6 +23,13 @@ def builtin_vocabulary(name: str) -> Vocabulary:
         raise KeyError(name)
     path = resources.files("tagllm.vocab") / "builtin" / f"{name}.yaml"
     return parse_vocabulary(path.read_text(encoding="utf-8"), source=f"builtin:{name}")
+
+
+def named_vocabulary(name_or_path: str) -> Vocabulary:
+    """A built-in by name, else the vocabulary file at that path (VocabularyError if unreadable)."""
+    if name_or_path in builtin_names():
+        return builtin_vocabulary(name_or_path)
+    return load_vocabulary(name_or_path)
 
 
 class VocabularyRegistry:
@@ -43,8 +51,18 @@ class VocabularyRegistry:
     def is_builtin(self, name: str) -> bool:
         return (name or DEFAULT_VOCABULARY) in builtin_names()
 
-    def register(self, text: str, replace: bool = False) -> Vocabulary:
+    def register(
+        self, text: str, replace: bool = False, check: Callable[[Vocabulary], object] | None = None
+    ) -> Vocabulary:
+        """Parses and stores a vocabulary; `check` may refuse it by raising ValueError."""
         vocabulary = parse_vocabulary(text, source="registered vocabulary")
+        if check is not None:
+            try:
+                check(vocabulary)
+            except VocabularyError:
+                raise
+            except ValueError as exc:
+                raise VocabularyError(f"registered vocabulary: {exc}") from None
         if vocabulary.name in builtin_names():
             raise VocabularyError(f"{vocabulary.name!r} is a built-in vocabulary and cannot be replaced")
         with self._lock:

@@ -100,3 +100,34 @@ def test_annotate_eval_train_compare(stack, synthetic, tmp_path):
     table = tagllm("compare", "--human", trained["human"], "--baseline", trained["baseline"],
                    "--tagllm", trained["tagllm"]).stdout  # fmt: skip
     assert "| human |" in table and "Share of the gap" in table
+
+
+def test_ablation_writes_every_row_through_the_stack_and_resumes(stack, synthetic, tmp_path):
+    from tagllm.eval.ablation import ROWS
+
+    out = tmp_path / "ablation"
+    args = ["ablation", synthetic, "--out", out, "--limit", 3, "--address", stack.settings.gateway_address]
+    first = tagllm(*args, timeout=600)
+    table = (out / "ablation.md").read_text()
+    assert first.stdout == table + "\n"  # print adds a line end
+    for row in ROWS:
+        line = next(line for line in table.splitlines() if line.startswith(f"| {row.name} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[-1] == "0", f"{row.name}: images missing"  # every image answered
+        assert float(cells[-3]) >= 1  # MLLM calls per image
+    calls = {
+        row.slug: [json.loads(x)["usage"]["calls"] for x in lines(out / row.slug / "results.jsonl")]
+        for row in ROWS
+    }
+    assert all(len(v) == 3 for v in calls.values())
+    assert calls["bp"] == [80, 80, 80] and calls["mop"] == [1, 1, 1] and calls["oep"] == [1, 1, 1]
+    styles = {
+        json.loads(x)["version"]["prompt_hash"]
+        for x in lines(out / "tagllm-simple-prompts" / "results.jsonl")
+    }
+    default = {json.loads(x)["version"]["prompt_hash"] for x in lines(out / "cad-tagllm" / "results.jsonl")}
+    assert len(styles) == len(default) == 1 and styles != default
+    # A second run finds every row done and asks the model nothing more.
+    again = tagllm(*args, timeout=300)
+    assert again.stdout == table + "\n"
+    assert all(len(lines(out / row.slug / "results.jsonl")) == 3 for row in ROWS)

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AutoProcessor
 
-from tagllm.mllm.constraints import NONE_ANSWER, AllowedNamesConstraint
+from tagllm.mllm.constraints import AllowedNamesConstraint
 from tagllm.mllm.processors import register_processors
 from tagllm.parsing import AnswerParser
 from tagllm.vocab import builtin_vocabulary
@@ -33,15 +33,17 @@ def walk(constraint, rng, limit=200):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.sampled_from(list(COCO.names)), min_size=1, max_size=12, unique=True), st.integers(0, 10**6)
+    st.lists(st.sampled_from(list(COCO.names)), min_size=1, max_size=12, unique=True),
+    st.integers(0, 10**6),
+    st.sampled_from(["NO", "none"]),
 )
-def test_every_allowed_walk_is_a_valid_answer(tokenizer, names, seed):
-    constraint = AllowedNamesConstraint(tokenizer, names, tokenizer.eos_token_id)
+def test_every_allowed_walk_is_a_valid_answer(tokenizer, names, seed, none_answer):
+    constraint = AllowedNamesConstraint(tokenizer, names, tokenizer.eos_token_id, none_answer)
     answer = walk(constraint, random.Random(seed))
     text = tokenizer.decode(answer, skip_special_tokens=True)
     parsed = PARSER.parse(text, allowed=set(names))
     assert parsed.dropped == (), text
-    if text.strip() == NONE_ANSWER:
+    if text.strip() == none_answer:
         assert parsed.said_none
     else:
         pieces = [p.strip() for p in text.split(",")]
@@ -51,7 +53,7 @@ def test_every_allowed_walk_is_a_valid_answer(tokenizer, names, seed):
 
 def test_all_names_listed_then_only_end(tokenizer):
     names = ["car", "cat", "carrot"]
-    constraint = AllowedNamesConstraint(tokenizer, names, tokenizer.eos_token_id, allow_none=False)
+    constraint = AllowedNamesConstraint(tokenizer, names, tokenizer.eos_token_id, none_answer="")
     ids = tokenizer("car, carrot, cat", add_special_tokens=False)["input_ids"]
     for i in range(len(ids)):
         assert ids[i] in constraint.allowed_tokens(ids[:i])

@@ -65,3 +65,11 @@ def test_options_left_unset_take_the_librarys_defaults():
         options_from_proto(strategy_options(max_answer_tokens=500))
     with pytest.raises(ValueError, match="unknown strategy"):
         strategy_options("bogus")
+
+
+def test_library_options_survive_the_wire():
+    from tagllm.convert import options_to_proto
+    from tagllm.eval.ablation import ROWS
+
+    for row in ROWS:
+        assert options_from_proto(options_to_proto(row.options)) == row.options

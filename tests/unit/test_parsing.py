@@ -1,8 +1,9 @@
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tagllm.parsing import AnswerParser
-from tagllm.vocab import builtin_vocabulary
+from tagllm.vocab import builtin_names, builtin_vocabulary
 
 COCO = builtin_vocabulary("coco")
 PARSER = AnswerParser(COCO)
@@ -59,3 +60,75 @@ def test_allowed_restricts_labels(chosen, allowed):
     parsed = PARSER.parse(", ".join(chosen), allowed=allowed)
     assert set(parsed.labels) == set(chosen) & allowed
     assert len(parsed.dropped) == sum(1 for n in chosen if n not in allowed)
+
+
+def vocabulary_of(*names):
+    from tagllm.vocab import parse_vocabulary
+
+    categories = "".join(f"  - name: {name!r}\n" for name in names)
+    return parse_vocabulary(f"name: tricky\nversion: '1'\ncategories:\n{categories}")
+
+
+TRICKY = vocabulary_of(
+    "Cabinet/shelf",
+    "Monitor/TV",
+    "cabinet",
+    "salt and pepper",
+    "salt",
+    "knife, fork",
+    "knife",
+    "Bread & Butter",
+)
+
+
+def test_names_holding_separators_are_one_label():
+    parser = AnswerParser(TRICKY)
+    answer = "Cabinet/shelf, Monitor/TV, salt and pepper, knife, fork, Bread & Butter"
+    assert parser.parse(answer).labels == (
+        "Cabinet/shelf",
+        "Monitor/TV",
+        "salt and pepper",
+        "knife, fork",
+        "Bread & Butter",
+    )
+    assert parser.parse("cabinet, salt, knife").labels == ("cabinet", "salt", "knife")
+    assert parser.parse("cabinet/salt").labels == ("cabinet", "salt")
+
+
+def test_the_papers_no_is_an_empty_answer():
+    for answer in ("NO", "No.", "no"):
+        assert PARSER.parse(answer).said_none
+
+
+def test_open_ended_negation_names_nothing():
+    parsed = PARSER.parse("There is no car. I see a dog, but not a cat", search_phrases=True)
+    assert parsed.labels == ("dog",)
+    assert PARSER.parse("a photo without people", search_phrases=True).labels == ()
+
+
+@pytest.mark.parametrize("vocabulary", builtin_names())
+def test_every_builtin_name_survives_the_parser(vocabulary):
+    parser = AnswerParser(builtin_vocabulary(vocabulary))
+    for category in builtin_vocabulary(vocabulary).categories:
+        for spelling in (category.name, category.display_name):
+            assert parser.parse(spelling).labels == (category.name,), spelling
+
+
+@pytest.mark.parametrize("vocabulary", builtin_names())
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_lists_of_builtin_display_names_parse_back_exactly(vocabulary, data):
+    source = builtin_vocabulary(vocabulary)
+    chosen = data.draw(st.lists(st.sampled_from(source.categories), min_size=1, max_size=12, unique=True))
+    parsed = AnswerParser(source).parse(", ".join(c.display_name for c in chosen))
+    assert parsed.labels == tuple(c.name for c in chosen) and parsed.dropped == ()
+
+
+def test_validation_names_what_an_answer_cannot_tell_apart():
+    from tagllm.parsing import indistinct_names
+
+    warnings = indistinct_names(vocabulary_of("knife, fork", "knife", "fork", "no", "cup"))
+    assert any("'knife, fork'" in w and "['fork', 'knife']" in w for w in warnings)
+    assert any("'no'" in w and "nothing" in w for w in warnings)
+    assert len(warnings) == 2
+    assert all(indistinct_names(builtin_vocabulary(name)) == [] for name in builtin_names())

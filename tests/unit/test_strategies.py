@@ -94,11 +94,21 @@ def test_provenance_records_group_and_verdict():
     assert oven.score == pytest.approx(0.9) == oven.provenance.verification_score
 
 
-def test_binary_asks_every_category_in_one_request():
+def test_binary_asks_every_category_in_one_request_about_the_bare_name():
     mllm = scripted(confusions={"mouse": "remote"})
     result = tag_image(DESK, COCO, StrategyOptions(strategy="binary"), mllm)
     assert result.usage.calls == 80 and result.usage.requests == 1
-    assert names(result) == {"laptop", "keyboard", "remote"}
+    # The paper's BP asks about the bare name, so the remote passes for a mouse ...
+    assert names(result) == {"laptop", "keyboard", "remote", "mouse"}
+    assert category_prompt(COCO, COCO.category("mouse"), False) in mllm.requests[0].prompts
+    # ... unless concept knowledge is asked for.
+    with_cad = tag_image(
+        DESK,
+        COCO,
+        StrategyOptions("binary", concept_knowledge=True),
+        scripted(confusions={"mouse": "remote"}),
+    )
+    assert names(with_cad) == {"laptop", "keyboard", "remote"}
     assert all(0.0 <= label.score <= 1.0 for label in result.labels)
 
 
@@ -147,3 +157,43 @@ def test_every_stage_gets_the_callers_context():
 def test_unknown_strategy_names_the_known_ones():
     with pytest.raises(ValueError, match="tagllm"):
         StrategyOptions(strategy="bogus")
+
+
+@pytest.mark.parametrize("partition", ["coop", "discp", "randp"])
+def test_every_partition_prompts_each_category_once(partition):
+    from tagllm.vocab.partitions import partition as groups_of
+
+    mllm = scripted()
+    result = tag_image(KITCHEN, COCO, StrategyOptions(partition=partition), mllm)
+    groups = groups_of(COCO, partition)
+    listed = [c for names in mllm.requests[0].allowed_names for c in names]
+    assert sorted(listed) == sorted(c.display_name for c in COCO.categories)
+    assert len(mllm.requests[0].prompts) == len(groups)
+    assert names(result) == {"oven", "refrigerator", "person", "cup"}
+
+
+def test_discp_splits_what_coop_groups_and_randp_is_stable():
+    from tagllm.vocab.partitions import partition as groups_of
+
+    discp = groups_of(COCO, "discp")
+    for group in COCO.groups:
+        together = [g for g in discp if len(set(g.categories) & set(group.categories)) > 1]
+        # One co-occurrence group shares a DiscP group only when it outnumbers the groups.
+        assert not together or len(group.categories) > len(discp)
+    assert groups_of(COCO, "randp") == groups_of(COCO, "randp")
+    assert [len(g.categories) for g in groups_of(COCO, "randp")] == [len(g.categories) for g in COCO.groups]
+    with pytest.raises(ValueError, match="unknown partition"):
+        StrategyOptions(partition="astrology")
+
+
+def test_the_prompt_style_reaches_the_prompts_and_the_version_stamp():
+    from tagllm.prompts import Prompts
+    from tagllm.strategies import check_options
+
+    mllm = scripted()
+    result = tag_image(KITCHEN, COCO, StrategyOptions(prompt_style="simple"), mllm)
+    assert all(p.startswith("What objects are in this image? Candidates:") for p in mllm.requests[0].prompts)
+    assert mllm.requests[0].none_answer == "NO"
+    assert result.version.prompt_hash == Prompts.for_vocabulary(COCO, "simple").hash
+    with pytest.raises(ValueError, match="unknown prompt style"):
+        check_options(StrategyOptions(prompt_style="baroque"), COCO)

@@ -13,7 +13,7 @@ from tagllm.mllm.tensors import (
 
 
 def test_request_round_trip():
-    request = MLLMRequest(b"\x89PNG", ("a, b?", "ünïcode"), Mode.GENERATE, 17, (("cat", "dog"), ()), False)
+    request = MLLMRequest(b"\x89PNG", ("a, b?", "ünïcode"), Mode.GENERATE, 17, (("cat", "dog"), ()), "NO")
     assert request_from_arrays(request_to_arrays(request)) == request
     score = MLLMRequest(b"img", ("q",), Mode.SCORE)
     assert request_from_arrays(request_to_arrays(score)) == score

@@ -119,3 +119,17 @@ def test_prefix_cache_is_bounded_by_bytes():
     assert cache.get(("image0", "h")) is None and cache.get(("image4", "h")) is not None
     cache.put(("huge", "h"), PrefixEntry(None, 1, 1, 1000))
     assert cache.get(("huge", "h")) is None
+
+
+def test_the_instruction_before_the_list_is_computed_once(models):
+    fast, _ = models
+    for prompts in (
+        tuple(PROMPTS.multi_option(g) for g in GROUPS),
+        tuple(PROMPTS.yes_no(c, COCO) for c in COCO.categories[:5]),
+    ):
+        split = fast._split_prompts(prompts)
+        assert split is not None
+        common_ids, suffix_ids = split
+        shared = fast.tokenizer.decode(common_ids)
+        assert shared.startswith("Carefully examine the image and decide") and len(common_ids) > 8
+        assert all(len(s) < len(fast._text_ids(p)) for s, p in zip(suffix_ids, prompts, strict=True))
