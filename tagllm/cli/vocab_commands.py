@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -73,11 +74,38 @@ def _label_sets_from_answers(args, vocabulary) -> list[frozenset[str]]:
     return label_sets
 
 
+def _chat(args):
+    from tagllm.prepare.chat import OpenAIChat
+
+    return OpenAIChat(args.chat_url, args.chat_model, api_key=os.environ.get(args.chat_api_key_env, ""))
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def cmd_group(args) -> int:
     from tagllm.datasets.readers import DatasetError, read_labels
     from tagllm.prepare.grouping import groups_from_label_sets
 
     vocabulary = named_vocabulary(args.vocab)
+    if args.chat_url:
+        from tagllm.prepare.chat import KnowledgeError, ask_groups
+
+        kind = "discp" if args.discp else "coop"
+        try:
+            revised = ask_groups(vocabulary, _chat(args), args.groups, kind, log=_log)
+        except KnowledgeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        _write(revised, args.out)
+        return 0
+    if args.discp:
+        print(
+            "error: --discp needs --chat-url (measured co-occurrence makes co-occurrence groups)",
+            file=sys.stderr,
+        )
+        return 2
     if args.from_labels:
         try:
             labelled = read_labels(args.from_labels)
@@ -103,6 +131,11 @@ def cmd_concepts(args) -> int:
     from tagllm.prepare.concepts import generate_concepts
 
     vocabulary = named_vocabulary(args.vocab)
+    if args.chat_url:
+        from tagllm.prepare.chat import ask_concepts
+
+        _write(ask_concepts(vocabulary, _chat(args), log=_log), args.out)
+        return 0
     mllm: MLLM
     if args.triton:
         from tagllm.mllm.triton_client import TritonMLLM
@@ -127,12 +160,24 @@ def add_parser(commands) -> None:
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=cmd_validate)
 
-    group = sub.add_parser("group", help="derive groups from measured co-occurrence")
+    group = sub.add_parser(
+        "group",
+        help="groups of co-occurring categories: from a chat LLM (the paper) or measured co-occurrence",
+    )
     source = group.add_mutually_exclusive_group(required=True)
+    source.add_argument("--chat-url", help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
     source.add_argument(
-        "--from-labels", help="human labels: COCO instances JSON, VOC annotation folder or CSV"
+        "--from-labels",
+        help="human labels (COCO JSON, VOC folder, CSV); never those of the set you will evaluate on",
     )
     source.add_argument("--from-answers", help="folder of unlabelled images, answered by multi_option")
+    _add_chat_arguments(group)
+    group.add_argument("--groups", type=int, default=10, help="groups to ask the chat LLM for")
+    group.add_argument(
+        "--discp",
+        action="store_true",
+        help="ask for groups that do not co-occur (the paper's DiscP ablation)",
+    )
     group.add_argument("--vocab", default="coco", help="built-in name or vocabulary file")
     group.add_argument("--max-size", type=int, default=10, help="largest group")
     group.add_argument("--sample", type=int, default=500, help="images to answer with --from-answers")
@@ -140,10 +185,21 @@ def add_parser(commands) -> None:
     group.add_argument("--out", help="vocabulary file to write (default: standard output)")
     group.set_defaults(func=cmd_group)
 
-    concepts = sub.add_parser("concepts", help="ask a model for concept knowledge, written for review")
-    concepts.add_argument("--vocab", default="coco")
+    concepts = sub.add_parser(
+        "concepts", help="super-category, similar categories and descriptions from a model, for review"
+    )
+    concepts.add_argument("--vocab", default="coco", help="built-in name or vocabulary file")
     where = concepts.add_mutually_exclusive_group()
+    where.add_argument("--chat-url", help="OpenAI-compatible endpoint (the paper's way: a chat LLM)")
     where.add_argument("--triton", help="Triton gRPC address serving model mllm")
     where.add_argument("--model-dir", help="checkpoint to run in-process (default: the tiny model)")
+    _add_chat_arguments(concepts)
     concepts.add_argument("--out", help="vocabulary file to write (default: standard output)")
     concepts.set_defaults(func=cmd_concepts)
+
+
+def _add_chat_arguments(parser) -> None:
+    parser.add_argument("--chat-model", default="gpt-4o", help="model name at the chat endpoint")
+    parser.add_argument(
+        "--chat-api-key-env", default="OPENAI_API_KEY", help="environment variable holding the endpoint's key"
+    )

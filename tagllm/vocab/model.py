@@ -38,6 +38,7 @@ import yaml
 MAX_CATEGORIES = 2000
 MAX_NAME_CHARS = 64
 MAX_PHRASE_CHARS = 80
+MAX_PROVENANCE_CHARS = 200
 MAX_SIMILAR = 5
 MAX_DESCRIPTIONS = 3
 MAX_SYNONYMS = 20
@@ -208,7 +209,10 @@ def _build(data: dict[str, Any], source: str, text: str) -> Vocabulary:
         partitions=partitions,
         prompt_style=style,
         prompt_styles={k: dict(v) for k, v in styles.items()},
-        provenance={str(k): _phrase(str(v), f"provenance.{k}", fail) for k, v in provenance.items()},
+        provenance={
+            str(k): _phrase(str(v), f"provenance.{k}", fail, MAX_PROVENANCE_CHARS)
+            for k, v in provenance.items()
+        },
     )
     canonical = yaml.safe_dump(_to_plain(vocabulary), sort_keys=True)
     digest = hashlib.sha256(canonical.encode()).hexdigest()
@@ -238,7 +242,7 @@ def _category(raw: Any, where: str, fail) -> Category:
         raise fail(f"{where}.threshold", "must be a number in [0, 1]")
     provenance = raw.get("provenance") or ""
     if provenance:
-        provenance = _phrase(provenance, f"{where}.provenance", fail)
+        provenance = _phrase(provenance, f"{where}.provenance", fail, MAX_PROVENANCE_CHARS)
     return Category(
         name, display, synonyms, super_category, similar, descriptions, parent, float(threshold), provenance
     )
