@@ -166,7 +166,8 @@ def cmd_ablation(args) -> int:
         rows = rows_named(args.rows)
         labelled = read_labels(args.labels)
         items = read_source(args.labels, args.images)[: args.limit or None]
-        vocabulary = named_vocabulary(args.vocab)
+        # In-process, the vocabulary is read here; a gateway knows it by name (built in or registered).
+        vocabulary = named_vocabulary(args.vocab) if args.model_dir else None
     except (ValueError, SourceError, DatasetError, VocabularyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -178,6 +179,7 @@ def cmd_ablation(args) -> int:
         mllm = TransformersMLLM(args.model_dir)
 
         def tagger_for(options):
+            assert vocabulary is not None
             return LocalTagger(mllm, vocabulary, options)
 
         where = f"in-process model {args.model_dir}"
@@ -246,7 +248,11 @@ def add_eval_parser(commands) -> None:
     )
     ablation.add_argument("--out", required=True, help="folder: one resumable run per row, and ablation.md")
     ablation.add_argument("--images", help="root of the image paths in the label file")
-    ablation.add_argument("--vocab", default="coco", help="built-in name or vocabulary file")
+    ablation.add_argument(
+        "--vocab",
+        default="coco",
+        help="vocabulary name at the gateway; with --model-dir, a built-in or a file",
+    )
     ablation.add_argument("--rows", nargs="+", help="row names or slugs (default: all)")
     ablation.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     where = ablation.add_mutually_exclusive_group()
@@ -281,6 +287,8 @@ def cmd_train(args) -> int:
         image_size=args.image_size,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        micro_batch_size=args.micro_batch_size,
+        pretrained=args.pretrained or "",
         learning_rate=args.lr,
         ema_decay=args.ema_decay,
         seed=args.seed,
@@ -300,14 +308,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from tagllm.train.compare import SOURCES, compare_table, read_val_map
+    from tagllm.train.compare import compare_table, read_val_map
 
     try:
-        rows = {name: read_val_map(getattr(args, name)) for name in SOURCES}
+        human, tagllm = read_val_map(args.human), read_val_map(args.tagllm)
+        baselines = {Path(path).name: read_val_map(path) for path in args.baseline}
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _print_and_save(compare_table(rows), args.markdown)
+    _print_and_save(compare_table(human, baselines, tagllm), args.markdown)
     return 0
 
 
@@ -325,7 +334,16 @@ def add_training_parsers(commands) -> None:
     train.add_argument("--backbone", default="resnet101", choices=sorted(BACKBONES))
     train.add_argument("--image-size", type=int, default=224)
     train.add_argument("--epochs", type=int, default=40)
-    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--batch-size", type=int, default=128, help="the paper's batch (default: %(default)s)")
+    train.add_argument(
+        "--micro-batch-size",
+        type=int,
+        default=32,
+        help="images per forward pass; gradients add up to the batch",
+    )
+    train.add_argument(
+        "--pretrained", help="local Hugging Face ResNet checkpoint to start from (e.g. microsoft/resnet-101)"
+    )
     train.add_argument("--lr", type=float, default=1e-4)
     train.add_argument("--ema-decay", type=float, default=0.9997)
     train.add_argument("--seed", type=int, default=0)
@@ -336,7 +354,10 @@ def add_training_parsers(commands) -> None:
     )
     compare.add_argument("--human", required=True, help="training result (directory or result.json)")
     compare.add_argument(
-        "--baseline", required=True, help="training on plain MLLM labels (e.g. multi_option)"
+        "--baseline",
+        required=True,
+        nargs="+",
+        help="trainings on plain MLLM labels (e.g. open_ended, multi_option, binary); the best one counts",
     )
     compare.add_argument("--tagllm", required=True, help="training on TagLLM labels")
     compare.add_argument("--markdown", help="also write the table here")

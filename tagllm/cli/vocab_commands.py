@@ -150,6 +150,54 @@ def cmd_concepts(args) -> int:
     return 0
 
 
+def cmd_subset(args) -> int:
+    from tagllm.datasets.readers import DatasetError, read_labels
+    from tagllm.prepare.subset import positives, subset
+
+    vocabulary = named_vocabulary(args.vocab)
+    try:
+        labelled = read_labels(args.labels)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    unknown = sorted(set(labelled.categories) - set(vocabulary.names))
+    if unknown:
+        print(
+            f"warning: {len(unknown)} label categories are not in {vocabulary.name}: {unknown[:10]}",
+            file=sys.stderr,
+        )
+    try:
+        revised = subset(vocabulary, positives(labelled.labels.values()), args.min_positives, args.name)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(revised.categories)} of {len(vocabulary.categories)} categories kept", file=sys.stderr)
+    _write(revised, args.out)
+    return 0
+
+
+def cmd_register(args) -> int:
+    import grpc
+
+    from tagllm.client import TaggingClient
+    from tagllm.v1 import tagging_pb2
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"error: {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    with TaggingClient(args.address, api_key=args.api_key) as client:
+        request = tagging_pb2.RegisterVocabularyRequest(yaml=text, replace=args.replace)
+        try:
+            info = client.stub.RegisterVocabulary(request, timeout=60, metadata=client.metadata).vocabulary
+        except grpc.RpcError as exc:
+            print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    print(f"registered {info.name} {info.version}: {info.categories} categories in {info.groups} groups")
+    return 0
+
+
 def add_parser(commands) -> None:
     vocab = commands.add_parser("vocab", help="validate and prepare vocabularies")
     sub = vocab.add_subparsers(dest="vocab_command", required=True)
@@ -194,6 +242,25 @@ def add_parser(commands) -> None:
     where.add_argument("--triton", help="Triton gRPC address serving model mllm")
     where.add_argument("--model-dir", help="checkpoint to run in-process (default: the tiny model)")
     _add_chat_arguments(concepts)
+    register = sub.add_parser("register", help="register a vocabulary file with a running gateway")
+    register.add_argument("file")
+    register.add_argument("--address", default="127.0.0.1:50051", help="gateway address")
+    register.add_argument("--api-key")
+    register.add_argument(
+        "--replace", action="store_true", help="replace a registered vocabulary of that name"
+    )
+    register.set_defaults(func=cmd_register)
+
+    subset = sub.add_parser(
+        "subset",
+        help="keep the categories with enough positives in a label file (the paper's 251 of Objects365)",
+    )
+    subset.add_argument("vocab", help="built-in name or vocabulary file")
+    subset.add_argument("--labels", required=True, help="label file: COCO JSON, VOC folder or CSV")
+    subset.add_argument("--min-positives", type=int, default=100, help="keep categories with more positives")
+    subset.add_argument("--name", default="", help="name of the new vocabulary (default: NAME-COUNT)")
+    subset.add_argument("--out", help="vocabulary file to write (default: standard output)")
+    subset.set_defaults(func=cmd_subset)
     concepts.add_argument("--out", help="vocabulary file to write (default: standard output)")
     concepts.set_defaults(func=cmd_concepts)
 

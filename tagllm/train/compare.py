@@ -1,12 +1,11 @@
 """The paper's downstream comparison: validation mAP per label source and the share of the gap
-between plain MLLM labels and human labels that TagLLM's labels close."""
+between MLLM labels and human labels that TagLLM's labels close. As in the paper, the gap is
+measured from the best baseline, which is found among those given and named in the table."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-SOURCES = ("human", "baseline", "tagllm")
 
 
 def read_val_map(path: str | Path) -> float:
@@ -19,13 +18,16 @@ def read_val_map(path: str | Path) -> float:
         raise ValueError(f"{path}: not a training result ({exc})") from None
 
 
-def compare_table(rows: dict[str, float]) -> str:
-    human, baseline, tagllm = (rows[name] for name in SOURCES)
-    gap = human - baseline
-    closed = (tagllm - baseline) / gap if gap else float("nan")
+def compare_table(human: float, baselines: dict[str, float], tagllm: float) -> str:
+    """`baselines`: name -> val mAP of training on each baseline's labels."""
+    best = max(baselines, key=lambda name: baselines[name])
+    gap = human - baselines[best]
+    closed = (tagllm - baselines[best]) / gap if gap else float("nan")
+    rows = [("human", human), *((f"baseline: {n}", v) for n, v in baselines.items()), ("tagllm", tagllm)]
     lines = ["| labels | val mAP | vs human |", "|---|---|---|"]
-    for name in SOURCES:
-        lines.append(f"| {name} | {100 * rows[name]:.2f} | {100 * (rows[name] - human):+.2f} |")
+    lines += [f"| {name} | {100 * value:.2f} | {100 * (value - human):+.2f} |" for name, value in rows]
     lines.append("")
-    lines.append(f"Share of the gap between baseline MLLM and human labels closed by TagLLM: {closed:.1%}")
+    lines.append(
+        f"Share of the gap between the best baseline ({best}) and human labels closed by TagLLM: {closed:.1%}"
+    )
     return "\n".join(lines) + "\n"

@@ -47,9 +47,15 @@ BACKBONES: dict[str, dict] = {
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
     backbone: str = "resnet101"
+    # A local Hugging Face ResNet checkpoint (e.g. microsoft/resnet-101, copied to the machine) to
+    # start from instead of random weights; it decides the architecture. Nothing is downloaded.
+    pretrained: str = ""
     image_size: int = 224
     epochs: int = 40
-    batch_size: int = 32
+    # The paper's batch; gradients of micro-batches add up to it where memory is short (the loss is
+    # a sum, so the step is the full batch's; batch-norm statistics are the micro-batches').
+    batch_size: int = 128
+    micro_batch_size: int = 32
     learning_rate: float = 1e-4
     weight_decay: float = 1e-4
     ema_decay: float = 0.9997
@@ -80,13 +86,17 @@ class AsymmetricLoss(nn.Module):
 
 
 class Classifier(nn.Module):
-    def __init__(self, backbone: str, classes: int) -> None:
+    def __init__(self, backbone: str, classes: int, pretrained: str = "") -> None:
         super().__init__()
-        if backbone not in BACKBONES:
+        if pretrained:
+            if not (Path(pretrained) / "config.json").is_file():
+                raise ValueError(f"{pretrained} is not a checkpoint directory (no config.json)")
+            self.backbone = ResNetModel.from_pretrained(pretrained, local_files_only=True)
+        elif backbone in BACKBONES:
+            self.backbone = ResNetModel(ResNetConfig(**BACKBONES[backbone]))
+        else:
             raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
-        config = ResNetConfig(**BACKBONES[backbone])
-        self.backbone = ResNetModel(config)
-        self.head = nn.Linear(list(config.hidden_sizes or [])[-1], classes)
+        self.head = nn.Linear(list(self.backbone.config.hidden_sizes or [])[-1], classes)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         pooled = self.backbone(pixel_values=pixels).pooler_output.flatten(1)
@@ -149,6 +159,20 @@ def validation_map(
     return evaluate(predictions, gold, classes).map or 0.0
 
 
+def accumulate_gradients(
+    model: nn.Module, criterion: nn.Module, pixels: torch.Tensor, targets: torch.Tensor, micro_batch_size: int
+) -> float:
+    """Backpropagates the batch in micro-batches; with a summed loss the gradients equal the whole
+    batch's. Returns the batch's loss."""
+    total = 0.0
+    for start in range(0, len(pixels), micro_batch_size):
+        rows = slice(start, start + micro_batch_size)
+        loss = criterion(model(pixels[rows]), targets[rows])
+        loss.backward()
+        total += loss.item()
+    return total
+
+
 def train(
     train_set: list[Example],
     val_set: list[Example],
@@ -160,7 +184,9 @@ def train(
         raise ValueError("training needs at least one training and one validation image")
     rng = random.Random(settings.seed)
     torch.manual_seed(settings.seed)
-    model = Classifier(settings.backbone, len(classes))
+    if not 1 <= settings.micro_batch_size or settings.batch_size < 1:
+        raise ValueError("batch_size and micro_batch_size must be at least 1")
+    model = Classifier(settings.backbone, len(classes), settings.pretrained)
     ema = WeightEMA(model, settings.ema_decay)
     criterion = AsymmetricLoss(settings.gamma_negative, settings.gamma_positive, settings.clip)
     optimizer = torch.optim.AdamW(
@@ -182,13 +208,11 @@ def train(
             pixels, targets = _batch(
                 order[index : index + settings.batch_size], classes, settings.image_size, True, rng
             )
-            loss = criterion(model(pixels), targets)
             optimizer.zero_grad()
-            loss.backward()
+            total += accumulate_gradients(model, criterion, pixels, targets, settings.micro_batch_size)
             optimizer.step()
             scheduler.step()
             ema.update(model)
-            total += loss.item()
         live_map = validation_map(model, val_set, classes, settings)
         ema_map = validation_map(ema.model, val_set, classes, settings)
         history.append(
@@ -199,7 +223,7 @@ def train(
         for candidate, value in ((model, live_map), (ema.model, ema_map)):
             if value > best["map"]:
                 best = {"map": value, "epoch": epoch, "state": copy.deepcopy(candidate.state_dict())}
-    final = Classifier(settings.backbone, len(classes))
+    final = Classifier(settings.backbone, len(classes), settings.pretrained)
     final.load_state_dict(best["state"])
     result = {
         "val_map": best["map"],

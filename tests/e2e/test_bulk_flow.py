@@ -131,3 +131,18 @@ def test_ablation_writes_every_row_through_the_stack_and_resumes(stack, syntheti
     again = tagllm(*args, timeout=300)
     assert again.stdout == table + "\n"
     assert all(len(lines(out / row.slug / "results.jsonl")) == 3 for row in ROWS)
+
+
+def test_a_subset_vocabulary_is_made_registered_and_used(stack, synthetic, tmp_path):
+    vocabulary = tmp_path / "coco-small.yaml"
+    made = tagllm("vocab", "subset", "coco", "--labels", synthetic, "--min-positives", 3, "--out", vocabulary)
+    assert "categories kept" in made.stderr
+    registered = tagllm("vocab", "register", vocabulary, "--address", stack.settings.gateway_address)
+    assert registered.stdout.startswith("registered coco-") and "categories" in registered.stdout
+    again = tagllm("vocab", "register", vocabulary, "--address", stack.settings.gateway_address, check=False)
+    assert again.returncode == 1 and "ALREADY_EXISTS" in again.stderr
+    name = registered.stdout.split()[1]
+    image = next((synthetic.parent / "images").iterdir())
+    tagged = tagllm("tag", image, "--vocab", name, "--strategy", "multi_option", "--json",
+                    "--address", stack.settings.gateway_address)  # fmt: skip
+    assert json.loads(tagged.stdout)["version"]["vocabulary"] == name

@@ -124,8 +124,9 @@ def test_stream_answers_every_image_by_id(gateway):
 
 
 def test_custom_vocabularies_register_and_tag(gateway):
-    listed = {v.name for v in gateway.ListVocabularies(tagging_pb2.ListVocabulariesRequest()).vocabularies}
-    assert {"coco", "voc"} <= listed
+    listed = {v.name: v for v in gateway.ListVocabularies(tagging_pb2.ListVocabulariesRequest()).vocabularies}
+    assert {"coco", "voc", "objects365"} <= set(listed)
+    assert listed["objects365"].categories == 365 and listed["objects365"].builtin
     pets = {
         "name": "pets",
         "version": "1",

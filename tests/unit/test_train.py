@@ -38,3 +38,42 @@ def test_training_on_synthetic_images_beats_chance(tmp_path):
     assert result["val_map"] > 0.7
     assert len(result["history"]) == 6 and result["classes"] == classes
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, len(classes))
+
+
+def test_micro_batches_add_up_to_the_whole_batchs_gradient():
+    from tagllm.train.recipe import accumulate_gradients
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5))
+    pixels, targets = torch.randn(8, 3, 2, 2), (torch.rand(8, 5) > 0.5).float()
+    gradients = []
+    for micro in (8, 3):
+        model.zero_grad()
+        loss = accumulate_gradients(model, AsymmetricLoss(), pixels, targets, micro)
+        gradients.append((loss, [p.grad.clone() for p in model.parameters()]))
+    (whole_loss, whole), (micro_loss, micro) = gradients
+    assert abs(whole_loss - micro_loss) < 1e-4
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(whole, micro, strict=True))
+
+
+def test_a_pretrained_backbone_is_loaded_from_a_local_directory(tmp_path):
+    import pytest
+    from transformers import ResNetConfig, ResNetModel
+
+    from tagllm.train.recipe import BACKBONES, Classifier
+
+    saved = ResNetModel(ResNetConfig(**BACKBONES["tiny"]))
+    saved.save_pretrained(tmp_path / "resnet")
+    model = Classifier("resnet101", 7, pretrained=str(tmp_path / "resnet"))
+    for name, tensor in saved.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[name], tensor), name
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 7)
+    with pytest.raises(ValueError, match="not a checkpoint directory"):
+        Classifier("tiny", 7, pretrained=str(tmp_path / "nothing"))
+
+
+def test_compare_measures_the_gap_from_the_best_baseline():
+    from tagllm.train.compare import compare_table
+
+    table = compare_table(0.8, {"multi": 0.6, "binary": 0.7}, 0.75)
+    assert "best baseline (binary)" in table and "closed by TagLLM: 50.0%" in table

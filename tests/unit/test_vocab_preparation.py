@@ -128,3 +128,35 @@ def test_group_command_writes_a_valid_vocabulary(tmp_path):
         text=True,
     )
     assert check.returncode == 0 and "80 categories" in check.stdout
+
+
+def test_a_subset_keeps_categories_with_enough_positives_and_what_refers_to_them():
+    from collections import Counter
+
+    from tagllm.prepare.subset import positives, subset
+
+    o365 = builtin_vocabulary("objects365")
+    counts = positives([{"Car", "SUV", "Person"}] * 3 + [{"Car", "Dog"}])
+    small = subset(o365, counts, min_positives=2)
+    assert small.names == ("Person", "Car", "SUV") and small.name == "objects365-3"
+    assert small.category("Car").similar == ("SUV",)
+    assert sorted(n for g in small.groups for n in g.categories) == ["Car", "Person", "SUV"]
+    assert small.provenance["subset"].startswith("more than 2 positives")
+    with pytest.raises(ValueError, match="no category"):
+        subset(o365, Counter(), min_positives=0)
+
+
+def test_objects365_ships_with_its_365_names_groups_and_provenance():
+    o365 = builtin_vocabulary("objects365")
+    assert len(o365.categories) == 365 and len(set(o365.names)) == 365
+    assert {"Cabinet/shelf", "Monitor/TV", "Handbag/Satchel", "Dinning Table", "Noddles"} <= set(o365.names)
+    assert o365.groups_given and all(c.super_category and c.provenance for c in o365.categories)
+
+
+def test_coco_knowledge_is_complete_and_never_just_the_name():
+    coco = builtin_vocabulary("coco")
+    for category in coco.categories:
+        assert category.super_category and category.provenance, category.name
+        assert 1 <= len(category.descriptions) <= 3, category.name
+        assert all(d.lower() != category.name for d in category.descriptions), category.name
+    assert sum(1 for c in coco.categories if c.similar) >= 78
