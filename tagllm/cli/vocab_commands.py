@@ -84,8 +84,22 @@ def _log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _label_sets(path: str, vocabulary) -> list[frozenset[str]]:
+    """The label sets of a label file, warning of its categories the vocabulary lacks."""
+    from tagllm.datasets.readers import read_labels
+
+    labelled = read_labels(path)
+    unknown = sorted(set(labelled.categories) - set(vocabulary.names))
+    if unknown:
+        print(
+            f"warning: ignoring {len(unknown)} categories not in {vocabulary.name}: {unknown[:10]}",
+            file=sys.stderr,
+        )
+    return [frozenset(labels) for labels in labelled.labels.values()]
+
+
 def cmd_group(args) -> int:
-    from tagllm.datasets.readers import DatasetError, read_labels
+    from tagllm.datasets.readers import DatasetError
     from tagllm.prepare.grouping import groups_from_label_sets
 
     vocabulary = named_vocabulary(args.vocab)
@@ -108,14 +122,10 @@ def cmd_group(args) -> int:
         return 2
     if args.from_labels:
         try:
-            labelled = read_labels(args.from_labels)
+            label_sets = _label_sets(args.from_labels, vocabulary)
         except DatasetError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        unknown = sorted(set(labelled.categories) - set(vocabulary.names))
-        if unknown:
-            print(f"warning: ignoring categories not in {vocabulary.name}: {unknown[:10]}", file=sys.stderr)
-        label_sets = list(labelled.labels.values())
     else:
         label_sets = _label_sets_from_answers(args, vocabulary)
     groups = groups_from_label_sets(vocabulary, label_sets, max_size=args.max_size)
@@ -151,23 +161,17 @@ def cmd_concepts(args) -> int:
 
 
 def cmd_subset(args) -> int:
-    from tagllm.datasets.readers import DatasetError, read_labels
+    from tagllm.datasets.readers import DatasetError
     from tagllm.prepare.subset import positives, subset
 
     vocabulary = named_vocabulary(args.vocab)
     try:
-        labelled = read_labels(args.labels)
+        label_sets = _label_sets(args.labels, vocabulary)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    unknown = sorted(set(labelled.categories) - set(vocabulary.names))
-    if unknown:
-        print(
-            f"warning: {len(unknown)} label categories are not in {vocabulary.name}: {unknown[:10]}",
-            file=sys.stderr,
-        )
     try:
-        revised = subset(vocabulary, positives(labelled.labels.values()), args.min_positives, args.name)
+        revised = subset(vocabulary, positives(label_sets), args.min_positives, args.name)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

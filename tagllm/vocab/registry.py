@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable
 from importlib import resources
 
+from tagllm.caching import LRUCache
 from tagllm.vocab.model import Vocabulary, VocabularyError, load_vocabulary, parse_vocabulary
 
 DEFAULT_VOCABULARY = "coco"
@@ -17,12 +17,19 @@ def builtin_names() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-@functools.cache
-def builtin_vocabulary(name: str) -> Vocabulary:
-    if name not in builtin_names():
-        raise KeyError(name)
+def _read_builtin(name: str) -> Vocabulary:
     path = resources.files("tagllm.vocab") / "builtin" / f"{name}.yaml"
     return parse_vocabulary(path.read_text(encoding="utf-8"), source=f"builtin:{name}")
+
+
+_builtins: LRUCache[str, Vocabulary] = LRUCache(64)
+
+
+def builtin_vocabulary(name: str) -> Vocabulary:
+    """A vocabulary shipped with the package, parsed once; KeyError if there is none of that name."""
+    if name not in builtin_names():
+        raise KeyError(name)
+    return _builtins.get_or_build(name, _read_builtin)
 
 
 def named_vocabulary(name_or_path: str) -> Vocabulary:
