@@ -321,7 +321,7 @@ def cmd_compare(args) -> int:
 
 
 def add_training_parsers(commands) -> None:
-    from tagllm.train.recipe import BACKBONES
+    from tagllm.train.backbones import BACKBONES
 
     train = commands.add_parser("train", help="train a multi-label classifier on annotations; report val mAP")
     train.add_argument("--labels", required=True, help="annotation run directory, or human labels file")

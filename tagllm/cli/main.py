@@ -206,10 +206,35 @@ def cmd_bench(args) -> int:
     return 0
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Shows every option's default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and action.default not in (None, False, "", argparse.SUPPRESS):
+            if "%(default)" not in text:
+                text += (" " if text else "") + "(default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's help shows the defaults."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        # argparse prints nothing for an option without help, not even its default.
+        if args and str(args[0]).startswith("-") and kwargs.get("default") not in (None, False, ""):
+            kwargs["help"] = kwargs.get("help") or "(default: %(default)s)"
+        return super().add_argument(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tagllm.mllm.tiny import ARCHITECTURES, DEFAULT_ARCH
 
-    parser = argparse.ArgumentParser(prog="tagllm", description=__doc__)
+    parser = _Parser(prog="tagllm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="start the local stack and keep it running until Ctrl-C")

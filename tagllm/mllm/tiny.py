@@ -6,7 +6,8 @@ processor and processor, a chat template, and random weights. The result is save
 `save_pretrained` and loads through the same Auto classes as a real checkpoint. Its answers are
 meaningless; every piece of plumbing around it is real.
 
-Architectures plug in through `ARCHITECTURES`, a registry of builders.
+Architectures plug in through `ARCHITECTURES`, a registry of builders. torch, tokenizers and
+transformers are imported by the builders, so naming the architectures (CLI help) costs nothing.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
-
-from tagllm.mllm.processors import register_processors
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
 
 # Words the tokenizer should know whole: prompt vocabulary, answers and common label names.
 _CORPUS = """
@@ -52,6 +52,8 @@ class TinySpec:
 
 
 def _train_tokenizer(special_tokens: list[str], vocab_size: int) -> Tokenizer:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -67,6 +69,8 @@ def _train_tokenizer(special_tokens: list[str], vocab_size: int) -> Tokenizer:
 
 
 def _wrap_tokenizer(tokenizer: Tokenizer, **special: str) -> PreTrainedTokenizerFast:
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **special)
 
 
@@ -156,6 +160,8 @@ def _build_qwen2_5_vl(spec: TinySpec, out: Path) -> None:
         vision_start_token_id=_token_id(tokenizer, "<|vision_start|>"),
         vision_end_token_id=_token_id(tokenizer, "<|vision_end|>"),
     )
+    import torch
+
     torch.manual_seed(spec.seed)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
     _set_generation_ids(model, tokenizer)
@@ -228,6 +234,8 @@ def _build_llava(spec: TinySpec, out: Path) -> None:
         vision_feature_layer=-1,
         vision_feature_select_strategy="default",
     )
+    import torch
+
     torch.manual_seed(spec.seed)
     model = LlavaForConditionalGeneration(config).eval()
     _set_generation_ids(model, tokenizer)
@@ -252,6 +260,8 @@ def build_tiny_model(arch: str, out: Path | str, spec: TinySpec | None = None) -
     """Write a random checkpoint of `arch` to `out` and return the directory."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
+    from tagllm.mllm.processors import register_processors
+
     register_processors()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

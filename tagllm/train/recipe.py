@@ -22,26 +22,10 @@ from torch import nn
 from transformers import ResNetConfig, ResNetModel
 
 from tagllm.eval.metrics import evaluate
+from tagllm.train.backbones import BACKBONES
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
-
-BACKBONES: dict[str, dict] = {
-    "resnet101": {
-        "depths": [3, 4, 23, 3],
-        "hidden_sizes": [256, 512, 1024, 2048],
-        "layer_type": "bottleneck",
-    },
-    "resnet50": {"depths": [3, 4, 6, 3], "hidden_sizes": [256, 512, 1024, 2048], "layer_type": "bottleneck"},
-    "resnet18": {"depths": [2, 2, 2, 2], "hidden_sizes": [64, 128, 256, 512], "layer_type": "basic"},
-    # A few hundred thousand parameters: trains on a CPU in seconds.
-    "tiny": {
-        "depths": [1, 1, 1, 1],
-        "hidden_sizes": [16, 32, 64, 96],
-        "layer_type": "basic",
-        "embedding_size": 16,
-    },
-}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -133,3 +133,17 @@ def test_the_vocabulary_package_stands_below_the_engine():
         for path in library_files("tagllm/vocab")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_cli_builds_its_help_without_torch_or_transformers():
+    # Help and argument errors must answer at once; the heavy libraries load only for the
+    # commands that use them.
+    code = (
+        "import sys\n"
+        "from tagllm.cli.main import build_parser\n"
+        "parser = build_parser()\n"
+        "heavy = {'torch', 'transformers', 'tritonclient'}\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
