@@ -43,6 +43,14 @@ class TaggingClient:
         )
         return self.stub.Tag(request, timeout=timeout, metadata=self.metadata)
 
+    def reachable(self, timeout: float = 5.0) -> bool:
+        """Whether a connection to the gateway comes up within `timeout` seconds."""
+        try:
+            grpc.channel_ready_future(self.channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            return False
+        return True
+
     def close(self) -> None:
         self.channel.close()
 
@@ -51,3 +59,16 @@ class TaggingClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def describe_rpc_error(error: grpc.RpcError, address: str) -> str:
+    """`CODE: details`, with what to do where the cause is plain."""
+    code, details = error.code(), error.details() or ""
+    text = f"{code.name}: {details}"
+    if code is grpc.StatusCode.UNAVAILABLE and ("connect" in details or "Connection refused" in details):
+        return f"cannot reach the gateway at {address}: is the stack running? Start it with `tagllm up`"
+    if code is grpc.StatusCode.UNAUTHENTICATED:
+        return text + " (pass the key with --api-key)"
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return text + " (allow more time with --timeout)"
+    return text

@@ -15,10 +15,13 @@ import io
 import math
 import warnings
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Guard against decompression bombs: PIL itself refuses anything this large.
 Image.MAX_IMAGE_PIXELS = 200_000_000
+
+
+READABLE_FORMATS = "PNG, JPEG, WebP, GIF, BMP, TIFF"
 
 
 class ImageRejected(ValueError):
@@ -83,6 +86,10 @@ def normalize_image(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> Normal
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(f"image exceeds the pixel limit: {exc}") from exc
+    except UnidentifiedImageError:
+        raise ImageRejected(
+            f"not a decodable image: {len(data)} bytes in no format this server reads ({READABLE_FORMATS})"
+        ) from None
     except Exception as exc:
         raise ImageRejected(f"not a decodable image ({type(exc).__name__}: {exc})") from exc
     upright_image = ImageOps.exif_transpose(image).convert("RGB")

@@ -150,7 +150,9 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
         try:
             vocabulary = self.vocabularies.get(request.vocabulary)
         except KeyError:
-            raise TagError(grpc.StatusCode.NOT_FOUND, f"unknown vocabulary {request.vocabulary!r}") from None
+            known = ", ".join(v.name for v, _ in self.vocabularies.all())
+            message = f"unknown vocabulary {request.vocabulary[:64]!r}; known: {known[:500]}"
+            raise TagError(grpc.StatusCode.NOT_FOUND, message + " (RegisterVocabulary adds one)") from None
         try:  # validated here; the refiner applies them
             check_options(options_from_proto(request.options), vocabulary)
         except ValueError as exc:

@@ -29,30 +29,48 @@ def cmd_annotate(args) -> int:
     except (SourceError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    options = options_from_arguments(args)
-    run = RunDirectory(args.out)
-    manifest = {
-        "source": str(Path(args.source).resolve()),
-        "vocabulary": args.vocab,
-        **options_manifest(args),
-        "shard": list(shard),
-    }
-    try:
-        run.open(manifest)
-    except RunError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if not items:
+        print(
+            f"error: no images in {args.source} (shard {shard[0]}/{shard[1]}); nothing to annotate",
+            file=sys.stderr,
+        )
         return 2
-    done_before = len(run.results())
-    print(
-        f"{len(items)} images in shard {shard[0]}/{shard[1]}; {done_before} already in {run.path}",
-        file=sys.stderr,
-    )
-    settings = AnnotateSettings(window=args.window, retries=args.retries)
+    options = options_from_arguments(args)
     with TaggingClient(args.address, api_key=args.api_key) as client:
+        if not client.reachable():
+            print(f"error: cannot reach the gateway at {args.address}: is the stack running? Start it with "
+                  "`tagllm up`", file=sys.stderr)  # fmt: skip
+            return 2
+        run = RunDirectory(args.out)
+        manifest = {
+            "source": str(Path(args.source).resolve()),
+            "vocabulary": args.vocab,
+            **options_manifest(args),
+            "shard": list(shard),
+        }
+        try:
+            run.open(manifest)
+        except RunError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        done_before = len(run.results())
+        print(
+            f"{len(items)} images in shard {shard[0]}/{shard[1]}; {done_before} already in {run.path}",
+            file=sys.stderr,
+        )
+        settings = AnnotateSettings(window=args.window, retries=args.retries)
         tagger = GatewayTagger(client, args.vocab, options, timeout=args.timeout)
         progress = Progress(len(items), min(done_before, len(items)), gpu_price_per_hour=args.gpu_price)
         try:
             summary = annotate(items, run, tagger, references, settings, progress)
+        except KeyboardInterrupt:
+            progress.close()
+            print(
+                f"\ninterrupted: {len(run.results())} of {len(items)} results are saved in "
+                f"{run.results_path}; run the same command to go on from there",
+                file=sys.stderr,
+            )
+            return 130
         finally:
             progress.close()
     print(
@@ -134,15 +152,37 @@ def _print_and_save(report: str, path: str | None) -> None:
         Path(path).write_text(report, encoding="utf-8")
 
 
+def _run_vocabulary(run_paths: list[str], override: str | None):
+    """The vocabulary the runs were annotated with (or `override`); RunError/VocabularyError."""
+    from tagllm.bulk.run import RunDirectory, RunError
+    from tagllm.vocab import VocabularyError, named_vocabulary
+
+    if override:
+        return named_vocabulary(override)
+    names = {str(RunDirectory(path).manifest().get("vocabulary", "")) for path in run_paths}
+    if len(names) != 1:
+        raise RunError(f"the runs were annotated with different vocabularies {sorted(names)}; pass --vocab")
+    name = names.pop()
+    try:
+        return named_vocabulary(name)
+    except VocabularyError:
+        raise VocabularyError(
+            f"the runs used vocabulary {name!r}, which is not built in: pass --vocab FILE"
+        ) from None
+
+
 def cmd_eval(args) -> int:
     from tagllm.bulk.run import RunError
     from tagllm.datasets.readers import DatasetError
     from tagllm.eval.report import html_page, markdown
-    from tagllm.eval.runs import evaluate_runs, summary
+    from tagllm.eval.runs import EvalError, evaluate_runs, read_label_map, summary
+    from tagllm.vocab import VocabularyError
 
     try:
-        runs, gold = evaluate_runs(args.pred, args.gold, args.gpu_price)
-    except (DatasetError, RunError) as exc:
+        vocabulary = _run_vocabulary(args.pred, args.vocab)
+        label_map = read_label_map(args.label_map) if args.label_map else None
+        runs, gold = evaluate_runs(args.pred, args.gold, args.gpu_price, vocabulary, label_map)
+    except (DatasetError, RunError, EvalError, VocabularyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _print_and_save(markdown(runs), args.markdown)
@@ -160,18 +200,26 @@ def cmd_ablation(args) -> int:
     from tagllm.bulk.sources import SourceError, read_source
     from tagllm.datasets.readers import DatasetError, read_labels
     from tagllm.eval.ablation import ablation_table, rows_named, run_ablation
+    from tagllm.eval.runs import map_gold
     from tagllm.vocab import VocabularyError, named_vocabulary
 
     try:
         rows = rows_named(args.rows)
         labelled = read_labels(args.labels)
         items = read_source(args.labels, args.images)[: args.limit or None]
-        # In-process, the vocabulary is read here; a gateway knows it by name (built in or registered).
-        vocabulary = named_vocabulary(args.vocab) if args.model_dir else None
-    except (ValueError, SourceError, DatasetError, VocabularyError) as exc:
+        try:
+            vocabulary = named_vocabulary(args.vocab)
+        except VocabularyError:
+            if args.model_dir:
+                raise
+            vocabulary = None  # registered at the gateway: its names are the gold file's
+        mapped, categories = (
+            map_gold(labelled, vocabulary) if vocabulary else (labelled.labels, list(labelled.categories))
+        )
+    except (ValueError, SourceError, DatasetError) as exc:  # EvalError and VocabularyError are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    gold = {item.image_id: set(labelled.labels.get(item.image_id, ())) for item in items}
+    gold = {item.image_id: set(mapped.get(item.image_id, ())) for item in items}
     if args.model_dir:
         from tagllm.bulk.local_tagger import LocalTagger
         from tagllm.mllm.transformers_backend import TransformersMLLM
@@ -199,7 +247,7 @@ def cmd_ablation(args) -> int:
         results = run_ablation(
             items,
             gold,
-            list(labelled.categories),
+            categories,
             Path(args.out),
             tagger_for,
             rows,
@@ -232,6 +280,10 @@ def add_eval_parser(commands) -> None:
     evaluate = commands.add_parser("eval", help="annotation quality of runs against human labels")
     evaluate.add_argument("--pred", nargs="+", required=True, help="annotation run directories")
     evaluate.add_argument("--gold", required=True, help="human labels: COCO JSON, VOC folder or CSV")
+    evaluate.add_argument("--vocab", help="vocabulary of the runs (default: the one their run.json names)")
+    evaluate.add_argument(
+        "--label-map", help="JSON or YAML file mapping gold category names to vocabulary names"
+    )
     evaluate.add_argument("--markdown", help="also write the report here")
     evaluate.add_argument("--html", help="self-contained HTML report with plots")
     evaluate.add_argument("--json", help="summary numbers as JSON")
@@ -296,7 +348,11 @@ def cmd_train(args) -> int:
     print(
         f"training {args.backbone} on {len(train_set)} images ({args.labels}), validating on {len(val_set)}"
     )
-    result, model = train(train_set, val_set, classes, settings, log=lambda line: print(line, flush=True))
+    try:
+        result, model = train(train_set, val_set, classes, settings, log=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print("\ninterrupted before the first epoch finished; nothing was saved", file=sys.stderr)
+        return 130
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(
@@ -304,6 +360,12 @@ def cmd_train(args) -> int:
     )
     torch.save(model.state_dict(), out / "model.pt")
     print(f"validation mAP {100 * result['val_map']:.2f} (epoch {result['best_epoch']}); wrote {out}")
+    if result["interrupted"]:
+        print(
+            f"interrupted: {out / 'model.pt'} holds the best weights of the epochs that finished",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

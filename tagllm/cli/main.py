@@ -95,6 +95,7 @@ def cmd_up(args) -> int:
     finally:
         print("stopping ...", flush=True)
         stack.stop()
+        print("stopped; every process has exited.", flush=True)
     return 0
 
 
@@ -121,12 +122,17 @@ def _print_response(path: str, response, as_json: bool) -> None:
 def cmd_tag(args) -> int:
     import grpc
 
-    from tagllm.client import TaggingClient
+    from tagllm.client import TaggingClient, describe_rpc_error
 
     options = options_from_arguments(args, max_labels=args.max_labels)
     failures = 0
     with TaggingClient(args.address, api_key=args.api_key) as client:
         for path in args.images:
+            if Path(path).is_dir():
+                hint = f"`tagllm annotate {path} --out RUN` tags a folder"
+                print(f"{path}: a folder; tag takes image files ({hint})", file=sys.stderr)
+                failures += 1
+                continue
             try:
                 response = client.tag(Path(path), vocabulary=args.vocab, options=options, image_id=path)
             except OSError as exc:
@@ -134,8 +140,10 @@ def cmd_tag(args) -> int:
                 failures += 1
                 continue
             except grpc.RpcError as exc:
-                print(f"{path}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+                print(f"{path}: {describe_rpc_error(exc, args.address)}", file=sys.stderr)
                 failures += 1
+                if exc.code() is grpc.StatusCode.UNAVAILABLE:
+                    break  # the other images would fail the same way
                 continue
             _print_response(path, response, args.json)
     return 1 if failures else 0
@@ -284,9 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from tagllm.stack.ports import PortBusy
+
     try:
         return args.func(args)
-    except ResourceMissing as exc:
+    except (ResourceMissing, PortBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -183,7 +183,7 @@ def cmd_subset(args) -> int:
 def cmd_register(args) -> int:
     import grpc
 
-    from tagllm.client import TaggingClient
+    from tagllm.client import TaggingClient, describe_rpc_error
     from tagllm.v1 import tagging_pb2
 
     try:
@@ -196,7 +196,7 @@ def cmd_register(args) -> int:
         try:
             info = client.stub.RegisterVocabulary(request, timeout=60, metadata=client.metadata).vocabulary
         except grpc.RpcError as exc:
-            print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            print(f"error: {describe_rpc_error(exc, args.address)}", file=sys.stderr)
             return 1
     print(f"registered {info.name} {info.version}: {info.categories} categories in {info.groups} groups")
     return 0

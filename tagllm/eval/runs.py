@@ -1,15 +1,68 @@
-"""Annotation runs scored against human labels: what `tagllm eval` computes and reports."""
+"""Annotation runs scored against human labels: what `tagllm eval` computes and reports.
+
+Gold category names are mapped to the vocabulary's before scoring: through an explicit label
+map first, then the vocabulary's names, display names and synonyms (case, plurals, "_" for " "
+do not matter), so `Pizza`, `sports_ball` and `tvmonitor` count as `pizza`, `sports ball` and
+`tv`. A gold category that maps to nothing is an error naming it, never a silent zero.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tagllm.bulk.run import RunDirectory
-from tagllm.datasets.readers import read_labels
+from tagllm.datasets.readers import LabelledSet, read_labels
 from tagllm.eval.metrics import evaluate
 from tagllm.eval.report import RunEvaluation
 from tagllm.metrics.cost import gpu_dollars
+from tagllm.parsing import AnswerParser
+from tagllm.vocab import Vocabulary
+
+
+class EvalError(ValueError):
+    """The gold labels cannot be scored against the runs; the message says why and what to do."""
+
+
+def read_label_map(path: str | Path) -> dict[str, str]:
+    """A JSON or YAML mapping of gold category name -> vocabulary category name."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise EvalError(f"{path}: not a readable label map ({exc})") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise EvalError(f"{path}: a label map maps gold names to vocabulary names, e.g. {{tvmonitor: tv}}")
+    return data
+
+
+def map_gold(
+    labelled: LabelledSet, vocabulary: Vocabulary, label_map: Mapping[str, str] | None = None
+) -> tuple[dict[str, set[str]], list[str]]:
+    """(image -> vocabulary names, the vocabulary categories the gold file covers).
+
+    Raises EvalError naming the gold categories that map to nothing."""
+    parser = AnswerParser.for_vocabulary(vocabulary)
+    known = set(vocabulary.names)
+    mapping: dict[str, str] = {}
+    unmatched = []
+    for name in labelled.categories:
+        target = (label_map or {}).get(name) or parser.lookup(name) or parser.lookup(name.replace("_", " "))
+        if target is None or target not in known:
+            unmatched.append(name)
+        else:
+            mapping[name] = target
+    if unmatched:
+        raise EvalError(
+            f"{len(unmatched)} gold categories are not in vocabulary {vocabulary.name!r}: {unmatched[:20]}; "
+            "map them with --label-map FILE (JSON or YAML: gold name -> vocabulary name)"
+        )
+    gold = {image: {mapping[n] for n in names} for image, names in labelled.labels.items()}
+    return gold, list(dict.fromkeys(mapping[n] for n in labelled.categories))
 
 
 def evaluate_run(
@@ -34,13 +87,22 @@ def evaluate_run(
 
 
 def evaluate_runs(
-    run_paths: list[str], gold_path: str, gpu_price_per_hour: float
+    run_paths: list[str],
+    gold_path: str,
+    gpu_price_per_hour: float,
+    vocabulary: Vocabulary,
+    label_map: Mapping[str, str] | None = None,
 ) -> tuple[list[RunEvaluation], dict[str, set[str]]]:
-    """Every run against the gold file; raises DatasetError or RunError for unreadable inputs."""
-    gold_set = read_labels(gold_path)
-    gold = {image: set(labels) for image, labels in gold_set.labels.items()}
-    categories = list(gold_set.categories)
-    return [evaluate_run(path, gold, categories, gpu_price_per_hour) for path in run_paths], gold
+    """Every run against the gold file, in the vocabulary's names; raises DatasetError, RunError or
+    EvalError for inputs that cannot be scored."""
+    gold, categories = map_gold(read_labels(gold_path), vocabulary, label_map)
+    runs = [evaluate_run(path, gold, categories, gpu_price_per_hour) for path in run_paths]
+    for run in runs:
+        if gold and run.missing == len(gold):
+            raise EvalError(
+                f"run {run.name} has no result for any image of {gold_path}; are they the same images?"
+            )
+    return runs, gold
 
 
 def summary(runs: list[RunEvaluation]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tagllm.resources import PACKAGE_ROOT
+from tagllm.stack.ports import PORT_FIELDS, check_free
 from tagllm.stack.processes import ManagedProcess
 from tagllm.stack.prometheus import ScrapeTargets, prometheus_process, prometheus_ready
 from tagllm.stack.triton import TritonSettings, model_ready, triton_process
@@ -104,6 +105,7 @@ class LocalStack:
 
     def start(self, timeout: float = 180.0) -> None:
         s = self.settings
+        check_free(s.host, {f: getattr(s, f) for f in PORT_FIELDS if f != "prometheus_port" or s.prometheus})
         s.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             triton = triton_process(s.triton(), s.run_dir)

@@ -164,12 +164,15 @@ def train(
     settings: TrainSettings,
     log: Callable[[str], None] = print,
 ) -> tuple[dict, nn.Module]:
+    """Trains and returns (result, the best weights of live and EMA model). Ctrl-C stops at once
+    and returns the best of the epochs that finished (`result["interrupted"]`); before the first
+    one finished it propagates."""
     if not train_set or not val_set:
         raise ValueError("training needs at least one training and one validation image")
+    if settings.micro_batch_size < 1 or settings.batch_size < 1:
+        raise ValueError("batch_size and micro_batch_size must be at least 1")
     rng = random.Random(settings.seed)
     torch.manual_seed(settings.seed)
-    if not 1 <= settings.micro_batch_size or settings.batch_size < 1:
-        raise ValueError("batch_size and micro_batch_size must be at least 1")
     model = Classifier(settings.backbone, len(classes), settings.pretrained)
     ema = WeightEMA(model, settings.ema_decay)
     criterion = AsymmetricLoss(settings.gamma_negative, settings.gamma_positive, settings.clip)
@@ -182,36 +185,48 @@ def train(
     )
     start = time.monotonic()
     best: dict[str, Any] = {"map": -1.0}
-    history = []
-    for epoch in range(1, settings.epochs + 1):
-        model.train()
-        order = train_set[:]
-        rng.shuffle(order)
-        total = 0.0
-        for index in range(0, len(order), settings.batch_size):
-            pixels, targets = _batch(
-                order[index : index + settings.batch_size], classes, settings.image_size, True, rng
+    history: list[dict[str, float]] = []
+    interrupted = False
+    epoch = 0
+    try:
+        for epoch in range(1, settings.epochs + 1):
+            model.train()
+            order = train_set[:]
+            rng.shuffle(order)
+            total = 0.0
+            for index in range(0, len(order), settings.batch_size):
+                pixels, targets = _batch(
+                    order[index : index + settings.batch_size], classes, settings.image_size, True, rng
+                )
+                optimizer.zero_grad()
+                total += accumulate_gradients(model, criterion, pixels, targets, settings.micro_batch_size)
+                optimizer.step()
+                scheduler.step()
+                ema.update(model)
+            live_map = validation_map(model, val_set, classes, settings)
+            ema_map = validation_map(ema.model, val_set, classes, settings)
+            history.append(
+                {"epoch": epoch, "loss": total / len(order), "val_map": live_map, "val_map_ema": ema_map}
             )
-            optimizer.zero_grad()
-            total += accumulate_gradients(model, criterion, pixels, targets, settings.micro_batch_size)
-            optimizer.step()
-            scheduler.step()
-            ema.update(model)
-        live_map = validation_map(model, val_set, classes, settings)
-        ema_map = validation_map(ema.model, val_set, classes, settings)
-        history.append(
-            {"epoch": epoch, "loss": total / len(order), "val_map": live_map, "val_map_ema": ema_map}
-        )
-        log(f"epoch {epoch}/{settings.epochs}: loss {total / len(order):.4f}  val mAP {100 * live_map:.1f}  "
-            f"EMA {100 * ema_map:.1f}")  # fmt: skip
-        for candidate, value in ((model, live_map), (ema.model, ema_map)):
-            if value > best["map"]:
-                best = {"map": value, "epoch": epoch, "state": copy.deepcopy(candidate.state_dict())}
+            loss = total / len(order)
+            log(
+                f"epoch {epoch}/{settings.epochs}: loss {loss:.4f}  "
+                f"val mAP {100 * live_map:.1f}  EMA {100 * ema_map:.1f}"
+            )
+            for candidate, value in ((model, live_map), (ema.model, ema_map)):
+                if value > best["map"]:
+                    best = {"map": value, "epoch": epoch, "state": copy.deepcopy(candidate.state_dict())}
+    except KeyboardInterrupt:
+        if "state" not in best:
+            raise
+        log(f"interrupted in epoch {epoch}; keeping the best weights so far (epoch {best['epoch']})")
+        interrupted = True
     final = Classifier(settings.backbone, len(classes), settings.pretrained)
     final.load_state_dict(best["state"])
     result = {
         "val_map": best["map"],
         "best_epoch": best["epoch"],
+        "interrupted": interrupted,
         "history": history,
         "classes": classes,
         "train_images": len(train_set),

@@ -77,3 +77,28 @@ def test_compare_measures_the_gap_from_the_best_baseline():
 
     table = compare_table(0.8, {"multi": 0.6, "binary": 0.7}, 0.75)
     assert "best baseline (binary)" in table and "closed by TagLLM: 50.0%" in table
+
+
+def test_ctrl_c_keeps_the_best_weights_of_the_finished_epochs(tmp_path):
+    import pytest
+
+    annotations = generate(tmp_path, 24, seed=3, size=48)
+    labelled = read_coco(annotations)
+    examples = [Example(tmp_path / "images" / name, labels) for name, labels in labelled.labels.items()]
+    settings = TrainSettings(backbone="tiny", image_size=48, epochs=5, batch_size=8, learning_rate=3e-3)
+
+    def interrupt_in_epoch_2(line):
+        if line.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    result, model = train(
+        examples[:16], examples[16:], list(labelled.categories), settings, interrupt_in_epoch_2
+    )
+    assert result["interrupted"] and result["best_epoch"] == 1
+    assert model(torch.zeros(1, 3, 48, 48)).shape == (1, len(labelled.categories))
+
+    def interrupt_at_once(line):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(examples[:16], examples[16:], list(labelled.categories), settings, interrupt_at_once)
