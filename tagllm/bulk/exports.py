@@ -1,13 +1,17 @@
-"""Exports of an annotation run: COCO-style JSON, one-hot CSV, JSONL, Label Studio tasks.
+"""Exports of an annotation run: COCO-style JSON, CSV of scores, JSONL, Label Studio tasks.
 
-Every export says what produced it (model, vocabulary version, prompt hash, strategy): COCO and
-Label Studio in their metadata fields, CSV in columns, JSONL on every line.
+Every export keeps each label's score (so `eval` scores it exactly as the run) and says what
+produced it (model, vocabulary version, prompt hash, strategy): COCO and Label Studio in their
+metadata fields, CSV in columns, JSONL on every line. `min_score` leaves out labels scoring
+below it. Label Studio tasks name images by the run's image ids under a URL prefix of your
+choice, and a labeling config to import with them is written beside them.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import html
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -80,51 +84,68 @@ def export_coco(run: RunDirectory, results: Records, out: Path) -> None:
 
 
 def export_csv(run: RunDirectory, results: Records, out: Path) -> None:
+    """One row per image, one column per category: the label's score, empty where absent."""
     categories = _categories(run, results)
     stamp = ["model", "vocabulary_version", "prompt_hash", "strategy"]
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", *stamp, *categories])
         for record in results:
-            version = _version(record)
+            version, scores = _version(record), record.scores
             writer.writerow(
-                [
-                    record.image,
-                    *(version[k] for k in stamp),
-                    *(int(c in record.label_names) for c in categories),
-                ]
+                [record.image, *(version[k] for k in stamp), *(_score(scores.get(c)) for c in categories)]
             )
 
 
-def export_labelstudio(run: RunDirectory, results: Records, out: Path) -> None:
+def _score(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def export_labelstudio(run: RunDirectory, results: Records, out: Path, image_url_prefix: str = "") -> None:
+    """Tasks with one scored choice per label, and `<out>.config.xml`, the labeling config."""
     tasks = []
     for record in results:
         version = record.result.version
         labels = record.result.labels
+        model_version = (
+            f"{version.model}|{version.vocabulary}@{version.vocabulary_version}|{version.prompt_hash}"
+            f"|{version.strategy}"
+        )
+        result = [
+            {
+                "from_name": "tags",
+                "to_name": "image",
+                "type": "choices",
+                "value": {"choices": [label.name]},
+                "score": label.score,
+            }
+            for label in labels
+        ]
         tasks.append(
             {
-                "data": {"image": record.path or record.image},
+                "data": {"image": image_url_prefix + record.image, "image_id": record.image},
                 "predictions": [
                     {
-                        "model_version": f"{version.model}|{version.vocabulary}@{version.vocabulary_version}"
-                        f"|{version.prompt_hash}|{version.strategy}",
+                        "model_version": model_version,
                         "score": min((label.score for label in labels), default=0.0),
-                        "result": [
-                            {
-                                "from_name": "tags",
-                                "to_name": "image",
-                                "type": "choices",
-                                "value": {"choices": [label.name for label in labels]},
-                            }
-                        ],
+                        "result": result,
                     }
                 ],
             }
         )
     out.write_text(json.dumps(tasks, indent=1), encoding="utf-8")
+    choices = "\n".join(
+        f'    <Choice value="{html.escape(name, quote=True)}"/>' for name in _categories(run, results)
+    )
+    out.with_suffix(".config.xml").write_text(
+        '<View>\n  <Image name="image" value="$image"/>\n'
+        f'  <Choices name="tags" toName="image" choice="multiple" showInline="true">\n{choices}\n'
+        "  </Choices>\n</View>\n",
+        encoding="utf-8",
+    )
 
 
-EXPORTERS: dict[str, Callable[[RunDirectory, Records, Path], None]] = {
+EXPORTERS: dict[str, Callable[..., None]] = {
     "jsonl": export_jsonl,
     "coco": export_coco,
     "csv": export_csv,
@@ -132,10 +153,20 @@ EXPORTERS: dict[str, Callable[[RunDirectory, Records, Path], None]] = {
 }
 
 
-def export_run(run: RunDirectory, fmt: str, out: Path) -> Path:
+def _above(record: AnnotationRecord, min_score: float) -> AnnotationRecord:
+    labels = tuple(label for label in record.result.labels if label.score >= min_score)
+    return dataclasses.replace(record, result=dataclasses.replace(record.result, labels=labels))
+
+
+def export_run(
+    run: RunDirectory, fmt: str, out: Path, min_score: float = 0.0, image_url_prefix: str = ""
+) -> Path:
     if fmt not in EXPORTERS:
         raise KeyError(f"unknown export format {fmt!r}")
-    results = sorted(run.results(), key=lambda r: r.image)
+    results = [_above(r, min_score) for r in sorted(run.results(), key=lambda r: r.image)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    EXPORTERS[fmt](run, results, out)
+    if fmt == "labelstudio":
+        export_labelstudio(run, results, out, image_url_prefix)
+    else:
+        EXPORTERS[fmt](run, results, out)
     return out

@@ -86,7 +86,9 @@ def cmd_export(args) -> int:
     from tagllm.bulk.run import RunDirectory, RunError
 
     try:
-        path = export_run(RunDirectory(args.run), args.format, Path(args.out))
+        path = export_run(
+            RunDirectory(args.run), args.format, Path(args.out), args.min_score, args.image_url_prefix
+        )
     except (RunError, KeyError) as exc:
         print(f"error: {exc}; formats: {sorted(EXPORTERS)}", file=sys.stderr)
         return 2
@@ -130,6 +132,12 @@ def add_parsers(commands) -> None:
     export.add_argument("run")
     export.add_argument("--format", required=True, choices=["coco", "csv", "jsonl", "labelstudio"])
     export.add_argument("--out", required=True)
+    export.add_argument("--min-score", type=float, default=0.0, help="leave out labels scoring below this")
+    export.add_argument(
+        "--image-url-prefix",
+        default="",
+        help="labelstudio: prefix of each task's image URL before the image id, e.g. /data/local-files/?d=",
+    )
     export.set_defaults(func=cmd_export)
 
     dataset = commands.add_parser("dataset", help="datasets for demos and tests")
@@ -159,7 +167,11 @@ def _run_vocabulary(run_paths: list[str], override: str | None):
 
     if override:
         return named_vocabulary(override)
-    names = {str(RunDirectory(path).manifest().get("vocabulary", "")) for path in run_paths}
+    names = {
+        str(RunDirectory(path).manifest().get("vocabulary", "")) for path in run_paths if Path(path).is_dir()
+    }
+    if not names:
+        raise RunError("exported files do not record their run's vocabulary: pass --vocab NAME_OR_FILE")
     if len(names) != 1:
         raise RunError(f"the runs were annotated with different vocabularies {sorted(names)}; pass --vocab")
     name = names.pop()
@@ -278,7 +290,9 @@ def _vocabulary(name_or_path: str):
 
 def add_eval_parser(commands) -> None:
     evaluate = commands.add_parser("eval", help="annotation quality of runs against human labels")
-    evaluate.add_argument("--pred", nargs="+", required=True, help="annotation run directories")
+    evaluate.add_argument(
+        "--pred", nargs="+", required=True, help="annotation run directories, or files tagllm export wrote"
+    )
     evaluate.add_argument("--gold", required=True, help="human labels: COCO JSON, VOC folder or CSV")
     evaluate.add_argument("--vocab", help="vocabulary of the runs (default: the one their run.json names)")
     evaluate.add_argument(

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tagllm.bulk.run import RunDirectory
+from tagllm.bulk.predictions import read_predictions
 from tagllm.datasets.readers import LabelledSet, read_labels
 from tagllm.eval.metrics import evaluate
 from tagllm.eval.report import RunEvaluation
@@ -66,23 +66,24 @@ def map_gold(
 
 
 def evaluate_run(
-    run_path: str | Path, gold: dict[str, set[str]], categories: list[str], gpu_price_per_hour: float
+    path: str | Path, gold: dict[str, set[str]], categories: list[str], gpu_price_per_hour: float
 ) -> RunEvaluation:
-    """Quality and cost per image of one run over the gold file's images and categories."""
-    results = [r for r in RunDirectory(run_path).results() if r.image in gold]
-    predictions = {r.image: r.scores for r in results}
-    n = max(len(results), 1)
-    compute = sum(r.result.usage.compute_seconds for r in results) / n
+    """Quality and cost per image of a run directory (or an export of one) over the gold file's
+    images and categories; cost is zero for exports that do not keep usage."""
+    predictions = read_predictions(path)
+    scores = {image: labels for image, labels in predictions.scores.items() if image in gold}
+    usage = [u for image, u in predictions.usage.items() if image in gold]
+    n = max(len(scores), 1)
+    compute = sum(u.compute_seconds for u in usage) / n
     return RunEvaluation(
-        name=Path(run_path).name,
-        scores=evaluate(predictions, gold, categories),
-        missing=len(gold) - len(results),
-        calls_per_image=sum(r.result.usage.calls for r in results) / n,
-        tokens_per_image=sum(r.result.usage.prompt_tokens + r.result.usage.generated_tokens for r in results)
-        / n,
+        name=Path(path).name,
+        scores=evaluate(scores, gold, categories),
+        missing=len(gold) - len(scores),
+        calls_per_image=sum(u.calls for u in usage) / n,
+        tokens_per_image=sum(u.prompt_tokens + u.generated_tokens for u in usage) / n,
         compute_seconds_per_image=compute,
         dollars_per_image=gpu_dollars(compute, gpu_price_per_hour),
-        predictions=predictions,
+        predictions=scores,
     )
 
 

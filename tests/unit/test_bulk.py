@@ -27,7 +27,8 @@ def dataset(tmp_path_factory) -> Path:
 
 def fake_result(labels, version="m/1") -> TagResult:
     return TagResult(
-        labels=tuple(Label(name, 0.9) for name in labels),
+        # Scores that differ, so that exports must keep them for mAP to read back the same.
+        labels=tuple(Label(name, round(0.55 + 0.1 * i, 2)) for i, name in enumerate(labels)),
         usage=Usage(calls=3, compute_seconds=0.5),
         stages=(),
         version=VersionInfo(version, "coco", "1.0+x", "abc", "tagllm"),
@@ -173,18 +174,52 @@ def test_coco_export_reads_back_with_our_reader_and_pycocotools(finished_run, tm
 def test_csv_jsonl_and_labelstudio_exports(finished_run, tmp_path):
     run, truth = finished_run
     rows = list(csv.DictReader(export_run(run, "csv", tmp_path / "x.csv").open()))
-    assert {r["image"]: {k for k, v in r.items() if v == "1"} for r in rows} == truth
+    stamp = {"image", "model", "vocabulary_version", "prompt_hash", "strategy"}
+    assert {r["image"]: {k for k, v in r.items() if v and k not in stamp} for r in rows} == truth
     assert all(r["model"] == "m/1" and r["vocabulary_version"] == "1.0+x" for r in rows)
     lines = [
         json.loads(line) for line in export_run(run, "jsonl", tmp_path / "x.jsonl").read_text().splitlines()
     ]
     assert {line["image"]: {label["name"] for label in line["labels"]} for line in lines} == truth
     assert all(line["version"]["strategy"] == "tagllm" for line in lines)
-    tasks = json.loads(export_run(run, "labelstudio", tmp_path / "ls.json").read_text())
+    out = export_run(run, "labelstudio", tmp_path / "ls.json", image_url_prefix="/data/local-files/?d=")
+    tasks = json.loads(out.read_text())
     assert len(tasks) == len(truth)
+    assert tasks[0]["data"]["image"] == "/data/local-files/?d=" + tasks[0]["data"]["image_id"]
     first = tasks[0]["predictions"][0]
     assert first["model_version"].startswith("m/1|coco@1.0+x")
     assert first["result"][0]["type"] == "choices" and first["result"][0]["from_name"] == "tags"
+    config = (tmp_path / "ls.config.xml").read_text()
+    assert (
+        '<Choices name="tags" toName="image" choice="multiple"' in config
+        and '<Choice value="clock"/>' in config
+    )
+
+
+@pytest.mark.parametrize(
+    "fmt, suffix", [("coco", ".json"), ("csv", ".csv"), ("jsonl", ".jsonl"), ("labelstudio", ".json")]
+)
+def test_every_export_reads_back_with_the_runs_scores(finished_run, tmp_path, fmt, suffix):
+    from tagllm.eval.runs import evaluate_run
+
+    run, truth = finished_run
+    gold = {image: set(labels) for image, labels in truth.items()}
+    categories = sorted({n for labels in truth.values() for n in labels})
+    from_run = evaluate_run(run.path, gold, categories, 2.5)
+    exported = evaluate_run(export_run(run, fmt, tmp_path / f"x{suffix}"), gold, categories, 2.5)
+    assert exported.scores == from_run.scores and exported.predictions == from_run.predictions
+    assert from_run.scores.map is not None and exported.missing == 0
+
+
+def test_a_score_threshold_leaves_out_weaker_labels(finished_run, tmp_path):
+    from tagllm.bulk.predictions import read_predictions
+
+    run, _ = finished_run
+    scores = read_predictions(export_run(run, "jsonl", tmp_path / "x.jsonl", min_score=0.6)).scores
+    assert scores and all(s >= 0.6 for labels in scores.values() for s in labels.values())
+    assert any(
+        len(labels) < len(read_predictions(run.path).scores[image]) for image, labels in scores.items()
+    )
 
 
 def test_progress_line_reports_rate_eta_and_dollars():

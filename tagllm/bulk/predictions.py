@@ -1,0 +1,102 @@
+"""Predictions read back from a run directory or from any file `tagllm export` writes.
+
+Every format keeps each label's score, so `eval` scores an export exactly as the run it came
+from: the run directory and JSONL also carry usage (MLLM calls, tokens, model seconds); COCO,
+CSV and Label Studio files carry labels and scores only.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from tagllm.bulk.run import RunDirectory, RunError
+from tagllm.strategies import Usage
+
+
+@dataclasses.dataclass(frozen=True)
+class Predictions:
+    # image -> {category: score}
+    scores: dict[str, dict[str, float]]
+    # image -> what answering it cost, where the format keeps it
+    usage: dict[str, Usage]
+
+
+def _from_run(path: Path) -> Predictions:
+    records = RunDirectory(path).results()
+    return Predictions({r.image: r.scores for r in records}, {r.image: r.result.usage for r in records})
+
+
+def _from_jsonl(path: Path) -> Predictions:
+    scores, usage = {}, {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            scores[data["image"]] = {label["name"]: float(label["score"]) for label in data["labels"]}
+            if data.get("usage"):
+                usage[data["image"]] = Usage(**data["usage"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RunError(f"{path}:{number}: not an export line ({exc})") from None
+    return Predictions(scores, usage)
+
+
+def _from_csv(path: Path) -> Predictions:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and "image" not in rows[0]:
+        raise RunError(f"{path}: not a TagLLM CSV export (no 'image' column)")
+    stamp = {"image", "model", "vocabulary_version", "prompt_hash", "strategy"}
+    return Predictions(
+        {
+            row["image"]: {k: float(v) for k, v in row.items() if k not in stamp and v not in ("", None)}
+            for row in rows
+        },
+        {},
+    )
+
+
+def _from_coco(data: dict[str, Any]) -> Predictions:
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    files = {i["id"]: i["file_name"] for i in data["images"]}
+    scores: dict[str, dict[str, float]] = {name: {} for name in files.values()}
+    for annotation in data["annotations"]:
+        scores[files[annotation["image_id"]]][names[annotation["category_id"]]] = float(
+            annotation.get("score", 1.0)
+        )
+    return Predictions(scores, {})
+
+
+def _from_labelstudio(tasks: list[dict[str, Any]]) -> Predictions:
+    scores = {}
+    for task in tasks:
+        image = task["data"].get("image_id") or task["data"]["image"]
+        results = task["predictions"][0]["result"] if task.get("predictions") else []
+        scores[image] = {r["value"]["choices"][0]: float(r.get("score", 1.0)) for r in results}
+    return Predictions(scores, {})
+
+
+def read_predictions(path: str | Path) -> Predictions:
+    """A run directory, or a JSONL, CSV, COCO or Label Studio export; RunError if it is none."""
+    path = Path(path)
+    if path.is_dir():
+        return _from_run(path)
+    try:
+        if path.suffix == ".jsonl":
+            return _from_jsonl(path)
+        if path.suffix == ".csv":
+            return _from_csv(path)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "annotations" in data:
+            return _from_coco(data)
+        if isinstance(data, list):
+            return _from_labelstudio(data)
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise RunError(f"{path}: not a readable export ({type(exc).__name__}: {exc})") from None
+    raise RunError(f"{path}: neither a run directory nor a JSONL, CSV, COCO or Label Studio export")
