@@ -23,15 +23,28 @@ class Predictions:
     scores: dict[str, dict[str, float]]
     # image -> what answering it cost, where the format keeps it
     usage: dict[str, Usage]
+    # What produced the labels (model, vocabulary version, prompt hash, strategy), each once.
+    versions: tuple[dict[str, str], ...] = ()
+    # image -> the file it was read from, where the format keeps it
+    paths: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _unique(versions) -> tuple[dict[str, str], ...]:
+    return tuple(json.loads(v) for v in sorted({json.dumps(x, sort_keys=True) for x in versions}))
 
 
 def _from_run(path: Path) -> Predictions:
     records = RunDirectory(path).results()
-    return Predictions({r.image: r.scores for r in records}, {r.image: r.result.usage for r in records})
+    return Predictions(
+        {r.image: r.scores for r in records},
+        {r.image: r.result.usage for r in records},
+        _unique(dataclasses.asdict(r.result.version) for r in records),
+        {r.image: r.path for r in records if r.path},
+    )
 
 
 def _from_jsonl(path: Path) -> Predictions:
-    scores, usage = {}, {}
+    scores, usage, versions, paths = {}, {}, [], {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -40,9 +53,12 @@ def _from_jsonl(path: Path) -> Predictions:
             scores[data["image"]] = {label["name"]: float(label["score"]) for label in data["labels"]}
             if data.get("usage"):
                 usage[data["image"]] = Usage(**data["usage"])
+            versions.append(data.get("version") or {})
+            if data.get("path"):
+                paths[data["image"]] = data["path"]
         except (ValueError, KeyError, TypeError) as exc:
             raise RunError(f"{path}:{number}: not an export line ({exc})") from None
-    return Predictions(scores, usage)
+    return Predictions(scores, usage, _unique(versions), paths)
 
 
 def _from_csv(path: Path) -> Predictions:
@@ -68,7 +84,7 @@ def _from_coco(data: dict[str, Any]) -> Predictions:
         scores[files[annotation["image_id"]]][names[annotation["category_id"]]] = float(
             annotation.get("score", 1.0)
         )
-    return Predictions(scores, {})
+    return Predictions(scores, {}, tuple(data.get("info", {}).get("versions", ())))
 
 
 def _from_labelstudio(tasks: list[dict[str, Any]]) -> Predictions:

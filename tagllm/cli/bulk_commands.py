@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from pathlib import Path
@@ -199,7 +200,8 @@ def cmd_eval(args) -> int:
         return 2
     _print_and_save(markdown(runs), args.markdown)
     if args.html:
-        Path(args.html).write_text(html_page(runs, gold), encoding="utf-8")
+        generated = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        Path(args.html).write_text(html_page(runs, gold, args.gold, generated), encoding="utf-8")
         print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(summary(runs), indent=2), encoding="utf-8")

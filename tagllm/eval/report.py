@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import html
+import io
 from collections.abc import Mapping
+
+from PIL import Image
 
 from tagllm.eval.metrics import Scores
 
@@ -23,6 +27,10 @@ class RunEvaluation:
     dollars_per_image: float
     # image -> {label: score}, for precision-recall curves
     predictions: Mapping[str, Mapping[str, float]]
+    # What produced the labels (model, vocabulary version, prompt hash, strategy).
+    versions: tuple[Mapping[str, str], ...] = ()
+    # image -> file, where the run recorded it (for example images in the HTML report)
+    paths: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _pct(value: float | None) -> str:
@@ -95,47 +103,133 @@ def _pr_curve(run: RunEvaluation, name: str, gold: Mapping[str, set[str]]) -> li
     return points
 
 
+def _axes(x0: float, y0: float, size: float, x_label: str, y_label: str, x_max: float = 1.0) -> list[str]:
+    """A square plot frame with ticks at 0, 1/2 and 1 of each axis and both axis labels."""
+    svg = [f'<rect x="{x0}" y="{y0}" width="{size}" height="{size}" fill="none" stroke="#999"/>']
+    for fraction in (0.0, 0.5, 1.0):
+        x, y = x0 + size * fraction, y0 + size * (1 - fraction)
+        svg.append(f'<line x1="{x}" x2="{x}" y1="{y0 + size}" y2="{y0 + size + 4}" stroke="#999"/>')
+        svg.append(f'<text x="{x}" y="{y0 + size + 15}" font-size="9" text-anchor="middle">'
+                   f"{x_max * fraction:.3g}</text>")  # fmt: skip
+        svg.append(f'<line x1="{x0 - 4}" x2="{x0}" y1="{y}" y2="{y}" stroke="#999"/>')
+        svg.append(f'<text x="{x0 - 6}" y="{y + 3}" font-size="9" text-anchor="end">{fraction:.3g}</text>')
+    svg.append(f'<text class="axis" x="{x0 + size / 2}" y="{y0 + size + 28}" font-size="11" '
+               f'text-anchor="middle">{html.escape(x_label)}</text>')  # fmt: skip
+    middle = y0 + size / 2
+    svg.append(f'<text class="axis" x="{x0 - 30}" y="{middle}" font-size="11" text-anchor="middle" '
+               f'transform="rotate(-90 {x0 - 30} {middle})">{html.escape(y_label)}</text>')  # fmt: skip
+    return svg
+
+
 def _pr_curves(runs: list[RunEvaluation], gold: Mapping[str, set[str]], top: int = 6) -> str:
+    """Precision against recall for the most frequent classes, AP in each curve's legend; a run
+    without a curve says why (no prediction of the class, or scores that rank nothing)."""
+    index = {row.name: i for i, row in enumerate(runs[0].scores.classes)}
     classes = sorted(runs[0].scores.classes, key=lambda r: -r.support)[:top]
-    size = 180
+    size, x0, y0 = 170, 45, 22
     parts = []
     for row in classes:
-        svg = [f'<svg width="{size + 40}" height="{size + 40}" xmlns="http://www.w3.org/2000/svg">']
-        svg.append(f'<rect x="30" y="5" width="{size}" height="{size}" fill="none" stroke="#999"/>')
-        svg.append(f'<text x="{30 + size / 2}" y="{size + 30}" font-size="11" text-anchor="middle">'
-                   f"{html.escape(row.name)} (recall &#8594;)</text>")  # fmt: skip
+        svg = [
+            f'<svg width="{size + 90}" height="{size + 60 + 14 * len(runs)}" xmlns="http://www.w3.org/2000/svg">'
+        ]
+        svg.append(f'<text x="{x0 + size / 2}" y="14" font-size="12" text-anchor="middle" font-weight="bold">'
+                   f"{html.escape(row.name)} ({row.support} images)</text>")  # fmt: skip
+        svg += _axes(x0, y0, size, "recall", "precision")
         for r, run in enumerate(runs):
+            color = PALETTE[r % len(PALETTE)]
             points = _pr_curve(run, row.name, gold)
+            ap = run.scores.classes[index[row.name]].ap
+            if not points:
+                note = "no prediction of this class"
+            elif (
+                len(
+                    {run.predictions[i].get(row.name) for i in gold if row.name in run.predictions.get(i, {})}
+                )
+                == 1
+            ):
+                note = "one score for all: a point"
+            else:
+                note = f"AP {100 * ap:.1f}" if ap is not None else "no positives"
             if points:
-                path = " ".join(f"{30 + size * rec:.1f},{5 + size * (1 - prec):.1f}" for rec, prec in points)
-                svg.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[r % len(PALETTE)]}"/>')
+                path = " ".join(f"{x0 + size * rec:.1f},{y0 + size * (1 - prec):.1f}" for rec, prec in points)
+                svg.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>')
+                cx, cy = x0 + size * points[-1][0], y0 + size * (1 - points[-1][1])
+                svg.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2.5" fill="{color}"/>')
+            svg.append(f'<text x="{x0}" y="{y0 + size + 44 + 14 * r}" font-size="10" fill="{color}">'
+                       f"{html.escape(run.name)}: {html.escape(note)}</text>")  # fmt: skip
         svg.append("</svg>")
         parts.append("".join(svg))
     return "".join(parts)
 
 
 def _cost_quality(runs: list[RunEvaluation]) -> str:
-    size = 260
+    size, x0, y0 = 260, 60, 10
     most = max((run.compute_seconds_per_image for run in runs), default=0.0) or 1.0
-    svg = [f'<svg width="{size + 80}" height="{size + 50}" xmlns="http://www.w3.org/2000/svg">']
-    svg.append(f'<rect x="50" y="5" width="{size}" height="{size}" fill="none" stroke="#999"/>')
-    svg.append(f'<text x="{50 + size / 2}" y="{size + 35}" font-size="11" text-anchor="middle">'
-               "model seconds per image &#8594;</text>")  # fmt: skip
-    svg.append(f'<text x="12" y="{5 + size / 2}" font-size="11" transform="rotate(-90 12 {5 + size / 2})" '
-               'text-anchor="middle">F1 (O: circle, C: square)</text>')  # fmt: skip
+    svg = [f'<svg width="{size + 160}" height="{size + 50}" xmlns="http://www.w3.org/2000/svg">']
+    svg += _axes(x0, y0, size, "model seconds per image", "F1 (circle: OF1, square: CF1)", x_max=most)
     for r, run in enumerate(runs):
-        x = 50 + size * run.compute_seconds_per_image / most * 0.95
+        x = x0 + size * run.compute_seconds_per_image / most
         color = PALETTE[r % len(PALETTE)]
         for value, shape in ((run.scores.of1, "circle"), (run.scores.cf1, "rect")):
-            y = 5 + size * (1 - value)
+            y = y0 + size * (1 - value)
             if shape == "circle":
                 svg.append(f'<circle cx="{x}" cy="{y}" r="5" fill="{color}"/>')
             else:
                 svg.append(f'<rect x="{x - 4}" y="{y - 4}" width="8" height="8" fill="{color}"/>')
-        svg.append(f'<text x="{x + 7}" y="{5 + size * (1 - run.scores.of1)}" font-size="10">'
+        svg.append(f'<text x="{x + 7}" y="{y0 + size * (1 - run.scores.of1)}" font-size="10">'
                    f"{html.escape(run.name)}</text>")  # fmt: skip
     svg.append("</svg>")
     return "".join(svg)
+
+
+def _provenance(runs: list[RunEvaluation], gold_path: str, generated: str) -> str:
+    rows = []
+    for run in runs:
+        for version in run.versions or ({},):
+            keys = ("model", "vocabulary", "vocabulary_version", "prompt_hash", "strategy")
+            cells = [run.name, *(str(version.get(k, "-")) for k in keys)]
+            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    head = "".join(
+        f"<th>{h}</th>" for h in ("run", "model", "vocabulary", "version", "prompt hash", "strategy")
+    )
+    return (
+        f"<p>Gold labels: <code>{html.escape(gold_path)}</code>; report written {html.escape(generated)}.</p>"
+        f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
+def _thumbnail(path: str, size: int = 128) -> str:
+    """The image as a small inline JPEG, or '' when it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            image.thumbnail((size, size))
+            out = io.BytesIO()
+            image.convert("RGB").save(out, format="JPEG", quality=80)
+    except (OSError, ValueError):
+        return ""
+    return f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(out.getvalue()).decode()}">'
+
+
+def _examples(runs: list[RunEvaluation], gold: Mapping[str, set[str]], count: int = 4) -> str:
+    """A few images with, per run, the labels it got right, got wrong and missed."""
+    paths = next((run.paths for run in runs if run.paths), {})
+    images = [i for i in gold if i in paths][:count]
+    if not images:
+        return "<p>No example images: the predictions do not record where their images are.</p>"
+    rows = []
+    for image in images:
+        cells = [f"<td>{_thumbnail(paths[image])}<br>{html.escape(image)}</td>"]
+        for run in runs:
+            predicted, truth = set(run.predictions.get(image, {})), gold[image]
+            spans = [f'<span class="right">{html.escape(n)}</span>' for n in sorted(predicted & truth)]
+            spans += [f'<span class="wrong">{html.escape(n)}</span>' for n in sorted(predicted - truth)]
+            spans += [f'<span class="missed">{html.escape(n)}</span>' for n in sorted(truth - predicted)]
+            cells.append(f'<td class="labels">{" ".join(spans) or "(none)"}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = "<tr><th>image</th>" + "".join(f"<th>{html.escape(run.name)}</th>" for run in runs) + "</tr>"
+    legend = ('<p><span class="right">right</span> <span class="wrong">wrong</span> '
+              '<span class="missed">missed</span></p>')  # fmt: skip
+    return legend + f'<table class="examples">{head}{"".join(rows)}</table>'
 
 
 def _html_tables(text: str) -> str:
@@ -164,7 +258,9 @@ def _html_tables(text: str) -> str:
     return "".join(parts)
 
 
-def html_page(runs: list[RunEvaluation], gold: Mapping[str, set[str]]) -> str:
+def html_page(
+    runs: list[RunEvaluation], gold: Mapping[str, set[str]], gold_path: str = "", generated: str = ""
+) -> str:
     legend = " ".join(
         f'<span style="color:{PALETTE[i % len(PALETTE)]}">&#9632; {html.escape(run.name)}</span>'
         for i, run in enumerate(runs)
@@ -173,11 +269,15 @@ def html_page(runs: list[RunEvaluation], gold: Mapping[str, set[str]]) -> str:
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>TagLLM evaluation</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}} td:first-child{{text-align:left}}</style>
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}} td:first-child{{text-align:left}}
+td.labels{{text-align:left;max-width:22em}} .right{{color:#1a7f37}} .wrong{{color:#cf222e}}
+.missed{{color:#888;text-decoration:line-through}}</style>
 </head><body>
 <h1>Annotation quality against human labels</h1>
 <p>{legend}</p>
 <h2>Summary</h2>{tables}
+<h2>What produced it</h2>{_provenance(runs, gold_path, generated)}
+<h2>Examples</h2>{_examples(runs, gold)}
 <h2>Per-class F1</h2>{_bars(runs)}
 <h2>Precision-recall, most frequent classes</h2>{_pr_curves(runs, gold)}
 <h2>Cost against quality</h2>{_cost_quality(runs)}

@@ -84,6 +84,8 @@ def evaluate_run(
         compute_seconds_per_image=compute,
         dollars_per_image=gpu_dollars(compute, gpu_price_per_hour),
         predictions=scores,
+        versions=predictions.versions,
+        paths=predictions.paths,
     )
 
 
