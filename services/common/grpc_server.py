@@ -50,12 +50,14 @@ class GrpcServer:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
+        observability = ObservabilityInterceptor(self.registry)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
-            interceptors=[ObservabilityInterceptor(self.registry), *interceptors],
+            interceptors=[observability, *interceptors],
             options=options,
         )
         add_servicers(self.server)
+        observability.prepare(self.service_names)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

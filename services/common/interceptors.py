@@ -12,6 +12,7 @@ import uuid
 
 import grpc
 import structlog
+from google.protobuf import descriptor_pool
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.common.logs import get_logger
@@ -51,6 +52,16 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
             registry=registry,
         )
         self.in_flight = Gauge("tagllm_grpc_server_in_flight", "RPCs being handled.", key, registry=registry)
+
+    def prepare(self, services: list[str]) -> None:
+        """Create every method's series at zero (code OK), so that rates over the first
+        requests are not lost to a series born after them."""
+        pool = descriptor_pool.Default()
+        for service in services:
+            for method in pool.FindServiceByName(service).methods:
+                self.handled.labels(service, method.name, "OK")
+                self.seconds.labels(service, method.name)
+                self.in_flight.labels(service, method.name)
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)

@@ -7,6 +7,7 @@ import json
 import math
 import random
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -45,17 +46,36 @@ def test_promtool_accepts_rules_and_configs():
 
 def test_dashboard_json_is_built_from_its_source():
     built = subprocess.run(
-        [
-            "python",
-            "-c",
-            "import build_dashboard, json; print(json.dumps(build_dashboard.dashboard(), indent=2))",
-        ],
+        [sys.executable, "-c", "import build_dashboard, json; print(json.dumps(build_dashboard.build()))"],
         cwd=ROOT / "deploy" / "grafana",
         check=True,
         capture_output=True,
         text=True,
     ).stdout
     assert json.loads(built) == json.loads(DASHBOARD.read_text())
+
+
+def test_the_dashboards_first_row_answers_the_four_questions_and_every_panel_filters():
+    board = json.loads(DASHBOARD.read_text())
+    assert [v["name"] for v in board["templating"]["list"]] == [
+        "datasource",
+        "strategy",
+        "vocabulary",
+        "instance",
+    ]
+    first_row = [p for p in board["panels"] if p["gridPos"]["y"] == 1]
+    assert [p["type"] for p in first_row] == ["stat"] * 4
+    assert [p["title"].split("?")[0] for p in first_row] == [
+        "Healthy",
+        "Fast",
+        "Cost vs humans",
+        "Agreement F1",
+    ]
+    for panel in board["panels"]:
+        for target in panel.get("targets", []):
+            # Every panel reads a recording rule (tagllm:...) and its datasource is the variable.
+            assert target["expr"].split("(")[-1].startswith("tagllm:"), target["expr"]
+            assert target["datasource"]["uid"] == "${datasource}"
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +185,12 @@ def test_rules_and_panels_match_what_was_tagged(observed):
     # Every recording rule and every panel query returns data, with at least one number.
     records = [r["record"] for f in RULES for g in yaml.safe_load(f.read_text())["groups"] for r in g["rules"]
                if "record" in r]  # fmt: skip
-    panels = [t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"]]
+    # Panel queries with the dashboard's variables set to "all".
+    panels = [
+        t["expr"].replace("$strategy", ".*").replace("$vocabulary", ".*").replace("$instance", ".*")
+        for p in json.loads(DASHBOARD.read_text())["panels"]
+        for t in p.get("targets", [])
+    ]
     assert len(records) > 20 and len(panels) > 20
     # The daily and hourly windows see the same samples here, so the drop alert's input is zero.
     assert value(
