@@ -22,7 +22,7 @@ class TaggingClient:
             ],
         )
         self.stub = tagging_pb2_grpc.TaggingServiceStub(self.channel)
-        self.metadata = [("x-api-key", api_key)] if api_key else []
+        self.metadata = [("authorization", f"Bearer {api_key}")] if api_key else []
 
     def tag(
         self,

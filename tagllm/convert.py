@@ -6,6 +6,7 @@ name (`tagllm` <-> `STRATEGY_TAGLLM`), so the registry is the one list of them.
 
 from __future__ import annotations
 
+import math
 import typing
 from collections.abc import Sequence
 
@@ -24,6 +25,7 @@ from tagllm.strategies import (
     VersionInfo,
 )
 from tagllm.v1 import common_pb2
+from tagllm.vocab.model import MAX_CATEGORIES, MAX_NAME_CHARS, VOCABULARY_NAME
 
 _VERDICT_TO_PROTO = {
     None: common_pb2.Provenance.VERDICT_UNSPECIFIED,
@@ -216,12 +218,23 @@ def record_to_proto(
 
 
 def record_from_proto(message: metrics_pb2.TaggingRecord) -> TaggedImage:
-    """Raises ValueError for a record that cannot be counted."""
+    """Raises ValueError for a record that cannot be counted: unknown strategy, a vocabulary name
+    or label that no vocabulary could have, more labels than categories, durations that are
+    negative or not finite. The metrics service trusts no sender."""
     result = result_from_proto(message.result)
-    if not result.version.vocabulary:
-        raise ValueError("record names no vocabulary")
-    if message.seconds < 0 or result.usage.compute_seconds < 0:
-        raise ValueError("negative durations")
+    if not VOCABULARY_NAME.match(result.version.vocabulary):
+        raise ValueError("record names no valid vocabulary")
+    if not 0 < message.vocabulary_size <= MAX_CATEGORIES:
+        raise ValueError(f"vocabulary_size must be in [1, {MAX_CATEGORIES}]")
+    durations = [message.seconds, result.usage.compute_seconds, *(s.seconds for s in result.stages)]
+    if not all(math.isfinite(d) and d >= 0 for d in durations):
+        raise ValueError("durations must be finite and not negative")
+    names = [label.name for label in result.labels] + list(result.candidates) + list(message.reference.labels)
+    if any(len(name) > MAX_NAME_CHARS or not name.isprintable() for name in names):
+        raise ValueError(f"label names must be printable and at most {MAX_NAME_CHARS} characters")
+    sizes = (len(result.labels), len(result.candidates), len(message.reference.labels))
+    if max(sizes) > message.vocabulary_size:
+        raise ValueError("more labels than the vocabulary has categories")
     return TaggedImage(
         result=result,
         vocabulary_size=message.vocabulary_size,

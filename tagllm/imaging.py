@@ -106,3 +106,24 @@ def normalize_image(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> Normal
     upright_image.save(out, format="PNG", compress_level=1)  # fast; the bytes only travel to the model
     png = out.getvalue()
     return NormalizedImage(png, width, height)
+
+
+def check_normalized(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> None:
+    """Raises ImageRejected unless `data` is what `normalize_image` could have produced: within
+    the byte limit and the model's pixel budget. Reads the header only; for services behind the
+    gateway, which trust no caller to have normalised."""
+    if not data:
+        raise ImageRejected("image is empty")
+    if len(data) > limits.max_bytes:
+        raise ImageRejected(f"image is {len(data)} bytes; the limit is {limits.max_bytes} bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            width, height = Image.open(io.BytesIO(data)).size
+    except Exception as exc:
+        raise ImageRejected(f"not a decodable image ({type(exc).__name__})") from None
+    if width * height > limits.model_pixels:
+        raise ImageRejected(
+            f"image is {width}x{height} = {width * height} pixels; normalised images have at most "
+            f"{limits.model_pixels}"
+        )

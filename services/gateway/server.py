@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import queue
 import threading
 import uuid
@@ -17,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from services.common.cache_metrics import export_cache
 from services.common.grpc_server import GrpcServer, abort_with, run_service
-from services.common.interceptors import REQUEST_ID_KEY
+from services.common.interceptors import REQUEST_ID_KEY, rewrap_handler
 from services.common.logs import get_logger
 from services.common.settings import GrpcSettings
 from tagllm.caching import LRUCache
@@ -49,10 +50,14 @@ class GatewaySettings(GrpcSettings):
     cache_entries: int = 10_000
     # Used when the client sets no deadline.
     default_timeout_seconds: float = 300.0
-    # Comma-separated keys; empty disables authentication.
+    # Comma-separated keys; empty disables authentication unless require_api_keys is set.
     api_keys: tuple[str, ...] = ()
+    # Refuse to start without keys (fail closed, e.g. when a Secret failed to mount).
+    require_api_keys: bool = False
 
     def __post_init__(self) -> None:
+        if self.require_api_keys and not self.api_keys:
+            raise ValueError("TAGLLM_GATEWAY_REQUIRE_API_KEYS is set but TAGLLM_GATEWAY_API_KEYS is empty")
         for name in (
             "max_batch_images",
             "max_in_flight",
@@ -71,25 +76,38 @@ class TagError(Exception):
 
 
 class ApiKeyInterceptor(grpc.ServerInterceptor):
-    """Requires `authorization: Bearer KEY` or `x-api-key: KEY`; health and reflection stay open."""
+    """Requires `authorization: Bearer KEY`; health and reflection stay open.
+
+    Keys are compared in constant time. A refused call is answered UNAUTHENTICATED by a handler
+    of the method's own kind, so a streaming call is refused at once instead of waiting for a
+    message it will never be allowed to send.
+    """
 
     def __init__(self, keys: tuple[str, ...]) -> None:
-        self.keys = frozenset(keys)
+        self.keys = tuple(key.encode() for key in keys)
 
-        def deny(request, context):
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown API key")
-
-        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+    def _allowed(self, metadata) -> bool:
+        for key, value in metadata or ():
+            if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+                token = value.removeprefix("Bearer ").strip().encode()
+                # Every key is compared, so the time taken does not say which one nearly matched.
+                return any([hmac.compare_digest(token, known) for known in self.keys])
+        return False
 
     def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
-        if method.startswith("/grpc.health") or method.startswith("/grpc.reflection"):
-            return continuation(handler_call_details)
-        for key, value in handler_call_details.invocation_metadata or ():
-            token = value.removeprefix("Bearer ").strip() if key == "authorization" else value
-            if key in ("authorization", "x-api-key") and token in self.keys:
-                return continuation(handler_call_details)
-        return self._deny
+        handler = continuation(handler_call_details)
+        if handler is None or method.startswith(("/grpc.health", "/grpc.reflection")):
+            return handler
+        if self._allowed(handler_call_details.invocation_metadata):
+            return handler
+
+        def deny(request_or_iterator, context):
+            context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, "missing or unknown API key (authorization: Bearer KEY)"
+            )
+
+        return rewrap_handler(handler, lambda behavior, streaming_response: deny)
 
 
 _PASS_THROUGH = {
@@ -159,9 +177,10 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             raise TagError(grpc.StatusCode.INVALID_ARGUMENT, f"options: {exc}") from None
         unknown = sorted(set(request.reference.labels) - set(vocabulary.names))
         if unknown:
+            shown = [name[:64] for name in unknown[:10]]  # what is echoed stays short
             raise TagError(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"reference labels not in vocabulary {vocabulary.name!r}: {unknown[:10]}",
+                f"{len(unknown)} reference labels not in vocabulary {vocabulary.name!r}: {shown}",
             )
         try:
             image = normalize_image(request.image.content, self.limits)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from prometheus_client import CollectorRegistry
 
@@ -28,6 +29,14 @@ class MetricsSettings(GrpcSettings):
     human_cost_per_image: float = DEFAULT_HUMAN_COST_PER_IMAGE
     # Per-class agreement series only for vocabularies up to this many categories.
     max_class_labels: int = 100
+    # Vocabularies with series at most (records naming more are refused and counted invalid).
+    max_vocabularies: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("gpu_price_per_hour", "human_cost_per_image"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"TAGLLM_METRICS_{name.upper()} must be a finite number, not negative")
 
 
 class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
@@ -38,12 +47,11 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
         accepted = 0
         for message in request.records:
             try:
-                record = record_from_proto(message)
+                self.metrics.observe(record_from_proto(message))
             except ValueError as exc:
                 self.metrics.records_invalid.inc()
-                log.warning("invalid record", error=str(exc), request_id=message.request_id)
+                log.warning("invalid record", error=str(exc)[:300], request_id=message.request_id[:128])
                 continue
-            self.metrics.observe(record)
             accepted += 1
         return metrics_pb2.RecordResponse(accepted=accepted)
 
@@ -55,6 +63,7 @@ def build_server(settings: MetricsSettings) -> GrpcServer:
         gpu_price_per_hour=settings.gpu_price_per_hour,
         human_cost_per_image=settings.human_cost_per_image,
         max_class_labels=settings.max_class_labels,
+        max_vocabularies=settings.max_vocabularies,
     )
     for name in builtin_names():
         metrics.prepare(name, builtin_vocabulary(name).names)

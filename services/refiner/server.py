@@ -14,6 +14,7 @@ from services.common.settings import GrpcSettings
 from services.refiner.metrics_sender import MetricsSender
 from tagllm.caching import LRUCache
 from tagllm.convert import options_from_proto, record_to_proto, result_to_proto
+from tagllm.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, check_normalized
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
 from tagllm.mllm.contract import CallContext, ErrorKind, MLLMError
 from tagllm.mllm.triton_client import TritonMLLM
@@ -41,12 +42,18 @@ class RefinerSettings(GrpcSettings):
     # Where tagging records go; empty: nowhere.
     metrics_address: str = "127.0.0.1:50053"
     metrics_buffer: int = 10_000
+    # The gateway's limits again: images arrive normalised, so larger ones are refused here too.
+    max_image_bytes: int = DEFAULT_LIMITS.max_bytes
+    model_pixels: int = DEFAULT_LIMITS.model_pixels
 
 
 class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
-    def __init__(self, mllm: TritonMLLM, sender: MetricsSender | None = None) -> None:
+    def __init__(
+        self, mllm: TritonMLLM, sender: MetricsSender | None = None, limits: ImageLimits = DEFAULT_LIMITS
+    ) -> None:
         self.mllm = mllm
         self.sender = sender
+        self.limits = limits
         # Custom vocabularies arrive inline with every request; parse each text once.
         self._custom: LRUCache[str, Vocabulary] = LRUCache(64)
 
@@ -65,8 +72,10 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
             abort_with(context, grpc.StatusCode.NOT_FOUND, f"unknown vocabulary {request.vocabulary!r}")
 
     def Refine(self, request: refinement_pb2.RefineRequest, context) -> refinement_pb2.RefineResponse:
-        if not request.image:
-            abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, "image is empty")
+        try:
+            check_normalized(request.image, self.limits)
+        except ImageRejected as exc:
+            abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, f"image: {exc}")
         vocabulary = self._vocabulary(request, context)
         try:
             options = options_from_proto(request.options)
@@ -103,7 +112,8 @@ def build_server(settings: RefinerSettings) -> GrpcServer:
     sender = None
     if settings.metrics_address:
         sender = MetricsSender(settings.metrics_address, registry, capacity=settings.metrics_buffer)
-    servicer = RefinementServicer(mllm, sender)
+    limits = ImageLimits(max_bytes=settings.max_image_bytes, model_pixels=settings.model_pixels)
+    servicer = RefinementServicer(mllm, sender, limits)
     return GrpcServer(
         settings,
         [SERVICE],

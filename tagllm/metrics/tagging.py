@@ -9,6 +9,7 @@ are ratios of the agreement counters (deploy/prometheus/rules).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -39,9 +40,15 @@ class TaggingMetrics:
         gpu_price_per_hour: float,
         human_cost_per_image: float,
         max_class_labels: int = 100,
+        max_vocabularies: int = 64,
     ) -> None:
         self.gpu_price_per_hour = gpu_price_per_hour
         self.max_class_labels = max_class_labels
+        self.max_vocabularies = max_vocabularies
+        # Series are bounded: vocabularies seen, and per vocabulary the class labels seen.
+        self._vocabularies: set[str] = set()
+        self._classes: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
 
         def counter(name: str, doc: str, labels=("strategy",)) -> Counter:
             return Counter(name, doc, labels, registry=registry)
@@ -87,9 +94,25 @@ class TaggingMetrics:
         self.dropped = counter("tagllm_dropped_answers", "Answer pieces that named no allowed category.")
         self.records_invalid = counter("tagllm_metrics_records_invalid", "Records skipped as malformed.", ())
 
+    def _admit(self, vocabulary: str, size: int, names: Iterable[str]) -> bool:
+        """Whether `vocabulary` may have series (ValueError past the vocabulary bound), and
+        whether its per-class series may grow by `names` (no more classes than it has)."""
+        with self._lock:
+            if vocabulary not in self._vocabularies:
+                if len(self._vocabularies) >= self.max_vocabularies:
+                    raise ValueError(f"more than {self.max_vocabularies} vocabularies; series are bounded")
+                self._vocabularies.add(vocabulary)
+            seen = self._classes.setdefault(vocabulary, set())
+            grown = seen | set(names)
+            if size > self.max_class_labels or len(grown) > size:
+                return False
+            self._classes[vocabulary] = grown
+            return True
+
     def prepare(self, vocabulary: str, names: Iterable[str]) -> None:
         """Create a vocabulary's series at zero, so rates count its first records too."""
         names = list(names)
+        self._admit(vocabulary, len(names), names)
         for strategy, implementation in STRATEGIES.items():
             for stage in implementation.stages:
                 self.stage_latency.labels(strategy, stage)
@@ -111,8 +134,12 @@ class TaggingMetrics:
                         counter.labels(strategy, vocabulary, name)
 
     def observe(self, record: TaggedImage) -> None:
+        """Counts one record; ValueError (nothing counted) when it would pass the series bounds."""
         result, usage = record.result, record.result.usage
         s, v = result.version.strategy, result.version.vocabulary
+        labels = {label.name for label in result.labels}
+        reference = set(record.reference or ())
+        per_class = self._admit(v, record.vocabulary_size, labels | reference)
         self.images.labels(s, v).inc()
         self.latency.labels(s).observe(record.seconds)
         for stage in result.stages:
@@ -128,12 +155,11 @@ class TaggingMetrics:
         self.dropped.labels(s).inc(result.dropped_answers)
         if record.reference is None:
             return
-        labels, reference = {label.name for label in result.labels}, set(record.reference)
         self.referenced.labels(s, v).inc()
         self.tp.labels(s, v).inc(len(labels & reference))
         self.fp.labels(s, v).inc(len(labels - reference))
         self.fn.labels(s, v).inc(len(reference - labels))
-        if record.vocabulary_size <= self.max_class_labels:
+        if per_class:
             for name in labels & reference:
                 self.class_tp.labels(s, v, name).inc()
             for name in labels - reference:

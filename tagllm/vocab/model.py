@@ -43,8 +43,11 @@ MAX_SIMILAR = 5
 MAX_DESCRIPTIONS = 3
 MAX_SYNONYMS = 20
 DEFAULT_GROUP_SIZE = 12
-_VOCAB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+VOCABULARY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Control characters, and the invisible ones that make text read otherwise than it is:
+# bidirectional overrides and isolates, zero-width characters, line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+MAX_VOCABULARY_BYTES = 1024 * 1024
 
 
 class VocabularyError(ValueError):
@@ -115,9 +118,19 @@ def load_vocabulary(path: str | Path) -> Vocabulary:
     return parse_vocabulary(text, source=str(path))
 
 
+def _load_yaml(text: str, source: str) -> Any:
+    """YAML without aliases: an alias lets a few hundred bytes expand into gigabytes."""
+    if len(text.encode("utf-8")) > MAX_VOCABULARY_BYTES:
+        raise VocabularyError(f"{source}: larger than {MAX_VOCABULARY_BYTES} bytes")
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise VocabularyError(f"{source}: YAML aliases (*name) are not allowed in a vocabulary")
+    return yaml.safe_load(text)
+
+
 def parse_vocabulary(text: str, source: str = "<vocabulary>") -> Vocabulary:
     try:
-        data = yaml.safe_load(text)
+        data = _load_yaml(text, source)
     except yaml.YAMLError as exc:
         raise VocabularyError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -145,7 +158,7 @@ def _build(data: dict[str, Any], source: str, text: str) -> Vocabulary:
     if unknown:
         raise fail("top level", f"unknown keys {sorted(unknown)}")
     name = data.get("name")
-    if not isinstance(name, str) or not _VOCAB_NAME.match(name):
+    if not isinstance(name, str) or not VOCABULARY_NAME.match(name):
         raise fail("name", "must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit")
     version = str(data.get("version", "")).strip()
     if not version:
@@ -252,7 +265,10 @@ def _phrase(value: Any, where: str, fail, limit: int = MAX_PHRASE_CHARS) -> str:
     if not isinstance(value, str) or not value.strip():
         raise fail(where, "must be a non-empty string")
     if _CONTROL.search(value):
-        raise fail(where, "must not contain control characters or line breaks")
+        raise fail(
+            where,
+            "must not contain control characters (bidirectional or zero-width ones included) or line breaks",
+        )
     value = " ".join(value.split())
     if len(value) > limit:
         raise fail(where, f"is longer than {limit} characters")

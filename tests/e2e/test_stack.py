@@ -1,6 +1,7 @@
 """The whole chain: client -> gateway -> refiner -> Triton (tiny Qwen2.5-VL), over real gRPC."""
 
 import io
+import threading
 
 import grpc
 import pytest
@@ -228,18 +229,38 @@ def test_api_keys_guard_the_api_but_not_health(stack):
             with pytest.raises(grpc.RpcError) as caught:
                 stub.Tag(request, timeout=30)
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            for wrong in ("Bearer wrong", "s3cret", "Basic s3cret", "Bearer s3cret-and-more"):
+                with pytest.raises(grpc.RpcError) as caught:
+                    stub.Tag(request, timeout=30, metadata=[("authorization", wrong)])
+                assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, wrong
             with pytest.raises(grpc.RpcError) as caught:
-                stub.Tag(request, timeout=30, metadata=[("x-api-key", "wrong")])
+                stub.Tag(request, timeout=30, metadata=[("x-api-key", "s3cret")])
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-            assert (
-                stub.Tag(
-                    request, timeout=60, metadata=[("authorization", "Bearer s3cret")]
-                ).result.usage.mllm_calls
-                == 1
-            )
-            assert (
-                stub.Tag(request, timeout=60, metadata=[("x-api-key", "s3cret")]).result.usage.mllm_calls == 1
-            )
+            # A stream without a key is refused at once, before it sends any message.
+            idle = threading.Event()
+
+            def never_sends():
+                idle.wait(30)
+                yield from ()
+
+            with pytest.raises(grpc.RpcError) as caught:
+                list(stub.StreamTag(never_sends(), timeout=20))
+            idle.set()
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            keyed = [("authorization", "Bearer s3cret")]
+            assert stub.Tag(request, timeout=60, metadata=keyed).result.usage.mllm_calls == 1
         _health(f"127.0.0.1:{guarded.port}")  # answers without a key
     finally:
         guarded.stop()
+
+
+def test_the_refiner_applies_the_gateways_limits_itself(stack):
+    from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
+
+    with grpc.insecure_channel(stack.settings.refiner_address) as channel:
+        refiner = refinement_pb2_grpc.RefinementServiceStub(channel)
+        big = refinement_pb2.RefineRequest(image=png(2000, 1000), vocabulary="coco")
+        with pytest.raises(grpc.RpcError) as caught:
+            refiner.Refine(big, timeout=30)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "normalised images have at most" in caught.value.details()

@@ -1,5 +1,7 @@
 """Protobuf <-> library conversions come in pairs that read back what they wrote."""
 
+import dataclasses
+
 import pytest
 
 from tagllm.convert import (
@@ -73,3 +75,64 @@ def test_library_options_survive_the_wire():
 
     for row in ROWS:
         assert options_from_proto(options_to_proto(row.options)) == row.options
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: setattr(r, "seconds", float("nan")), "finite"),
+        (lambda r: setattr(r.result.usage, "model_compute_seconds", float("inf")), "finite"),
+        (lambda r: setattr(r.result.stages[0], "seconds", -1.0), "not negative"),
+        (lambda r: setattr(r.result.version, "vocabulary", "Bad Name!"), "no valid vocabulary"),
+        (lambda r: setattr(r, "vocabulary_size", 100_000), "vocabulary_size"),
+        (lambda r: r.result.candidates.extend(f"c{i}" for i in range(80)), "more labels than"),
+        (lambda r: r.reference.labels.append("x" * 500), "at most 64 characters"),
+        (lambda r: r.reference.labels.append("evil\u202ename"), "printable"),
+    ],
+)
+def test_the_metrics_service_refuses_records_no_engine_could_send(change, message):
+    record = record_to_proto(result_to_proto(RESULT), 80, 0.75, reference_to_proto(["cat"]), "r1")
+    change(record)
+    with pytest.raises(ValueError, match=message):
+        record_from_proto(record)
+
+
+def test_series_stay_bounded_by_vocabularies_and_classes():
+    from prometheus_client import CollectorRegistry
+
+    from tagllm.metrics import TaggingMetrics
+
+    registry = CollectorRegistry()
+    metrics = TaggingMetrics(registry, 2.5, 0.05, max_vocabularies=2)
+
+    def record(vocabulary, labels, size=3):
+        result = dataclasses.replace(
+            RESULT,
+            labels=tuple(Label(n, 0.9) for n in labels),
+            version=dataclasses.replace(RESULT.version, vocabulary=vocabulary),
+        )
+        return record_from_proto(
+            record_to_proto(result_to_proto(result), size, 0.1, reference_to_proto(labels), "r")
+        )
+
+    metrics.observe(record("pets", ["cat", "dog"]))
+    metrics.observe(record("pets", ["cow"]))
+    metrics.observe(record("pets", ["yak"]))  # a fourth class in a 3-class vocabulary: no new series
+    assert (
+        registry.get_sample_value(
+            "tagllm_class_true_positives_total", {"strategy": "tagllm", "vocabulary": "pets", "label": "cow"}
+        )
+        == 1
+    )
+    assert (
+        registry.get_sample_value(
+            "tagllm_class_true_positives_total", {"strategy": "tagllm", "vocabulary": "pets", "label": "yak"}
+        )
+        is None
+    )
+    metrics.observe(record("farm", ["cow"]))
+    with pytest.raises(ValueError, match="more than 2 vocabularies"):
+        metrics.observe(record("zoo", ["lion"]))
+    assert (
+        registry.get_sample_value("tagllm_images_total", {"strategy": "tagllm", "vocabulary": "zoo"}) is None
+    )

@@ -64,3 +64,9 @@ def test_limits_must_be_positive():
         load_settings(GatewaySettings, "X_", max_in_flight=0)
     with pytest.raises(ValueError, match="STREAM_WINDOW"):
         load_settings(GatewaySettings, "X_", environ={"X_STREAM_WINDOW": "0"})
+
+
+def test_a_gateway_that_requires_keys_does_not_start_without_them():
+    with pytest.raises(ValueError, match="REQUIRE_API_KEYS is set but TAGLLM_GATEWAY_API_KEYS is empty"):
+        load_settings(GatewaySettings, "X_", require_api_keys=True)
+    assert load_settings(GatewaySettings, "X_", require_api_keys=True, api_keys=("k",)).api_keys == ("k",)

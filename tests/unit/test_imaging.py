@@ -69,3 +69,15 @@ def test_truncated_or_corrupted_images_are_rejected():
     corrupted[60] ^= 0xFF  # inside the first data chunk: its checksum no longer matches
     with pytest.raises(ImageRejected, match="not a decodable image"):
         normalize_image(bytes(corrupted))
+
+
+def test_services_behind_the_gateway_refuse_what_it_would_have_shrunk():
+    from tagllm.imaging import check_normalized
+
+    check_normalized(png(300, 200))
+    with pytest.raises(ImageRejected, match="normalised images have at most 1003520"):
+        check_normalized(png(2000, 1000))
+    with pytest.raises(ImageRejected, match="not a decodable image"):
+        check_normalized(b"junk")
+    with pytest.raises(ImageRejected, match="limit is 10 bytes"):
+        check_normalized(png(30, 30), ImageLimits(max_bytes=10))

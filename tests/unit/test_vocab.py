@@ -128,3 +128,19 @@ def test_registry_registers_custom_vocabularies():
         registry.register(minimal(name="coco"))
     with pytest.raises(KeyError):
         registry.get("nope")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: &x [1, 1]\nb: [*x, *x]\n", "aliases"),
+        ("name: x\ndescription: '" + "d" * (1024 * 1024) + "'\n", "larger than 1048576 bytes"),
+        ("name: pets\nversion: '1'\ncategories:\n  - name: \"cat\\u202e\"\n", "bidirectional"),
+        ("name: pets\nversion: '1'\ncategories:\n  - name: \"c\\u200bat\"\n", "zero-width"),
+    ],
+)
+def test_costly_or_deceptive_vocabularies_are_refused(text, message):
+    from tagllm.vocab import VocabularyError, parse_vocabulary
+
+    with pytest.raises(VocabularyError, match=message):
+        parse_vocabulary(text)
