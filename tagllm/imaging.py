@@ -60,11 +60,15 @@ def _orientation(image: Image.Image) -> int:
     return image.getexif().get(_ORIENTATION, 1)
 
 
-def normalize_image(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> NormalizedImage:
+def _check_bytes(data: bytes, limits: ImageLimits) -> None:
     if not data:
         raise ImageRejected("image is empty")
     if len(data) > limits.max_bytes:
         raise ImageRejected(f"image is {len(data)} bytes; the limit is {limits.max_bytes} bytes")
+
+
+def normalize_image(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> NormalizedImage:
+    _check_bytes(data, limits)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -112,10 +116,7 @@ def check_normalized(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> None:
     """Raises ImageRejected unless `data` is what `normalize_image` could have produced: within
     the byte limit and the model's pixel budget. Reads the header only; for services behind the
     gateway, which trust no caller to have normalised."""
-    if not data:
-        raise ImageRejected("image is empty")
-    if len(data) > limits.max_bytes:
-        raise ImageRejected(f"image is {len(data)} bytes; the limit is {limits.max_bytes} bytes")
+    _check_bytes(data, limits)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -153,7 +153,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
                 request.options.SerializeToString(deterministic=True),
             )
         cached = self.cache.get((*key, self._model_version)) if key else None
-        result = cached or self._refine(refine, timeout)
+        result = cached if cached is not None else self._refine(refine, timeout)
         if key and cached is None:
             self._model_version = result.version.model
             self.cache.put((*key, result.version.model), result)
