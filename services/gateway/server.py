@@ -138,9 +138,10 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
     # -- one image -------------------------------------------------------------------------
 
     def tag_one(
-        self, request: tagging_pb2.TagRequest, timeout: float, request_id: str
+        self, request: tagging_pb2.TagRequest, timeout: float, request_id: str, context=None
     ) -> tagging_pb2.TagResponse:
-        """Tags one image or raises TagError with the status to answer."""
+        """Tags one image or raises TagError with the status to answer. With the client's
+        `context`, a client that goes away cancels the refiner's work too."""
         refine, version = self._refine_request(request, request_id)
         # Requests with references go through, so the agreement metrics see every one of them.
         key = None
@@ -153,7 +154,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
                 request.options.SerializeToString(deterministic=True),
             )
         cached = self.cache.get((*key, self._model_version)) if key else None
-        result = cached if cached is not None else self._refine(refine, timeout)
+        result = cached if cached is not None else self._refine(refine, timeout, context)
         if key and cached is None:
             self._model_version = result.version.model
             self.cache.put((*key, result.version.model), result)
@@ -197,16 +198,23 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             refine.reference.CopyFrom(request.reference)
         return refine, vocabulary.full_version
 
-    def _refine(self, refine: refinement_pb2.RefineRequest, timeout: float) -> common_pb2.TaggingResult:
+    def _refine(
+        self, refine: refinement_pb2.RefineRequest, timeout: float, context
+    ) -> common_pb2.TaggingResult:
         if not self._slots.acquire(blocking=False):
             raise TagError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"more than {self.settings.max_in_flight} images in flight; retry with backoff",
             )
         try:
-            reply = self.refiner.Refine(
+            call = self.refiner.Refine.future(
                 refine, timeout=timeout, metadata=[(REQUEST_ID_KEY, refine.request_id)]
             )
+            if context is not None:
+                context.add_callback(call.cancel)  # no-op once the call has ended
+            reply = call.result()
+        except grpc.FutureCancelledError:
+            raise TagError(grpc.StatusCode.CANCELLED, "the client cancelled the request") from None
         except grpc.RpcError as exc:
             code = exc.code() if exc.code() in _PASS_THROUGH else grpc.StatusCode.UNAVAILABLE
             raise TagError(code, f"refiner: {exc.details()}") from None
@@ -229,13 +237,13 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
 
     def Tag(self, request, context):
         try:
-            return self.tag_one(request, self._timeout(context), self._request_id(context))
+            return self.tag_one(request, self._timeout(context), self._request_id(context), context)
         except TagError as exc:
             abort_with(context, exc.code, str(exc))
 
-    def _tag_to_status(self, request, timeout, request_id):
+    def _tag_to_status(self, request, timeout, request_id, context=None):
         try:
-            response = self.tag_one(request, timeout, request_id)
+            response = self.tag_one(request, timeout, request_id, context)
             return status_pb2.Status(code=code_pb2.OK), response
         except TagError as exc:
             return status_pb2.Status(code=exc.code.value[0], message=str(exc)), None
@@ -254,7 +262,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             )
         timeout, base_id = self._timeout(context), self._request_id(context)
         jobs = [
-            self._pool.submit(self._tag_to_status, item, timeout, f"{base_id}.{i}")
+            self._pool.submit(self._tag_to_status, item, timeout, f"{base_id}.{i}", context)
             for i, item in enumerate(request.requests)
         ]
         results = []
@@ -272,7 +280,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
 
         def work(item, request_id):
             try:
-                status, response = self._tag_to_status(item, timeout, request_id)
+                status, response = self._tag_to_status(item, timeout, request_id, context)
                 done.put(
                     tagging_pb2.StreamTagResponse(image_id=item.image.id, status=status, response=response)
                 )

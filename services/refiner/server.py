@@ -28,6 +28,7 @@ _STATUS_OF = {
     ErrorKind.INVALID_INPUT: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorKind.DEADLINE: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorKind.CANCELLED: grpc.StatusCode.CANCELLED,
     ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 
@@ -82,12 +83,17 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
             check_options(options, vocabulary)
         except ValueError as exc:
             abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        call = CallContext.within(context.time_remaining(), request.request_id)
+        call = CallContext.within(context.time_remaining(), request.request_id, context.is_active)
         start = time.perf_counter()
         try:
             result = tag_image(request.image, vocabulary, options, self.mllm, call)
         except MLLMError as exc:
             abort_with(context, _STATUS_OF[exc.kind], str(exc))
+        except Exception:
+            # A bug of ours: logged with the request id and answered INTERNAL, so it counts as an
+            # error (never as OK) and no client retries it as if the model were busy.
+            log.exception("refiner failed", request_id=request.request_id)
+            abort_with(context, grpc.StatusCode.INTERNAL, "internal error in the refiner; see its log")
         seconds = time.perf_counter() - start
         message = result_to_proto(result)
         if self.sender is not None:

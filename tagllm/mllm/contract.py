@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 # The most tokens one prompt's answer may have: the model server enforces it whatever the caller
@@ -74,11 +75,22 @@ class CallContext:
     request_id: str = ""
     # time.monotonic() by which the caller needs the answer; None: no deadline.
     deadline: float | None = None
+    # Whether the caller still waits (a gRPC context's is_active); None: always.
+    is_active: Callable[[], bool] | None = None
 
     @classmethod
-    def within(cls, seconds: float | None, request_id: str = "") -> CallContext:
+    def within(
+        cls, seconds: float | None, request_id: str = "", is_active: Callable[[], bool] | None = None
+    ) -> CallContext:
         """A context whose deadline is `seconds` from now (None: no deadline)."""
-        return cls(request_id, None if seconds is None else time.monotonic() + seconds)
+        return cls(request_id, None if seconds is None else time.monotonic() + seconds, is_active)
+
+    def check(self) -> None:
+        """Raises MLLMError when the caller has gone or its deadline has passed: work for nobody stops."""
+        if self.is_active is not None and not self.is_active():
+            raise MLLMError("the caller cancelled the request", ErrorKind.CANCELLED)
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise MLLMError("the caller's deadline passed", ErrorKind.DEADLINE)
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None without one."""
@@ -101,6 +113,7 @@ class ErrorKind(enum.StrEnum):
     INVALID_INPUT = "invalid_input"  # the request itself is wrong (undecodable image, bad tensors)
     UNAVAILABLE = "unavailable"  # server down, overloaded or shutting down: retry later
     DEADLINE = "deadline"  # the caller's deadline passed
+    CANCELLED = "cancelled"  # the caller went away; nobody waits for the answer
     INTERNAL = "internal"  # the model failed
 
 

@@ -199,6 +199,7 @@ class Run:
     def ask(self, stage: str, request: MLLMRequest) -> MLLMResponse:
         if stage not in STRATEGIES[self.options.strategy].stages:
             raise ValueError(f"stage {stage!r} is not declared by strategy {self.options.strategy!r}")
+        self.context.check()  # between stages: no second stage for a caller that has gone
         start = time.perf_counter()
         response = self.mllm.run(request, self.context)
         if len(response.results) != len(request.prompts):

@@ -1,5 +1,8 @@
 """The gateway's own limits, with a stand-in refiner (the real chain is tested in tests/e2e)."""
 
+import threading
+from concurrent import futures
+
 import grpc
 import pytest
 
@@ -12,18 +15,25 @@ from tests.conftest import png
 
 
 class Refiner:
+    """Stands in for the refiner's stub: `Refine.future(...)` answers at once."""
+
     def __init__(self):
         self.requests = []
+        self.Refine = self
 
-    def Refine(self, request, timeout, metadata):
+    def future(self, request, timeout, metadata):
         self.requests.append(request)
-        return refinement_pb2.RefineResponse(
-            result=common_pb2.TaggingResult(
-                labels=[common_pb2.Label(name="cat", score=0.9)],
-                usage=common_pb2.Usage(mllm_calls=1),
-                version=common_pb2.VersionStamp(model="m/1"),
+        done = futures.Future()
+        done.set_result(
+            refinement_pb2.RefineResponse(
+                result=common_pb2.TaggingResult(
+                    labels=[common_pb2.Label(name="cat", score=0.9)],
+                    usage=common_pb2.Usage(mllm_calls=1),
+                    version=common_pb2.VersionStamp(model="m/1"),
+                )
             )
         )
+        return done
 
 
 def request(content=None, **kwargs):
@@ -70,3 +80,48 @@ def test_a_gateway_that_requires_keys_does_not_start_without_them():
     with pytest.raises(ValueError, match="REQUIRE_API_KEYS is set but TAGLLM_GATEWAY_API_KEYS is empty"):
         load_settings(GatewaySettings, "X_", require_api_keys=True)
     assert load_settings(GatewaySettings, "X_", require_api_keys=True, api_keys=("k",)).api_keys == ("k",)
+
+
+def test_a_client_that_goes_away_cancels_the_refiners_work():
+    class Context:
+        def __init__(self):
+            self.callbacks = []
+
+        def add_callback(self, callback):
+            self.callbacks.append(callback)
+            return True
+
+    class PendingCall:
+        """A refiner call that answers only when cancelled, as grpc's future does then."""
+
+        def __init__(self):
+            self.ended = threading.Event()
+
+        def cancel(self):
+            self.ended.set()
+            return True
+
+        def cancelled(self):
+            return self.ended.is_set()
+
+        def result(self):
+            self.ended.wait(10)
+            raise grpc.FutureCancelledError()
+
+    class Pending(Refiner):
+        def future(self, request, timeout, metadata):
+            self.pending = PendingCall()
+            return self.pending
+
+    gateway, _ = servicer()
+    pending = Pending()
+    gateway.refiner = pending
+    context = Context()
+    worker = futures.ThreadPoolExecutor(1).submit(gateway.tag_one, request(), 10, "r", context)
+    while not context.callbacks:
+        threading.Event().wait(0.01)
+    for callback in context.callbacks:  # gRPC runs them when the client's call ends
+        callback()
+    with pytest.raises(TagError) as caught:
+        worker.result(timeout=10)
+    assert caught.value.code == grpc.StatusCode.CANCELLED and pending.pending.cancelled()

@@ -197,3 +197,21 @@ def test_the_prompt_style_reaches_the_prompts_and_the_version_stamp():
     assert result.version.prompt_hash == Prompts.for_vocabulary(COCO, "simple").hash
     with pytest.raises(ValueError, match="unknown prompt style"):
         check_options(StrategyOptions(prompt_style="baroque"), COCO)
+
+
+def test_a_caller_that_goes_away_gets_no_second_stage():
+    from tagllm.mllm.contract import ErrorKind, MLLMError
+
+    mllm = scripted()
+    asked = []
+
+    def is_active():
+        asked.append(True)
+        return len(asked) < 2  # active for stage 1, gone before stage 2
+
+    with pytest.raises(MLLMError) as caught:
+        tag_image(KITCHEN, COCO, StrategyOptions(), mllm, CallContext(is_active=is_active))
+    assert caught.value.kind is ErrorKind.CANCELLED and len(mllm.requests) == 1
+    with pytest.raises(MLLMError) as caught:
+        tag_image(KITCHEN, COCO, StrategyOptions(), scripted(), CallContext.within(-1.0))
+    assert caught.value.kind is ErrorKind.DEADLINE
