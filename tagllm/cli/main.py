@@ -71,6 +71,7 @@ def _run_dir(args) -> Path:
 
 def cmd_up(args) -> int:
     from tagllm.stack.local import LocalStack
+    from tagllm.stack.supervise import CrashLoop, Supervisor
 
     stack = LocalStack(_stack_settings(args, _run_dir(args)))
     stop = threading.Event()
@@ -83,14 +84,13 @@ def cmd_up(args) -> int:
     for name, where in stack.endpoints().items():
         print(f"  {name:46s} {where}")
     print("Ctrl-C stops everything.", flush=True)
+    supervisor = Supervisor(stack.processes, log=lambda line: print(line, file=sys.stderr, flush=True))
     try:
         while not stop.wait(1.0):
-            dead = [name for name, p in stack.processes.items() if not p.running]
-            if dead:
-                print(
-                    f"{', '.join(dead)} exited; stopping. See {stack.settings.run_dir / 'logs'}",
-                    file=sys.stderr,
-                )
+            try:
+                supervisor.poll()
+            except CrashLoop as exc:
+                print(f"error: {exc}\nstopping; all logs: {stack.settings.run_dir / 'logs'}", file=sys.stderr)
                 return 1
     finally:
         print("stopping ...", flush=True)

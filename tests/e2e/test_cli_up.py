@@ -21,6 +21,30 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def pid_with_env(entry: str) -> int:
+    """The process whose environment holds `entry` (this stack's, not another test's)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if entry.encode() in open(f"/proc/{pid}/environ", "rb").read().split(b"\0"):
+                return int(pid)
+        except OSError:
+            continue
+    raise AssertionError(f"no process with {entry}")
+
+
+def read_until(process, output: list[str], found, timeout: float) -> bool:
+    """Reads the process's output lines into `output` until `found(line)` or the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 1.0)
+        if ready:
+            line = process.stdout.readline()
+            output.append(line)
+            if found(line):
+                return True
+    return False
+
+
 def test_up_tag_and_stop_leaves_nothing_behind(qwen_dir, tmp_path):
     ports = free_ports()
     ports.pop("prometheus_port")
@@ -67,6 +91,18 @@ def test_up_tag_and_stop_leaves_nothing_behind(qwen_dir, tmp_path):
         gateway_log = (run_dir / "logs" / "gateway.log").read_text().splitlines()
         rpc_lines = [json.loads(line) for line in gateway_log if line.startswith("{") and '"rpc"' in line]
         assert any(line.get("request_id") for line in rpc_lines)
+
+        # The stack heals itself: a killed metrics service is started again, and serves.
+        metrics_pid = pid_with_env(f"TAGLLM_METRICS_PORT={ports['metrics_port']}")
+        os.kill(metrics_pid, signal.SIGKILL)
+        assert read_until(up, output, lambda line: "metrics restarted" in line, 60), "".join(output)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not port_open(ports["metrics_port"]):
+            time.sleep(0.5)
+        assert (
+            port_open(ports["metrics_port"])
+            and pid_with_env(f"TAGLLM_METRICS_PORT={ports['metrics_port']}") != metrics_pid
+        )
     finally:
         up.send_signal(signal.SIGTERM)
         try:
