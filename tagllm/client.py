@@ -8,6 +8,7 @@ import grpc
 
 from tagllm.convert import reference_to_proto, strategy_options
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
+from tagllm.vocab.registry import DEFAULT_VOCABULARY
 
 __all__ = ["TaggingClient", "strategy_options"]
 
@@ -27,7 +28,7 @@ class TaggingClient:
     def tag(
         self,
         image: bytes | Path,
-        vocabulary: str = "coco",
+        vocabulary: str = DEFAULT_VOCABULARY,
         options: common_pb2.StrategyOptions | None = None,
         image_id: str = "",
         reference_labels: list[str] | None = None,

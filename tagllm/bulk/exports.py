@@ -22,6 +22,8 @@ from tagllm.bulk.run import RunDirectory
 from tagllm.vocab import builtin_names, builtin_vocabulary
 
 Records = list[AnnotationRecord]
+# The CSV export's columns before the one score column per category.
+CSV_STAMP = ("model", "vocabulary_version", "prompt_hash", "strategy")
 
 
 def _version(record: AnnotationRecord) -> dict[str, Any]:
@@ -86,14 +88,13 @@ def export_coco(run: RunDirectory, results: Records, out: Path) -> None:
 def export_csv(run: RunDirectory, results: Records, out: Path) -> None:
     """One row per image, one column per category: the label's score, empty where absent."""
     categories = _categories(run, results)
-    stamp = ["model", "vocabulary_version", "prompt_hash", "strategy"]
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["image", *stamp, *categories])
+        writer.writerow(["image", *CSV_STAMP, *categories])
         for record in results:
             version, scores = _version(record), record.scores
             writer.writerow(
-                [record.image, *(version[k] for k in stamp), *(_score(scores.get(c)) for c in categories)]
+                [record.image, *(version[k] for k in CSV_STAMP), *(_score(scores.get(c)) for c in categories)]
             )
 
 

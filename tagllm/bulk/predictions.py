@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tagllm.bulk.exports import CSV_STAMP
 from tagllm.bulk.run import RunDirectory, RunError
 from tagllm.strategies import Usage
 
@@ -66,7 +67,7 @@ def _from_csv(path: Path) -> Predictions:
         rows = list(csv.DictReader(handle))
     if rows and "image" not in rows[0]:
         raise RunError(f"{path}: not a TagLLM CSV export (no 'image' column)")
-    stamp = {"image", "model", "vocabulary_version", "prompt_hash", "strategy"}
+    stamp = {"image", *CSV_STAMP}
     return Predictions(
         {
             row["image"]: {k: float(v) for k, v in row.items() if k not in stamp and v not in ("", None)}

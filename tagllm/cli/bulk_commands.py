@@ -7,8 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from tagllm.bulk.exports import EXPORTERS
 from tagllm.cli.options import add_strategy_arguments, options_from_arguments, options_manifest
 from tagllm.metrics.cost import DEFAULT_GPU_PRICE_PER_HOUR
+from tagllm.vocab.registry import DEFAULT_VOCABULARY
 
 
 def cmd_annotate(args) -> int:
@@ -83,7 +85,7 @@ def cmd_annotate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from tagllm.bulk.exports import EXPORTERS, export_run
+    from tagllm.bulk.exports import export_run
     from tagllm.bulk.run import RunDirectory, RunError
 
     try:
@@ -110,7 +112,7 @@ def add_parsers(commands) -> None:
     annotate.add_argument("source", help="folder of images, file list (.txt) or COCO-style JSON")
     annotate.add_argument("--out", required=True, help="run directory (created, or resumed)")
     annotate.add_argument("--images", help="root of the image paths in a file list or COCO file")
-    annotate.add_argument("--vocab", default="coco")
+    annotate.add_argument("--vocab", default=DEFAULT_VOCABULARY)
     add_strategy_arguments(annotate)
     annotate.add_argument("--shard", default="0/1", help="I/N: annotate the I-th of N deterministic shards")
     annotate.add_argument(
@@ -131,7 +133,7 @@ def add_parsers(commands) -> None:
 
     export = commands.add_parser("export", help="export an annotation run")
     export.add_argument("run")
-    export.add_argument("--format", required=True, choices=["coco", "csv", "jsonl", "labelstudio"])
+    export.add_argument("--format", required=True, choices=sorted(EXPORTERS))
     export.add_argument("--out", required=True)
     export.add_argument("--min-score", type=float, default=0.0, help="leave out labels scoring below this")
     export.add_argument(
@@ -318,7 +320,7 @@ def add_eval_parser(commands) -> None:
     ablation.add_argument("--images", help="root of the image paths in the label file")
     ablation.add_argument(
         "--vocab",
-        default="coco",
+        default=DEFAULT_VOCABULARY,
         help="vocabulary name at the gateway; with --model-dir, a built-in or a file",
     )
     ablation.add_argument("--rows", nargs="+", help="row names or slugs (default: all)")

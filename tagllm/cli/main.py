@@ -15,6 +15,7 @@ from tagllm.cli import bulk_commands, vocab_commands
 from tagllm.cli.options import add_strategy_arguments, options_from_arguments
 from tagllm.resources import ResourceMissing
 from tagllm.strategies import STRATEGIES
+from tagllm.vocab.registry import DEFAULT_VOCABULARY
 
 MAX_PRINTED_LABELS = 10
 
@@ -256,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag = commands.add_parser("tag", help="tag images through a running gateway")
     tag.add_argument("images", nargs="+")
     tag.add_argument("--address", default="127.0.0.1:50051", help="gateway address")
-    tag.add_argument("--vocab", default="coco")
+    tag.add_argument("--vocab", default=DEFAULT_VOCABULARY)
     add_strategy_arguments(tag)
     tag.add_argument("--max-labels", type=int, default=0, help="at most this many labels (0: all)")
     tag.add_argument("--api-key")

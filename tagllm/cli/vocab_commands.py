@@ -9,6 +9,7 @@ from pathlib import Path
 from tagllm.mllm.contract import MLLM
 from tagllm.vocab import named_vocabulary
 from tagllm.vocab.model import revise
+from tagllm.vocab.registry import DEFAULT_VOCABULARY
 
 
 def _write(vocabulary, out: str | None) -> None:
@@ -230,7 +231,7 @@ def add_parser(commands) -> None:
         action="store_true",
         help="ask for groups that do not co-occur (the paper's DiscP ablation)",
     )
-    group.add_argument("--vocab", default="coco", help="built-in name or vocabulary file")
+    group.add_argument("--vocab", default=DEFAULT_VOCABULARY, help="built-in name or vocabulary file")
     group.add_argument("--max-size", type=int, default=10, help="largest group")
     group.add_argument("--sample", type=int, default=500, help="images to answer with --from-answers")
     group.add_argument("--address", default="127.0.0.1:50051", help="gateway for --from-answers")
@@ -240,7 +241,7 @@ def add_parser(commands) -> None:
     concepts = sub.add_parser(
         "concepts", help="super-category, similar categories and descriptions from a model, for review"
     )
-    concepts.add_argument("--vocab", default="coco", help="built-in name or vocabulary file")
+    concepts.add_argument("--vocab", default=DEFAULT_VOCABULARY, help="built-in name or vocabulary file")
     where = concepts.add_mutually_exclusive_group()
     where.add_argument("--chat-url", help="OpenAI-compatible endpoint (the paper's way: a chat LLM)")
     where.add_argument("--triton", help="Triton gRPC address serving model mllm")

@@ -12,10 +12,10 @@ import hashlib
 
 import numpy as np
 import tritonclient.grpc as triton_grpc
-from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+from tritonclient.utils import InferenceServerException
 
 from tagllm.mllm.contract import NO_CONTEXT, CallContext, ErrorKind, MLLMError, MLLMRequest, MLLMResponse
-from tagllm.mllm.tensors import MODEL_NAME, OUTPUTS, request_to_arrays, response_from_arrays
+from tagllm.mllm.tensors import INPUTS, MODEL_NAME, OUTPUTS, request_to_arrays, response_from_arrays
 
 _KINDS = {
     "StatusCode.INVALID_ARGUMENT": ErrorKind.INVALID_INPUT,
@@ -23,6 +23,9 @@ _KINDS = {
     "StatusCode.RESOURCE_EXHAUSTED": ErrorKind.UNAVAILABLE,
     "StatusCode.DEADLINE_EXCEEDED": ErrorKind.DEADLINE,
 }
+
+
+INPUT_SPECS = {spec.name: spec for spec in INPUTS}
 
 
 def replica_order(urls: list[str], image: bytes) -> list[int]:
@@ -51,15 +54,14 @@ class TritonMLLM:
     def run(self, request: MLLMRequest, context: CallContext = NO_CONTEXT) -> MLLMResponse:
         inputs = []
         for name, array in request_to_arrays(request).items():
-            tensor = triton_grpc.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+            tensor = triton_grpc.InferInput(name, list(array.shape), INPUT_SPECS[name].wire_type)
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
         outputs = [triton_grpc.InferRequestedOutput(spec.name) for spec in OUTPUTS]
         error: MLLMError | None = None
         for index in replica_order(self.urls, request.image):
+            context.check()  # before each replica: the caller may have gone or run out of time
             remaining = context.remaining()
-            if remaining is not None and remaining <= 0:
-                raise MLLMError("the caller's deadline passed before the model was asked", ErrorKind.DEADLINE)
             timeout = self.timeout if remaining is None else min(self.timeout, remaining)
             try:
                 result = self._clients[index].infer(
