@@ -36,6 +36,9 @@ class ImageLimits:
     model_pixels: int = 1280 * 28 * 28
     # Both sides at least this long after normalisation.
     min_side: int = 28
+    # Longer side over shorter side. Qwen2.5-VL's processor refuses 200 and more; the limit also
+    # bounds the upscale to `min_side`, which would turn a 1x400000 strip into 28x11200000.
+    max_aspect_ratio: float = 200.0
 
 
 DEFAULT_LIMITS = ImageLimits()
@@ -67,6 +70,18 @@ def _check_bytes(data: bytes, limits: ImageLimits) -> None:
         raise ImageRejected(f"image is {len(data)} bytes; the limit is {limits.max_bytes} bytes")
 
 
+def _check_shape(width: int, height: int, max_pixels: int, limits: ImageLimits) -> None:
+    if width * height > max_pixels:
+        raise ImageRejected(
+            f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels} pixels"
+        )
+    if max(width, height) >= limits.max_aspect_ratio * max(1, min(width, height)):
+        raise ImageRejected(
+            f"image is {width}x{height}; the longer side must be less than "
+            f"{limits.max_aspect_ratio:g} times the shorter"
+        )
+
+
 def normalize_image(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> NormalizedImage:
     _check_bytes(data, limits)
     try:
@@ -74,11 +89,7 @@ def normalize_image(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> Normal
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))  # reads the header only
             width, height = image.size
-            if width * height > limits.max_pixels:
-                raise ImageRejected(
-                    f"image is {width}x{height} = {width * height} pixels; "
-                    f"the limit is {limits.max_pixels} pixels"
-                )
+            _check_shape(width, height, limits.max_pixels, limits)
             upright = _orientation(image) == 1
             fits = width * height <= limits.model_pixels and min(width, height) >= limits.min_side
             if upright and fits:
@@ -101,10 +112,13 @@ def normalize_image(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> Normal
     if width * height > limits.model_pixels:
         scale = math.sqrt(limits.model_pixels / (width * height))
         width, height = max(1, int(width * scale)), max(1, int(height * scale))
+        # Every resize is checked before it allocates: the budget, and the shape rounding made.
+        _check_shape(width, height, limits.model_pixels, limits)
         upright_image = upright_image.resize((width, height), Image.Resampling.BICUBIC)
     if min(width, height) < limits.min_side:
         scale = limits.min_side / min(width, height)
         width, height = math.ceil(width * scale), math.ceil(height * scale)
+        _check_shape(width, height, limits.model_pixels, limits)
         upright_image = upright_image.resize((width, height), Image.Resampling.BICUBIC)
     out = io.BytesIO()
     upright_image.save(out, format="PNG", compress_level=1)  # fast; the bytes only travel to the model
@@ -123,8 +137,4 @@ def check_normalized(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> None:
             width, height = Image.open(io.BytesIO(data)).size
     except Exception as exc:
         raise ImageRejected(f"not a decodable image ({type(exc).__name__})") from None
-    if width * height > limits.model_pixels:
-        raise ImageRejected(
-            f"image is {width}x{height} = {width * height} pixels; normalised images have at most "
-            f"{limits.model_pixels}"
-        )
+    _check_shape(width, height, limits.model_pixels, limits)

@@ -54,6 +54,19 @@ def test_rejections_say_which_limit(data, limits, message):
         normalize_image(data, limits)
 
 
+@pytest.mark.parametrize("width, height", [(1, 400_000), (1, 1_003_520), (400_000, 1), (5, 1000)])
+def test_thin_strips_are_refused_from_their_header_before_any_upscale(width, height):
+    strip = encode(Image.new("1", (width, height)))  # a few hundred bytes
+    with pytest.raises(ImageRejected, match="times the shorter"):
+        normalize_image(strip)
+
+
+def test_a_thin_image_within_the_aspect_limit_is_upscaled_to_the_minimum_side():
+    result = normalize_image(encode(Image.new("RGB", (10, 1000))))
+    assert (result.width, result.height) == (28, 2800)
+    assert Image.open(io.BytesIO(result.png)).size == (28, 2800)
+
+
 def test_decompression_bomb_is_rejected_from_its_header():
     bomb = encode(Image.new("1", (12_000, 5_000)))  # 60 Mpx that compress to a few KB
     assert len(bomb) < 100_000
@@ -75,7 +88,7 @@ def test_services_behind_the_gateway_refuse_what_it_would_have_shrunk():
     from tagllm.imaging import check_normalized
 
     check_normalized(png(300, 200))
-    with pytest.raises(ImageRejected, match="normalised images have at most 1003520"):
+    with pytest.raises(ImageRejected, match="the limit is 1003520 pixels"):
         check_normalized(png(2000, 1000))
     with pytest.raises(ImageRejected, match="not a decodable image"):
         check_normalized(b"junk")
