@@ -10,18 +10,50 @@ from tagllm.convert import reference_to_proto, strategy_options
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 from tagllm.vocab.registry import DEFAULT_VOCABULARY
 
-__all__ = ["TaggingClient", "strategy_options"]
+__all__ = ["TaggingClient", "channel_credentials", "strategy_options"]
+
+
+def read_pem(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def channel_credentials(ca: str, cert: str = "", key: str = "") -> grpc.ChannelCredentials | None:
+    """TLS credentials for calls (verifying the server with the CA bundle `ca`, presenting the
+    client certificate `cert` with its `key` when given), or None for plaintext (no CA)."""
+    if not ca:
+        if cert or key:
+            raise ValueError("a client certificate needs the CA that verifies the server (--ca)")
+        return None
+    if bool(cert) != bool(key):
+        raise ValueError("a client certificate and its key go together")
+    return grpc.ssl_channel_credentials(
+        root_certificates=read_pem(ca),
+        private_key=read_pem(key) if key else None,
+        certificate_chain=read_pem(cert) if cert else None,
+    )
 
 
 class TaggingClient:
-    def __init__(self, address: str, api_key: str | None = None, max_message_bytes: int = 64 * 1024 * 1024):
-        self.channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.max_send_message_length", max_message_bytes),
-                ("grpc.max_receive_message_length", max_message_bytes),
-            ],
-        )
+    def __init__(
+        self,
+        address: str,
+        api_key: str | None = None,
+        max_message_bytes: int = 64 * 1024 * 1024,
+        credentials: grpc.ChannelCredentials | None = None,
+    ):
+        """`credentials` (from `channel_credentials`) turn on TLS; without them the channel is
+        plaintext."""
+        options = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+        ]
+        if credentials is None:
+            self.channel = grpc.insecure_channel(address, options=options)
+        else:
+            self.channel = grpc.secure_channel(address, credentials, options=options)
         self.stub = tagging_pb2_grpc.TaggingServiceStub(self.channel)
         self.metadata = [("authorization", f"Bearer {api_key}")] if api_key else []
 

@@ -1,43 +1,96 @@
-"""One small gRPC server class for every service: interceptors, health, reflection, drain."""
+"""One small gRPC server class for every service: asyncio serving, interceptors, health,
+reflection, TLS, drain.
+
+Serving is asyncio (`grpc.aio`): an idle stream or a slow call holds a coroutine, not a thread,
+so no number of idle clients can starve health checks or other calls. Blocking work (image
+decoding, model calls) runs in thread pools the services own.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import signal
 import threading
-from collections.abc import Callable, Iterable
-from concurrent import futures
+from collections.abc import Awaitable, Callable, Iterable
 from typing import NoReturn
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
 
-from services.common.interceptors import ObservabilityInterceptor
+from services.common.interceptors import DecodeInterceptor, ObservabilityInterceptor
 from services.common.logs import configure_logging, get_logger
 from services.common.settings import GrpcSettings, load_settings
+from services.common.tls import server_credentials
 
 log = get_logger("grpc")
 # One sample per counter, not two: the *_created series only double what Prometheus stores.
 disable_created_metrics()
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+class ServiceError(Exception):
+    """Ends an RPC (or one image of a batch) with `code`. `retry_after` (seconds) travels as
+    google.rpc.RetryInfo, for clients that back off as told."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+
+    def to_status(self) -> status_pb2.Status:
+        status = status_pb2.Status(code=self.code.value[0], message=str(self))
+        if self.retry_after is not None:
+            delay = duration_pb2.Duration()
+            delay.FromMilliseconds(int(self.retry_after * 1000))
+            detail = any_pb2.Any()
+            detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+            status.details.append(detail)
+        return status
+
+
+async def abort_with(
+    context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, retry_after: float | None = None
+) -> NoReturn:
+    """Ends the RPC with `code` (and RetryInfo when `retry_after` is given); logged."""
+    await abort_for(context, ServiceError(code, message, retry_after))
+
+
+async def abort_for(context: grpc.aio.ServicerContext, error: ServiceError) -> NoReturn:
+    log.info("rejected", code=error.code.name, message=str(error)[:300])
+    trailing = ((STATUS_DETAILS_KEY, error.to_status().SerializeToString()),)
+    await context.abort(error.code, str(error), trailing_metadata=trailing)
+    raise AssertionError("grpc's abort raises")
+
+
+Readiness = Callable[[], Awaitable[bool]]
+
+
+async def always_ready() -> bool:
+    return True
 
 
 class GrpcServer:
-    """Builds, runs and drains one gRPC server.
+    """Builds, runs and drains one asyncio gRPC server on a thread of its own.
 
-    `add_servicers(server)` registers the service's servicers; `service_names` are the full names
-    reported by reflection and health. `readiness()`, polled every second, decides whether health
-    says SERVING for them.
+    `add_servicers(server)` registers the service's servicers; it runs on the server's event loop,
+    so it may open asyncio channels. `service_names` are the full names reported by reflection and
+    health. `readiness()`, awaited every second within `readiness_timeout_seconds`, decides whether
+    health says SERVING for them: a probe that hangs reads as not ready.
     """
 
     def __init__(
         self,
         settings: GrpcSettings,
         service_names: Iterable[str],
-        add_servicers: Callable[[grpc.Server], None],
-        readiness: Callable[[], bool] = lambda: True,
-        interceptors: Iterable[grpc.ServerInterceptor] = (),
+        add_servicers: Callable[[grpc.aio.Server], None],
+        readiness: Readiness = always_ready,
+        interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
@@ -45,65 +98,110 @@ class GrpcServer:
         self.registry = registry or CollectorRegistry()
         self.service_names = list(service_names)
         self.readiness = readiness
-        options = [
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.max_send_message_length", settings.max_message_bytes),
-            ("grpc.so_reuseport", 0),
-        ]
-        observability = ObservabilityInterceptor(self.registry)
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
-            interceptors=[observability, *interceptors],
-            options=options,
+        self.add_servicers = add_servicers
+        self.observability = ObservabilityInterceptor(self.registry)
+        self.interceptors = [self.observability, DecodeInterceptor(), *interceptors]
+        self.credentials = server_credentials(
+            settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
         )
-        add_servicers(self.server)
-        observability.prepare(self.service_names)
-        self.health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
-        self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
-        if self.port == 0:
-            raise RuntimeError(f"cannot listen on {settings.host}:{settings.port}")
-        self._stopping = threading.Event()
-        self._set_serving(False)
+        self.port = 0
+        self._serve_loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
 
-    def _set_serving(self, serving: bool) -> None:
+    # -- on the server's loop ------------------------------------------------------------------
+
+    async def _set_serving(self, serving: bool) -> None:
         status = (
             health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in ["", *self.service_names]:
-            self.health.set(name, status)
+            await self.health.set(name, status)
 
-    def _watch_readiness(self) -> None:
+    async def _probe(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self.readiness(), self.settings.readiness_timeout_seconds))
+        except Exception:  # a dependency that errs or hangs is not ready
+            return False
+
+    async def _watch_readiness(self) -> None:
         last = None
-        while not self._stopping.is_set():
-            try:
-                ready = bool(self.readiness())
-            except Exception:
-                ready = False
+        while True:
+            ready = await self._probe()
             if ready != last:
                 log.info("health", serving=ready)
-                self._set_serving(ready)
+                await self._set_serving(ready)
                 last = ready
-            self._stopping.wait(1.0)
+            await asyncio.sleep(1.0)
+
+    async def _serve(self) -> None:
+        settings = self.settings
+        self._serve_loop = asyncio.get_running_loop()
+        self._stop_requested = asyncio.Event()
+        self.server = grpc.aio.server(
+            interceptors=self.interceptors,
+            options=[
+                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                ("grpc.max_send_message_length", settings.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        )
+        self.add_servicers(self.server)
+        self.observability.prepare(self.service_names)
+        self.health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        address = f"{settings.host}:{settings.port}"
+        if self.credentials is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, self.credentials)
+        if self.port == 0:
+            raise RuntimeError(f"cannot listen on {address}")
+        await self._set_serving(False)
+        await self.server.start()
+        watcher = asyncio.create_task(self._watch_readiness())
+        log.info("listening", address=f"{settings.host}:{self.port}", tls=self.credentials is not None)
+        self._started.set()
+        await self._stop_requested.wait()
+        watcher.cancel()
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(settings.drain_seconds)
+        log.info("stopped")
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:
+            self._failure = exc
+            log.exception("server failed")
+        finally:
+            self._started.set()
+
+    # -- from any thread -----------------------------------------------------------------------
 
     def start(self) -> None:
-        self.server.start()
+        self._thread = threading.Thread(target=self._run, name="grpc-server", daemon=True)
+        self._thread.start()
+        self._started.wait()
+        if self._failure is not None:
+            raise RuntimeError(f"the server did not start: {self._failure}") from self._failure
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port, addr=self.settings.host, registry=self.registry)
-        threading.Thread(target=self._watch_readiness, name="readiness", daemon=True).start()
-        log.info("listening", address=f"{self.settings.host}:{self.port}", services=self.service_names)
 
     def stop(self) -> None:
         """Report NOT_SERVING, refuse new RPCs, let in-flight ones finish within the drain time."""
-        if self._stopping.is_set():
+        thread, stop = self._thread, self._stop_requested
+        if thread is None or stop is None or not thread.is_alive():
             return
-        self._stopping.set()
-        self.health.enter_graceful_shutdown()
-        self.server.stop(self.settings.drain_seconds).wait()
-        log.info("stopped")
+        assert self._serve_loop is not None
+        self._serve_loop.call_soon_threadsafe(stop.set)
+        thread.join()
 
     def serve_until_signal(self) -> None:
         done = threading.Event()
@@ -115,15 +213,10 @@ class GrpcServer:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.start()
-        done.wait()
+        while not done.wait(1.0):
+            if self._thread is not None and not self._thread.is_alive():
+                raise SystemExit("the gRPC server stopped unexpectedly")
         self.stop()
-
-
-def abort_with(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
-    """Ends the RPC with `code`; logged with the request id."""
-    log.info("rejected", code=code.name, message=message)
-    context.abort(code, message)
-    raise AssertionError("grpc's abort raises")
 
 
 def run_service(name: str, settings_class, prefix: str, build_server, argv: list[str] | None = None) -> None:

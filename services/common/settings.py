@@ -12,6 +12,8 @@ import types
 import typing
 from typing import TypeVar
 
+from services.common.tls import check_tls_settings
+
 T = TypeVar("T", bound="GrpcSettings")
 
 
@@ -67,3 +69,20 @@ class GrpcSettings:
     log_format: str = "json"  # json | console
     # Port of this service's own /metrics (gRPC server metrics); 0 turns it off.
     metrics_port: int = 0
+    # RPCs open at once (streams included); more are answered RESOURCE_EXHAUSTED by gRPC itself.
+    max_concurrent_rpcs: int = 1000
+    # Longest wait for the readiness probe (a dependency's health); a hung one reads as not ready.
+    readiness_timeout_seconds: float = 2.0
+    # TLS: this service's certificate chain and key (PEM), for its port and as its client
+    # certificate on the calls it makes. Empty: plaintext.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # CA bundle that verifies the services this one calls; empty: call them in plaintext.
+    tls_ca_file: str = ""
+    # When set, callers must present a certificate signed by this CA bundle (mutual TLS).
+    tls_client_ca_file: str = ""
+
+    def __post_init__(self) -> None:
+        check_tls_settings(self.tls_cert_file, self.tls_key_file, self.tls_ca_file, self.tls_client_ca_file)
+        if self.workers < 1 or self.max_concurrent_rpcs < 1:
+            raise ValueError("..._WORKERS and ..._MAX_CONCURRENT_RPCS must be at least 1")

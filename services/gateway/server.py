@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import dataclasses
+import functools
 import hashlib
 import hmac
-import queue
-import threading
+import itertools
 import uuid
 from concurrent import futures
 
@@ -17,11 +19,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from services.common.cache_metrics import export_cache
-from services.common.grpc_server import GrpcServer, abort_with, run_service
+from services.common.grpc_server import GrpcServer, ServiceError, abort_for, abort_with, run_service
 from services.common.interceptors import REQUEST_ID_KEY, rewrap_handler
 from services.common.logs import get_logger
 from services.common.settings import GrpcSettings
+from services.common.tls import open_channel
+from services.gateway.quota import QuotaExceeded, Quotas, caller_of
 from tagllm.caching import LRUCache
+from tagllm.client import channel_credentials
 from tagllm.convert import options_from_proto
 from tagllm.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, normalize_image
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
@@ -47,6 +52,11 @@ class GatewaySettings(GrpcSettings):
     max_in_flight: int = 64
     # Images of one StreamTag call in flight at once.
     stream_window: int = 8
+    # A StreamTag that sends no message for this long is ended.
+    stream_idle_seconds: float = 30.0
+    # Per caller (API key; everyone together without keys); 0 turns a quota off.
+    quota_requests_per_second: float = 0.0
+    quota_images_per_second: float = 0.0
     cache_entries: int = 10_000
     # Used when the client sets no deadline.
     default_timeout_seconds: float = 300.0
@@ -56,6 +66,7 @@ class GatewaySettings(GrpcSettings):
     require_api_keys: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.require_api_keys and not self.api_keys:
             raise ValueError("TAGLLM_GATEWAY_REQUIRE_API_KEYS is set but TAGLLM_GATEWAY_API_KEYS is empty")
         for name in (
@@ -67,20 +78,20 @@ class GatewaySettings(GrpcSettings):
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"TAGLLM_GATEWAY_{name.upper()} must be at least 1")
+        if (
+            self.stream_idle_seconds <= 0
+            or self.quota_requests_per_second < 0
+            or self.quota_images_per_second < 0
+        ):
+            raise ValueError("TAGLLM_GATEWAY_STREAM_IDLE_SECONDS must be positive and quotas not negative")
 
 
-class TagError(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class ApiKeyInterceptor(grpc.ServerInterceptor):
+class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
     """Requires `authorization: Bearer KEY`; health and reflection stay open.
 
     Keys are compared in constant time. A refused call is answered UNAUTHENTICATED by a handler
-    of the method's own kind, so a streaming call is refused at once instead of waiting for a
-    message it will never be allowed to send.
+    of the method's own kind before it reads any message, so a stream without a key is refused at
+    once instead of holding the server while it waits for a message.
     """
 
     def __init__(self, keys: tuple[str, ...]) -> None:
@@ -94,20 +105,26 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):
                 return any([hmac.compare_digest(token, known) for known in self.keys])
         return False
 
-    def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
-        handler = continuation(handler_call_details)
+        handler = await continuation(handler_call_details)
         if handler is None or method.startswith(("/grpc.health", "/grpc.reflection")):
             return handler
         if self._allowed(handler_call_details.invocation_metadata):
             return handler
 
-        def deny(request_or_iterator, context):
-            context.abort(
+        async def deny(request_or_iterator, context):
+            await context.abort(
                 grpc.StatusCode.UNAUTHENTICATED, "missing or unknown API key (authorization: Bearer KEY)"
             )
 
-        return rewrap_handler(handler, lambda behavior, streaming_response: deny)
+        async def deny_stream(request_or_iterator, context):
+            await deny(request_or_iterator, context)
+            yield  # never reached: makes this a stream of responses, as the method's kind wants
+
+        return rewrap_handler(
+            handler, lambda behavior, streaming_response: deny_stream if streaming_response else deny
+        )
 
 
 _PASS_THROUGH = {
@@ -118,10 +135,16 @@ _PASS_THROUGH = {
     grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.CANCELLED,
 }
+# What an overloaded gateway tells clients to wait before retrying.
+OVERLOAD_RETRY_SECONDS = 1.0
 
 
 class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
-    def __init__(self, settings: GatewaySettings, refiner: refinement_pb2_grpc.RefinementServiceStub) -> None:
+    """The public API. Every method is a coroutine on the server's event loop; image decoding
+    runs on a thread pool, the refiner is called over an asyncio channel (`refiner`, set when the
+    server starts)."""
+
+    def __init__(self, settings: GatewaySettings, refiner=None) -> None:
         self.settings = settings
         self.refiner = refiner
         self.vocabularies = VocabularyRegistry()
@@ -131,18 +154,38 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             model_pixels=settings.model_pixels,
         )
         self.cache: LRUCache[tuple, common_pb2.TaggingResult] = LRUCache(settings.cache_entries)
-        self._slots = threading.BoundedSemaphore(settings.max_in_flight)
+        self.in_flight = 0
+        self.quotas = Quotas(
+            settings.quota_requests_per_second,
+            settings.quota_images_per_second,
+            min_image_burst=settings.max_batch_images,
+        )
         self._model_version = ""
-        self._pool = futures.ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="tag")
+        self._decoders = futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="decode")
 
     # -- one image -------------------------------------------------------------------------
 
-    def tag_one(
-        self, request: tagging_pb2.TagRequest, timeout: float, request_id: str, context=None
+    async def tag_one(
+        self, request: tagging_pb2.TagRequest, timeout: float, request_id: str
     ) -> tagging_pb2.TagResponse:
-        """Tags one image or raises TagError with the status to answer. With the client's
-        `context`, a client that goes away cancels the refiner's work too."""
-        refine, version = self._refine_request(request, request_id)
+        """Tags one image or raises ServiceError with the status to answer. Cancelling the task
+        (gRPC does when the client goes away) cancels the refiner's call too."""
+        if self.in_flight >= self.settings.max_in_flight:  # shed at once rather than queue
+            raise ServiceError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"more than {self.settings.max_in_flight} images in flight; retry with backoff",
+                retry_after=OVERLOAD_RETRY_SECONDS,
+            )
+        self.in_flight += 1
+        try:
+            return await self._tag_admitted(request, timeout, request_id)
+        finally:
+            self.in_flight -= 1
+
+    async def _tag_admitted(self, request, timeout: float, request_id: str) -> tagging_pb2.TagResponse:
+        loop = asyncio.get_running_loop()
+        work = functools.partial(contextvars.copy_context().run, self._refine_request, request, request_id)
+        refine, version = await loop.run_in_executor(self._decoders, work)
         # Requests with references go through, so the agreement metrics see every one of them.
         key = None
         if not refine.HasField("reference"):
@@ -154,7 +197,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
                 request.options.SerializeToString(deterministic=True),
             )
         cached = self.cache.get((*key, self._model_version)) if key else None
-        result = cached if cached is not None else self._refine(refine, timeout, context)
+        result = cached if cached is not None else await self._refine(refine, timeout)
         if key and cached is None:
             self._model_version = result.version.model
             self.cache.put((*key, result.version.model), result)
@@ -165,28 +208,30 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
     def _refine_request(
         self, request: tagging_pb2.TagRequest, request_id: str
     ) -> tuple[refinement_pb2.RefineRequest, str]:
-        """The refiner's request (and the vocabulary's version), or TagError for bad input."""
+        """The refiner's request (and the vocabulary's version), or ServiceError for bad input."""
         try:
             vocabulary = self.vocabularies.get(request.vocabulary)
         except KeyError:
             known = ", ".join(v.name for v, _ in self.vocabularies.all())
             message = f"unknown vocabulary {request.vocabulary[:64]!r}; known: {known[:500]}"
-            raise TagError(grpc.StatusCode.NOT_FOUND, message + " (RegisterVocabulary adds one)") from None
+            raise ServiceError(
+                grpc.StatusCode.NOT_FOUND, message + " (RegisterVocabulary adds one)"
+            ) from None
         try:  # validated here; the refiner applies them
             check_options(options_from_proto(request.options), vocabulary)
         except ValueError as exc:
-            raise TagError(grpc.StatusCode.INVALID_ARGUMENT, f"options: {exc}") from None
+            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, f"options: {str(exc)[:300]}") from None
         unknown = sorted(set(request.reference.labels) - set(vocabulary.names))
         if unknown:
             shown = [name[:64] for name in unknown[:10]]  # what is echoed stays short
-            raise TagError(
+            raise ServiceError(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"{len(unknown)} reference labels not in vocabulary {vocabulary.name!r}: {shown}",
             )
         try:
             image = normalize_image(request.image.content, self.limits)
         except ImageRejected as exc:
-            raise TagError(grpc.StatusCode.INVALID_ARGUMENT, f"image: {exc}") from None
+            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, f"image: {exc}") from None
         refine = refinement_pb2.RefineRequest(
             image=image.png,
             vocabulary=vocabulary.name,
@@ -198,28 +243,14 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             refine.reference.CopyFrom(request.reference)
         return refine, vocabulary.full_version
 
-    def _refine(
-        self, refine: refinement_pb2.RefineRequest, timeout: float, context
-    ) -> common_pb2.TaggingResult:
-        if not self._slots.acquire(blocking=False):
-            raise TagError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"more than {self.settings.max_in_flight} images in flight; retry with backoff",
-            )
+    async def _refine(self, refine: refinement_pb2.RefineRequest, timeout: float) -> common_pb2.TaggingResult:
         try:
-            call = self.refiner.Refine.future(
-                refine, timeout=timeout, metadata=[(REQUEST_ID_KEY, refine.request_id)]
+            reply = await self.refiner.Refine(
+                refine, timeout=timeout, metadata=((REQUEST_ID_KEY, refine.request_id),)
             )
-            if context is not None:
-                context.add_callback(call.cancel)  # no-op once the call has ended
-            reply = call.result()
-        except grpc.FutureCancelledError:
-            raise TagError(grpc.StatusCode.CANCELLED, "the client cancelled the request") from None
-        except grpc.RpcError as exc:
+        except grpc.aio.AioRpcError as exc:
             code = exc.code() if exc.code() in _PASS_THROUGH else grpc.StatusCode.UNAVAILABLE
-            raise TagError(code, f"refiner: {exc.details()}") from None
-        finally:
-            self._slots.release()
+            raise ServiceError(code, f"refiner: {(exc.details() or '')[:500]}") from None
         return reply.result
 
     def _timeout(self, context) -> float:
@@ -230,102 +261,151 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             else self.settings.default_timeout_seconds
         )
 
-    def _request_id(self, context) -> str:
+    def _request_id(self) -> str:
         return structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex
+
+    def _charge(self, context, requests: int = 0, images: int = 0) -> None:
+        # Without keys every caller is one: a bucket per made-up header would be unbounded.
+        caller = caller_of(context.invocation_metadata()) if self.settings.api_keys else "anonymous"
+        try:
+            self.quotas.charge(caller, requests=requests, images=images)
+        except QuotaExceeded as exc:
+            raise ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after) from None
 
     # -- RPCs ------------------------------------------------------------------------------
 
-    def Tag(self, request, context):
+    async def Tag(self, request, context):
         try:
-            return self.tag_one(request, self._timeout(context), self._request_id(context), context)
-        except TagError as exc:
-            abort_with(context, exc.code, str(exc))
+            self._charge(context, requests=1, images=1)
+            return await self.tag_one(request, self._timeout(context), self._request_id())
+        except ServiceError as exc:
+            await abort_for(context, exc)
 
-    def _tag_to_status(self, request, timeout, request_id, context=None):
+    async def _tag_to_status(self, request, timeout, request_id, context, charge: bool = False):
         try:
-            response = self.tag_one(request, timeout, request_id, context)
+            if charge:
+                self._charge(context, images=1)
+            response = await self.tag_one(request, timeout, request_id)
             return status_pb2.Status(code=code_pb2.OK), response
-        except TagError as exc:
-            return status_pb2.Status(code=exc.code.value[0], message=str(exc)), None
+        except ServiceError as exc:
+            return exc.to_status(), None
         except Exception as exc:  # never let one image fail the others
-            log.exception("tag failed")
+            log.exception("tag failed", request_id=request_id)
             return status_pb2.Status(
                 code=code_pb2.INTERNAL, message=f"internal error: {type(exc).__name__}"
             ), None
 
-    def BatchTag(self, request, context):
-        if len(request.requests) > self.settings.max_batch_images:
-            abort_with(
-                context,
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"{len(request.requests)} images in one batch; the limit is {self.settings.max_batch_images}",
+    async def BatchTag(self, request, context):
+        try:
+            if len(request.requests) > self.settings.max_batch_images:
+                raise ServiceError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"{len(request.requests)} images in one batch; the limit is "
+                    f"{self.settings.max_batch_images}",
+                )
+            self._charge(context, requests=1, images=len(request.requests))
+        except ServiceError as exc:
+            await abort_for(context, exc)
+        timeout, base_id = self._timeout(context), self._request_id()
+        outcomes = await asyncio.gather(
+            *(
+                self._tag_to_status(item, timeout, f"{base_id}.{i}", context)
+                for i, item in enumerate(request.requests)
             )
-        timeout, base_id = self._timeout(context), self._request_id(context)
-        jobs = [
-            self._pool.submit(self._tag_to_status, item, timeout, f"{base_id}.{i}", context)
-            for i, item in enumerate(request.requests)
-        ]
-        results = []
-        for job in jobs:
-            status, response = job.result()
-            results.append(tagging_pb2.BatchTagResult(status=status, response=response))
-        return tagging_pb2.BatchTagResponse(results=results)
+        )
+        return tagging_pb2.BatchTagResponse(
+            results=[
+                tagging_pb2.BatchTagResult(status=status, response=response) for status, response in outcomes
+            ]
+        )
 
-    def StreamTag(self, request_iterator, context):
-        timeout, base_id = self._timeout(context), self._request_id(context)
-        window = threading.BoundedSemaphore(self.settings.stream_window)
-        done: queue.Queue = queue.Queue()
-        submitted = 0
-        finished_reading = threading.Event()
+    async def StreamTag(self, request_iterator, context):
+        """Answers each image as it is done, in completion order. At most `stream_window` images of
+        the stream are in flight: the next one is read only when one is done. A stream that sends
+        nothing for `stream_idle_seconds` is ended (DEADLINE_EXCEEDED) after its answers."""
+        try:
+            self._charge(context, requests=1)
+        except ServiceError as exc:
+            await abort_for(context, exc)
+        timeout, base_id = self._timeout(context), self._request_id()
+        window = asyncio.Semaphore(self.settings.stream_window)
+        answers: asyncio.Queue = asyncio.Queue()
+        tasks: set[asyncio.Task] = set()
+        idle = False
 
-        def work(item, request_id):
+        async def work(item, request_id):
             try:
-                status, response = self._tag_to_status(item, timeout, request_id, context)
-                done.put(
+                status, response = await self._tag_to_status(item, timeout, request_id, context, charge=True)
+                await answers.put(
                     tagging_pb2.StreamTagResponse(image_id=item.image.id, status=status, response=response)
                 )
             finally:
                 window.release()
 
-        def read():
-            nonlocal submitted
+        async def read():
+            nonlocal idle
+            messages = aiter(request_iterator)
             try:
-                for i, item in enumerate(request_iterator):
-                    window.acquire()
-                    submitted += 1
-                    self._pool.submit(work, item, f"{base_id}.{i}")
-            except Exception as exc:  # the client went away: answer what was already sent
-                log.info("stream input ended early", error=type(exc).__name__, submitted=submitted)
+                for i in itertools.count():
+                    await window.acquire()
+                    try:
+                        item = await asyncio.wait_for(anext(messages), self.settings.stream_idle_seconds)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        idle = True
+                        break
+                    task = asyncio.create_task(work(item, f"{base_id}.{i}"))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                await asyncio.gather(*tasks)
             finally:
-                finished_reading.set()
-                done.put(None)
+                await answers.put(None)
 
-        threading.Thread(target=read, name="stream-reader", daemon=True).start()
-        sent = 0
-        while True:
-            item = done.get()
-            if item is not None:
-                sent += 1
-                yield item
-            if finished_reading.is_set() and sent == submitted:
-                break
+        reader = asyncio.create_task(read())
+        try:
+            while (answer := await answers.get()) is not None:
+                yield answer
+            await reader  # surfaces a broken input stream
+        finally:  # the client went away or the stream failed: no work for nobody
+            reader.cancel()
+            for task in tasks:
+                task.cancel()
+        if idle:
+            await abort_with(
+                context,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"no message for {self.settings.stream_idle_seconds:g} s; the stream was closed "
+                "after answering every image it sent",
+            )
 
-    def ListVocabularies(self, request, context):
+    async def ListVocabularies(self, request, context):
         return tagging_pb2.ListVocabulariesResponse(
             vocabularies=[_vocabulary_info(v, builtin) for v, builtin in self.vocabularies.all()]
         )
 
-    def RegisterVocabulary(self, request, context):
+    async def RegisterVocabulary(self, request, context):
         try:
-            vocabulary = self.vocabularies.register(request.yaml, replace=request.replace, check=build_styles)
-        except VocabularyError as exc:
-            abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except FileExistsError as exc:
-            abort_with(context, grpc.StatusCode.ALREADY_EXISTS, f"{exc}; set replace to overwrite it")
-        except OverflowError as exc:
-            abort_with(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            self._charge(context, requests=1)
+            loop = asyncio.get_running_loop()
+            # Parsing and checking a large vocabulary takes a while: off the event loop.
+            vocabulary = await loop.run_in_executor(self._decoders, self._register, request)
+        except ServiceError as exc:
+            await abort_for(context, exc)
         log.info("vocabulary registered", vocabulary=vocabulary.name, version=vocabulary.full_version)
         return tagging_pb2.RegisterVocabularyResponse(vocabulary=_vocabulary_info(vocabulary, False))
+
+    def _register(self, request):
+        try:
+            return self.vocabularies.register(request.yaml, replace=request.replace, check=build_styles)
+        except VocabularyError as exc:
+            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)[:1000]) from None
+        except FileExistsError as exc:
+            raise ServiceError(
+                grpc.StatusCode.ALREADY_EXISTS, f"{str(exc)[:300]}; set replace to overwrite it"
+            ) from None
+        except OverflowError as exc:
+            raise ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)[:300]) from None
 
 
 def _vocabulary_info(vocabulary, builtin: bool) -> tagging_pb2.VocabularyInfo:
@@ -339,29 +419,39 @@ def _vocabulary_info(vocabulary, builtin: bool) -> tagging_pb2.VocabularyInfo:
 
 
 def build_server(settings: GatewaySettings) -> GrpcServer:
-    channel = grpc.insecure_channel(
-        settings.refiner_address,
-        options=[
-            ("grpc.max_send_message_length", settings.max_message_bytes),
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
-            # With a dns:/// address of several refiners, spread RPCs over all of them.
-            ("grpc.lb_policy_name", "round_robin"),
-        ],
-    )
-    servicer = TaggingServicer(settings, refinement_pb2_grpc.RefinementServiceStub(channel))
+    servicer = TaggingServicer(settings)
     registry = CollectorRegistry()
     export_cache(registry, "result", servicer.cache)
-    refiner_health = health_pb2_grpc.HealthStub(channel)
+    credentials = channel_credentials(settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file)
+    health: list[health_pb2_grpc.HealthStub] = []
 
-    def refiner_serving() -> bool:
-        reply = refiner_health.Check(health_pb2.HealthCheckRequest(service=REFINER_SERVICE), timeout=2)
+    def add_servicers(server: grpc.aio.Server) -> None:
+        # On the server's event loop: asyncio channels belong to the loop they are made on.
+        channel = open_channel(
+            settings.refiner_address,
+            credentials,
+            options=[
+                ("grpc.max_send_message_length", settings.max_message_bytes),
+                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                # With a dns:/// address of several refiners, spread RPCs over all of them.
+                ("grpc.lb_policy_name", "round_robin"),
+            ],
+            asynchronous=True,
+        )
+        servicer.refiner = refinement_pb2_grpc.RefinementServiceStub(channel)
+        health.append(health_pb2_grpc.HealthStub(channel))
+        tagging_pb2_grpc.add_TaggingServiceServicer_to_server(servicer, server)
+
+    async def refiner_serving() -> bool:
+        request = health_pb2.HealthCheckRequest(service=REFINER_SERVICE)
+        reply = await health[0].Check(request, timeout=settings.readiness_timeout_seconds)
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     interceptors = [ApiKeyInterceptor(settings.api_keys)] if settings.api_keys else []
     return GrpcServer(
         settings,
         [SERVICE],
-        lambda server: tagging_pb2_grpc.add_TaggingServiceServicer_to_server(servicer, server),
+        add_servicers,
         readiness=refiner_serving,
         interceptors=interceptors,
         registry=registry,

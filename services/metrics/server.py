@@ -43,7 +43,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
     def __init__(self, metrics: TaggingMetrics) -> None:
         self.metrics = metrics
 
-    def Record(self, request: metrics_pb2.RecordRequest, context) -> metrics_pb2.RecordResponse:
+    async def Record(self, request: metrics_pb2.RecordRequest, context) -> metrics_pb2.RecordResponse:
         accepted = 0
         for message in request.records:
             try:

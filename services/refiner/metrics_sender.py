@@ -14,6 +14,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.common.logs import get_logger
+from services.common.tls import open_channel
 from tagllm.internal.v1 import metrics_pb2, metrics_pb2_grpc
 
 log = get_logger("metrics-sender")
@@ -28,6 +29,7 @@ class MetricsSender:
         batch_size: int = 256,
         interval_seconds: float = 0.5,
         timeout_seconds: float = 2.0,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self._buffer: collections.deque[metrics_pb2.TaggingRecord] = collections.deque()
         self._capacity = capacity
@@ -37,7 +39,7 @@ class MetricsSender:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._channel = grpc.insecure_channel(address)
+        self._channel = open_channel(address, credentials)
         self._stub = metrics_pb2_grpc.MetricsServiceStub(self._channel)
         self.sent = Counter("tagllm_metrics_records_sent", "Records delivered.", registry=registry)
         self.dropped = Counter(

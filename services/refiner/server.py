@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import dataclasses
+import functools
+import threading
 import time
+from concurrent import futures
 
 import grpc
 from prometheus_client import CollectorRegistry
 
-from services.common.grpc_server import GrpcServer, abort_with, run_service
+from services.common.grpc_server import GrpcServer, ServiceError, abort_for, run_service
 from services.common.logs import get_logger
 from services.common.settings import GrpcSettings
 from services.refiner.metrics_sender import MetricsSender
 from tagllm.caching import LRUCache
+from tagllm.client import channel_credentials
 from tagllm.convert import options_from_proto, record_to_proto, result_to_proto
 from tagllm.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, check_normalized
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
@@ -49,16 +55,24 @@ class RefinerSettings(GrpcSettings):
 
 
 class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
+    """Runs one strategy per request. The work (model calls, parsing) runs on a thread pool; the
+    caller's cancel or deadline stops it before its next stage."""
+
     def __init__(
-        self, mllm: TritonMLLM, sender: MetricsSender | None = None, limits: ImageLimits = DEFAULT_LIMITS
+        self,
+        mllm: TritonMLLM,
+        sender: MetricsSender | None = None,
+        limits: ImageLimits = DEFAULT_LIMITS,
+        workers: int = 16,
     ) -> None:
         self.mllm = mllm
         self.sender = sender
         self.limits = limits
         # Custom vocabularies arrive inline with every request; parse each text once.
         self._custom: LRUCache[str, Vocabulary] = LRUCache(64)
+        self._workers = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refine")
 
-    def _vocabulary(self, request, context) -> Vocabulary:
+    def _vocabulary(self, request) -> Vocabulary:
         if request.vocabulary_yaml:
             try:
                 return self._custom.get_or_build(
@@ -66,34 +80,40 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
                     lambda text: parse_vocabulary(text, source="request vocabulary"),
                 )
             except VocabularyError as exc:
-                abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)[:1000]) from None
         try:
             return builtin_vocabulary(request.vocabulary or DEFAULT_VOCABULARY)
         except KeyError:
-            abort_with(context, grpc.StatusCode.NOT_FOUND, f"unknown vocabulary {request.vocabulary!r}")
+            raise ServiceError(
+                grpc.StatusCode.NOT_FOUND, f"unknown vocabulary {request.vocabulary[:64]!r}"
+            ) from None
 
-    def Refine(self, request: refinement_pb2.RefineRequest, context) -> refinement_pb2.RefineResponse:
+    def refine(
+        self, request: refinement_pb2.RefineRequest, call: CallContext
+    ) -> refinement_pb2.RefineResponse:
+        """The answer to one request, or ServiceError with the status to answer."""
         try:
             check_normalized(request.image, self.limits)
         except ImageRejected as exc:
-            abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, f"image: {exc}")
-        vocabulary = self._vocabulary(request, context)
+            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, f"image: {exc}") from None
+        vocabulary = self._vocabulary(request)
         try:
             options = options_from_proto(request.options)
             check_options(options, vocabulary)
         except ValueError as exc:
-            abort_with(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        call = CallContext.within(context.time_remaining(), request.request_id, context.is_active)
+            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)[:300]) from None
         start = time.perf_counter()
         try:
             result = tag_image(request.image, vocabulary, options, self.mllm, call)
         except MLLMError as exc:
-            abort_with(context, _STATUS_OF[exc.kind], str(exc))
+            raise ServiceError(_STATUS_OF[exc.kind], str(exc)[:500]) from None
         except Exception:
             # A bug of ours: logged with the request id and answered INTERNAL, so it counts as an
             # error (never as OK) and no client retries it as if the model were busy.
             log.exception("refiner failed", request_id=request.request_id)
-            abort_with(context, grpc.StatusCode.INTERNAL, "internal error in the refiner; see its log")
+            raise ServiceError(
+                grpc.StatusCode.INTERNAL, "internal error in the refiner; see its log"
+            ) from None
         seconds = time.perf_counter() - start
         message = result_to_proto(result)
         if self.sender is not None:
@@ -111,20 +131,46 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
         )
         return refinement_pb2.RefineResponse(result=message)
 
+    async def Refine(self, request: refinement_pb2.RefineRequest, context) -> refinement_pb2.RefineResponse:
+        caller_gone = threading.Event()
+        call = CallContext.within(
+            context.time_remaining(), request.request_id, lambda: not caller_gone.is_set()
+        )
+        work = functools.partial(contextvars.copy_context().run, self.refine, request, call)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._workers, work)
+        except ServiceError as exc:
+            await abort_for(context, exc)
+        finally:
+            # Cancelled (client gone, deadline) or done: no later stage runs for this call.
+            caller_gone.set()
+
 
 def build_server(settings: RefinerSettings) -> GrpcServer:
     registry = CollectorRegistry()
-    mllm = TritonMLLM(settings.triton_url, timeout=settings.triton_timeout_seconds)
+    # One client identity for every call it makes: to Triton and to the metrics service.
+    credentials = channel_credentials(settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file)
+    mllm = TritonMLLM(
+        settings.triton_url,
+        timeout=settings.triton_timeout_seconds,
+        credentials=credentials,
+        probe_timeout=settings.readiness_timeout_seconds,
+    )
     sender = None
     if settings.metrics_address:
-        sender = MetricsSender(settings.metrics_address, registry, capacity=settings.metrics_buffer)
+        sender = MetricsSender(settings.metrics_address, registry, capacity=settings.metrics_buffer,
+                               credentials=credentials)  # fmt: skip
     limits = ImageLimits(max_bytes=settings.max_image_bytes, model_pixels=settings.model_pixels)
-    servicer = RefinementServicer(mllm, sender, limits)
+    servicer = RefinementServicer(mllm, sender, limits, workers=settings.workers)
+
+    async def triton_ready() -> bool:
+        return await asyncio.to_thread(mllm.ready)
+
     return GrpcServer(
         settings,
         [SERVICE],
         lambda server: refinement_pb2_grpc.add_RefinementServiceServicer_to_server(servicer, server),
-        readiness=mllm.ready,
+        readiness=triton_ready,
         registry=registry,
     )
 

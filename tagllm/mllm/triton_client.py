@@ -36,15 +36,27 @@ def replica_order(urls: list[str], image: bytes) -> list[int]:
 
 
 class TritonMLLM:
-    """Thread-safe client; `timeout` caps every call (seconds), the caller's deadline may shorten it."""
+    """Thread-safe client; `timeout` caps every call (seconds), the caller's deadline may shorten it.
 
-    def __init__(self, urls: str | list[str], timeout: float = 120.0, model_name: str = MODEL_NAME) -> None:
+    `credentials` (gRPC channel credentials) turn on TLS to every replica; `probe_timeout` bounds
+    each replica's readiness check, so a hung server reads as not ready instead of hanging.
+    """
+
+    def __init__(
+        self,
+        urls: str | list[str],
+        timeout: float = 120.0,
+        model_name: str = MODEL_NAME,
+        credentials: object | None = None,
+        probe_timeout: float = 2.0,
+    ) -> None:
         self.urls = [u.strip() for u in urls.split(",")] if isinstance(urls, str) else list(urls)
         if not self.urls or not all(self.urls):
             raise ValueError("at least one Triton address is needed")
         self.model_name = model_name
         self.timeout = timeout
-        self._clients = [triton_grpc.InferenceServerClient(url=url) for url in self.urls]
+        self.probe_timeout = probe_timeout
+        self._clients = [triton_grpc.InferenceServerClient(url=url, creds=credentials) for url in self.urls]
         self._version = ""
 
     @property
@@ -88,7 +100,7 @@ class TritonMLLM:
         """Ready when at least one replica serves the model."""
         for client in self._clients:
             try:
-                if client.is_model_ready(self.model_name):
+                if client.is_model_ready(self.model_name, client_timeout=self.probe_timeout):
                     return True
             except InferenceServerException:
                 continue

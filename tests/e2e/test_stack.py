@@ -263,4 +263,4 @@ def test_the_refiner_applies_the_gateways_limits_itself(stack):
         with pytest.raises(grpc.RpcError) as caught:
             refiner.Refine(big, timeout=30)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "normalised images have at most" in caught.value.details()
+        assert "the limit is 1003520 pixels" in caught.value.details()

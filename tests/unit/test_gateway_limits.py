@@ -1,39 +1,59 @@
 """The gateway's own limits, with a stand-in refiner (the real chain is tested in tests/e2e)."""
 
-import threading
-from concurrent import futures
+import asyncio
 
 import grpc
 import pytest
+from google.rpc import code_pb2, error_details_pb2
 
+from services.common.grpc_server import ServiceError
 from services.common.settings import load_settings
-from services.gateway.server import GatewaySettings, TagError, TaggingServicer
+from services.gateway.quota import QuotaExceeded, Quotas
+from services.gateway.server import GatewaySettings, TaggingServicer
 from tagllm.client import strategy_options
 from tagllm.internal.v1 import refinement_pb2
 from tagllm.v1 import common_pb2, tagging_pb2
 from tests.conftest import png
 
+REPLY = refinement_pb2.RefineResponse(
+    result=common_pb2.TaggingResult(
+        labels=[common_pb2.Label(name="cat", score=0.9)],
+        usage=common_pb2.Usage(mllm_calls=1),
+        version=common_pb2.VersionStamp(model="m/1"),
+    )
+)
+
 
 class Refiner:
-    """Stands in for the refiner's stub: `Refine.future(...)` answers at once."""
+    """Stands in for the refiner's asyncio stub. Answers at once unless `hold` is set, then
+    waits until it is cleared (or the call is cancelled)."""
 
     def __init__(self):
         self.requests = []
+        self.cancelled = 0
+        self.release = asyncio.Event()
+        self.release.set()
         self.Refine = self
 
-    def future(self, request, timeout, metadata):
+    async def __call__(self, request, timeout, metadata):
         self.requests.append(request)
-        done = futures.Future()
-        done.set_result(
-            refinement_pb2.RefineResponse(
-                result=common_pb2.TaggingResult(
-                    labels=[common_pb2.Label(name="cat", score=0.9)],
-                    usage=common_pb2.Usage(mllm_calls=1),
-                    version=common_pb2.VersionStamp(model="m/1"),
-                )
-            )
-        )
-        return done
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return REPLY
+
+
+class Context:
+    def __init__(self, metadata=()):
+        self.metadata = metadata
+
+    def time_remaining(self):
+        return 10.0
+
+    def invocation_metadata(self):
+        return self.metadata
 
 
 def request(content=None, **kwargs):
@@ -47,26 +67,45 @@ def servicer(**settings):
     return TaggingServicer(load_settings(GatewaySettings, "X_", **settings), refiner), refiner
 
 
-def test_images_beyond_the_in_flight_limit_are_refused():
-    gateway, refiner = servicer(max_in_flight=1)
-    assert gateway._slots.acquire(blocking=False)  # one image is in flight
-    with pytest.raises(TagError) as caught:
-        gateway.tag_one(request(), 10, "r1")
-    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "in flight" in str(caught.value)
-    gateway._slots.release()
-    assert gateway.tag_one(request(), 10, "r2").result.labels[0].name == "cat"
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_images_beyond_the_in_flight_limit_are_shed_at_once_with_a_retry_delay():
+    async def scenario():
+        gateway, refiner = servicer(max_in_flight=1)
+        refiner.release.clear()
+        first = asyncio.create_task(gateway.tag_one(request(), 10, "r1"))
+        while not refiner.requests:
+            await asyncio.sleep(0.001)
+        with pytest.raises(ServiceError) as caught:
+            await gateway.tag_one(request(png(40, 40)), 10, "r2")
+        refiner.release.set()
+        assert (await first).result.labels[0].name == "cat"
+        assert (await gateway.tag_one(request(png(50, 50)), 10, "r3")).result.labels[0].name == "cat"
+        return caught.value
+
+    error = run(scenario())
+    assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "in flight" in str(error)
+    status = error.to_status()
+    assert status.code == code_pb2.RESOURCE_EXHAUSTED
+    retry = error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(retry) and retry.retry_delay.ToMilliseconds() == 1000
 
 
 def test_cache_serves_repeats_but_never_requests_with_references():
-    gateway, refiner = servicer()
-    first = gateway.tag_one(request(), 10, "a")
-    second = gateway.tag_one(request(), 10, "b")
-    assert not first.cached and second.cached and second.request_id == "b"
-    gateway.tag_one(request(reference=common_pb2.ReferenceLabels(labels=["cat"])), 10, "c")
-    assert len(refiner.requests) == 2 and list(refiner.requests[1].reference.labels) == ["cat"]
-    # An empty reference ("a human saw nothing") is a reference too.
-    gateway.tag_one(request(reference=common_pb2.ReferenceLabels()), 10, "d")
-    assert len(refiner.requests) == 3 and refiner.requests[2].HasField("reference")
+    async def scenario():
+        gateway, refiner = servicer()
+        first = await gateway.tag_one(request(), 10, "a")
+        second = await gateway.tag_one(request(), 10, "b")
+        assert not first.cached and second.cached and second.request_id == "b"
+        await gateway.tag_one(request(reference=common_pb2.ReferenceLabels(labels=["cat"])), 10, "c")
+        assert len(refiner.requests) == 2 and list(refiner.requests[1].reference.labels) == ["cat"]
+        # An empty reference ("a human saw nothing") is a reference too.
+        await gateway.tag_one(request(reference=common_pb2.ReferenceLabels()), 10, "d")
+        assert len(refiner.requests) == 3 and refiner.requests[2].HasField("reference")
+
+    run(scenario())
 
 
 def test_limits_must_be_positive():
@@ -74,6 +113,8 @@ def test_limits_must_be_positive():
         load_settings(GatewaySettings, "X_", max_in_flight=0)
     with pytest.raises(ValueError, match="STREAM_WINDOW"):
         load_settings(GatewaySettings, "X_", environ={"X_STREAM_WINDOW": "0"})
+    with pytest.raises(ValueError, match="STREAM_IDLE_SECONDS"):
+        load_settings(GatewaySettings, "X_", stream_idle_seconds=0)
 
 
 def test_a_gateway_that_requires_keys_does_not_start_without_them():
@@ -83,45 +124,117 @@ def test_a_gateway_that_requires_keys_does_not_start_without_them():
 
 
 def test_a_client_that_goes_away_cancels_the_refiners_work():
-    class Context:
-        def __init__(self):
-            self.callbacks = []
+    async def scenario():
+        gateway, refiner = servicer()
+        refiner.release.clear()
+        task = asyncio.create_task(gateway.tag_one(request(), 10, "r"))
+        while not refiner.requests:
+            await asyncio.sleep(0.001)
+        task.cancel()  # what gRPC does to the handler when the client's call ends
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return gateway, refiner
 
-        def add_callback(self, callback):
-            self.callbacks.append(callback)
-            return True
+    gateway, refiner = run(scenario())
+    assert refiner.cancelled == 1 and gateway.in_flight == 0
 
-    class PendingCall:
-        """A refiner call that answers only when cancelled, as grpc's future does then."""
 
-        def __init__(self):
-            self.ended = threading.Event()
+class Stream:
+    """A client's request stream: yields the given requests, then waits `idle_after` forever."""
 
-        def cancel(self):
-            self.ended.set()
-            return True
+    def __init__(self, requests, hang=False):
+        self.requests, self.hang = list(requests), hang
 
-        def cancelled(self):
-            return self.ended.is_set()
+    def __aiter__(self):
+        return self._messages()
 
-        def result(self):
-            self.ended.wait(10)
-            raise grpc.FutureCancelledError()
+    async def _messages(self):
+        for item in self.requests:
+            yield item
+        if self.hang:
+            await asyncio.Event().wait()
 
-    class Pending(Refiner):
-        def future(self, request, timeout, metadata):
-            self.pending = PendingCall()
-            return self.pending
 
-    gateway, _ = servicer()
-    pending = Pending()
-    gateway.refiner = pending
-    context = Context()
-    worker = futures.ThreadPoolExecutor(1).submit(gateway.tag_one, request(), 10, "r", context)
-    while not context.callbacks:
-        threading.Event().wait(0.01)
-    for callback in context.callbacks:  # gRPC runs them when the client's call ends
-        callback()
-    with pytest.raises(TagError) as caught:
-        worker.result(timeout=10)
-    assert caught.value.code == grpc.StatusCode.CANCELLED and pending.pending.cancelled()
+def test_a_stream_keeps_at_most_its_window_in_flight():
+    async def scenario():
+        gateway, refiner = servicer(stream_window=2, cache_entries=0)
+        refiner.release.clear()
+        items = [request(png(30 + i, 30)) for i in range(5)]
+        answers = []
+
+        async def consume():
+            async for answer in gateway.StreamTag(Stream(items), Context()):
+                answers.append(answer)
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(0.3)
+        in_flight_while_held = len(refiner.requests)
+        refiner.release.set()
+        await consumer
+        return in_flight_while_held, answers
+
+    in_flight, answers = run(scenario())
+    assert in_flight == 2
+    assert len(answers) == 5 and all(a.status.code == code_pb2.OK for a in answers)
+
+
+def test_an_idle_stream_is_ended_after_its_answers():
+    class Aborted(Exception):
+        pass
+
+    class StreamContext(Context):
+        async def abort(self, code, message, trailing_metadata=()):
+            self.code, self.message = code, message
+            raise Aborted()
+
+    async def scenario():
+        gateway, _ = servicer(stream_idle_seconds=0.2)
+        context, answers = StreamContext(), []
+        with pytest.raises(Aborted):
+            async for answer in gateway.StreamTag(Stream([request()], hang=True), context):
+                answers.append(answer)
+        return context, answers
+
+    context, answers = run(scenario())
+    assert len(answers) == 1 and answers[0].status.code == code_pb2.OK
+    assert context.code == grpc.StatusCode.DEADLINE_EXCEEDED and "no message for 0.2 s" in context.message
+
+
+def test_quotas_refuse_whole_charges_with_the_time_to_wait():
+    now = [0.0]
+    quotas = Quotas(requests_per_second=2, images_per_second=4, burst_seconds=1, clock=lambda: now[0])
+    quotas.charge("a", requests=1, images=4)
+    with pytest.raises(QuotaExceeded) as caught:
+        quotas.charge("a", requests=1, images=1)  # the images bucket is empty
+    assert caught.value.retry_after == pytest.approx(0.25)
+    quotas.charge("b", requests=1, images=1)  # another caller has buckets of its own
+    now[0] = 0.25
+    quotas.charge("a", requests=1, images=1)  # the refused charge took no request token
+    with pytest.raises(QuotaExceeded, match="requests per second"):
+        quotas.charge("a", requests=1)
+    with pytest.raises(QuotaExceeded, match="burst"):
+        quotas.charge("c", images=5)
+
+
+def test_tag_is_refused_once_a_callers_quota_is_spent():
+    class Aborted(Exception):
+        pass
+
+    class KeyedContext(Context):
+        async def abort(self, code, message, trailing_metadata=()):
+            self.code, self.message, self.trailing = code, message, trailing_metadata
+            raise Aborted()
+
+    async def scenario():
+        gateway, _ = servicer(api_keys=("k1", "k2"), quota_requests_per_second=1)
+        first = KeyedContext([("authorization", "Bearer k1")])
+        await gateway.Tag(request(), first)
+        await gateway.Tag(request(), first)  # a burst of two seconds' worth
+        with pytest.raises(Aborted):
+            await gateway.Tag(request(), first)
+        await gateway.Tag(request(), KeyedContext([("authorization", "Bearer k2")]))
+        return first
+
+    refused = run(scenario())
+    assert refused.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "quota" in refused.message
+    assert dict(refused.trailing)["grpc-status-details-bin"]

@@ -1,13 +1,18 @@
 """The refiner's own answers, with a stand-in model (the real chain is tested in tests/e2e)."""
 
+import asyncio
+import threading
+
 import grpc
 import pytest
 
 from services.refiner.server import RefinementServicer
 from tagllm.convert import strategy_options
 from tagllm.internal.v1 import refinement_pb2
-from tagllm.mllm.contract import ErrorKind, MLLMError
+from tagllm.mllm.contract import NO_CONTEXT, ErrorKind, MLLMError
+from tagllm.vocab import builtin_vocabulary
 from tests.conftest import png
+from tests.fakes import ScriptedMLLM
 
 
 class Aborted(Exception):
@@ -20,10 +25,7 @@ class Context:
     def time_remaining(self):
         return 10.0
 
-    def is_active(self):
-        return True
-
-    def abort(self, code, message):
+    async def abort(self, code, message, trailing_metadata=()):
         self.code, self.message = code, message
         raise Aborted(message)
 
@@ -53,7 +55,43 @@ def test_a_failure_is_answered_with_its_own_status_never_as_a_retryable_or_ok(er
     )
     context = Context()
     with pytest.raises(Aborted):
-        refiner.Refine(request, context)
+        asyncio.run(refiner.Refine(request, context))
     assert context.code == code
     if code is grpc.StatusCode.INTERNAL:
         assert "a bug" not in context.message  # details stay in the refiner's log
+
+
+class Held(ScriptedMLLM):
+    """Sees a cat; its first call waits until released."""
+
+    def __init__(self):
+        super().__init__(builtin_vocabulary("coco"), {png(): {"cat"}})
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def run(self, request, context=NO_CONTEXT):
+        self.entered.set()
+        self.release.wait(10)
+        return super().run(request, context)
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_a_cancelled_call_runs_no_further_stage(cancel):
+    model = Held()
+    refiner = RefinementServicer(model)
+    request = refinement_pb2.RefineRequest(image=png(), vocabulary="coco", options=strategy_options("tagllm"))
+
+    async def scenario():
+        task = asyncio.create_task(refiner.Refine(request, Context()))
+        await asyncio.to_thread(model.entered.wait, 10)
+        if cancel:
+            task.cancel()  # what gRPC does when the caller goes away
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        model.release.set()
+        if not cancel:
+            assert [label.name for label in (await task).result.labels] == ["cat"]
+
+    asyncio.run(scenario())
+    refiner._workers.shutdown(wait=True)  # the stage in progress ends; is another started?
+    assert len(model.requests) == (1 if cancel else 2)

@@ -1,0 +1,92 @@
+"""TLS for every hop: server credentials that reload their files, and channels that present them.
+
+One set of settings per service (see `GrpcSettings`): its certificate and key serve its own port
+and are presented as its client certificate on the calls it makes; `tls_ca_file` verifies the
+services it calls; `tls_client_ca_file`, when set, makes its port require a client certificate
+signed by that CA (mutual TLS). Certificate files are read again when they change on disk, on the
+next handshake, so a renewed certificate needs no restart.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from services.common.logs import get_logger
+from tagllm.client import read_pem
+
+log = get_logger("tls")
+
+
+def check_tls_settings(cert: str, key: str, ca: str, client_ca: str) -> None:
+    if bool(cert) != bool(key):
+        raise ValueError("..._TLS_CERT_FILE and ..._TLS_KEY_FILE go together")
+    if client_ca and not cert:
+        raise ValueError("..._TLS_CLIENT_CA_FILE needs ..._TLS_CERT_FILE: mutual TLS is TLS first")
+    for path in (cert, key, ca, client_ca):
+        if path:
+            read_pem(path)
+
+
+class _ReloadingServerCertificate:
+    """The certificate configuration, re-read when any of its files changes."""
+
+    def __init__(self, cert: str, key: str, client_ca: str) -> None:
+        self.paths = [p for p in (cert, key, client_ca) if p]
+        self.cert, self.key, self.client_ca = cert, key, client_ca
+        self._lock = threading.Lock()
+        self._stamp = self._stamps()
+
+    def _stamps(self) -> tuple:
+        return tuple((os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in self.paths)
+
+    def load(self) -> Any:
+        return grpc.ssl_server_certificate_configuration(
+            [(read_pem(self.key), read_pem(self.cert))],
+            root_certificates=read_pem(self.client_ca) if self.client_ca else None,
+        )
+
+    def fetch(self) -> Any:
+        """Called by gRPC before each handshake: a new configuration, or None for no change."""
+        try:
+            with self._lock:
+                stamp = self._stamps()
+                if stamp == self._stamp:
+                    return None
+                config = self.load()
+                self._stamp = stamp
+            log.info("certificates reloaded", files=self.paths)
+            return config
+        except (OSError, ValueError) as exc:  # half-written files: keep serving the old ones
+            log.warning("certificate reload failed; keeping the previous ones", error=str(exc)[:200])
+            return None
+
+
+def server_credentials(cert: str, key: str, client_ca: str) -> grpc.ServerCredentials | None:
+    """TLS credentials for a port, or None for plaintext (no certificate configured)."""
+    if not cert:
+        return None
+    certificate = _ReloadingServerCertificate(cert, key, client_ca)
+    return grpc.dynamic_ssl_server_credentials(
+        certificate.load(), certificate.fetch, require_client_authentication=bool(client_ca)
+    )
+
+
+def open_channel(
+    address: str,
+    credentials: grpc.ChannelCredentials | None,
+    options: Sequence[tuple[str, Any]] = (),
+    asynchronous: bool = False,
+):
+    """A channel to `address`: TLS when `credentials` are given, else plaintext."""
+    if asynchronous:
+        if credentials is None:
+            return grpc.aio.insecure_channel(address, options=options)
+        return grpc.aio.secure_channel(address, credentials, options=options)
+    if credentials is None:
+        return grpc.insecure_channel(address, options=options)
+    return grpc.secure_channel(address, credentials, options=options)
