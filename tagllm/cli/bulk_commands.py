@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 
 from tagllm.bulk.exports import EXPORTERS
-from tagllm.cli.options import add_strategy_arguments, options_from_arguments, options_manifest
+from tagllm.cli.options import (
+    add_gateway_arguments,
+    add_strategy_arguments,
+    gateway_client,
+    options_from_arguments,
+    options_manifest,
+)
 from tagllm.metrics.cost import DEFAULT_GPU_PRICE_PER_HOUR
 from tagllm.vocab.registry import DEFAULT_VOCABULARY
 
@@ -19,7 +25,6 @@ def cmd_annotate(args) -> int:
     from tagllm.bulk.progress import Progress
     from tagllm.bulk.run import RunDirectory, RunError
     from tagllm.bulk.sources import SourceError, in_shard, parse_shard, read_source
-    from tagllm.client import TaggingClient
     from tagllm.datasets.readers import DatasetError, read_labels
 
     try:
@@ -39,7 +44,7 @@ def cmd_annotate(args) -> int:
         )
         return 2
     options = options_from_arguments(args)
-    with TaggingClient(args.address, api_key=args.api_key) as client:
+    with gateway_client(args) as client:
         if not client.reachable():
             print(f"error: cannot reach the gateway at {args.address}: is the stack running? Start it with "
                   "`tagllm up`", file=sys.stderr)  # fmt: skip
@@ -118,8 +123,7 @@ def add_parsers(commands) -> None:
     annotate.add_argument(
         "--reference", help="human labels (COCO JSON, VOC folder, CSV) sent for live agreement"
     )
-    annotate.add_argument("--address", default="127.0.0.1:50051", help="gateway address")
-    annotate.add_argument("--api-key")
+    add_gateway_arguments(annotate)
     annotate.add_argument("--window", type=int, default=8, help="requests in flight")
     annotate.add_argument("--retries", type=int, default=4, help="retries of a retryable failure")
     annotate.add_argument("--timeout", type=float, default=300.0, help="seconds per image")
@@ -249,10 +253,9 @@ def cmd_ablation(args) -> int:
         where = f"in-process model {args.model_dir}"
     else:
         from tagllm.bulk.gateway_tagger import GatewayTagger
-        from tagllm.client import TaggingClient
         from tagllm.convert import options_to_proto
 
-        client = TaggingClient(args.address, api_key=args.api_key)
+        client = gateway_client(args)
 
         def tagger_for(options):
             return GatewayTagger(client, args.vocab, options_to_proto(options), timeout=args.timeout)
@@ -326,9 +329,8 @@ def add_eval_parser(commands) -> None:
     ablation.add_argument("--rows", nargs="+", help="row names or slugs (default: all)")
     ablation.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     where = ablation.add_mutually_exclusive_group()
-    where.add_argument("--address", default="127.0.0.1:50051", help="gateway address (default)")
+    add_gateway_arguments(ablation, "gateway address (default)", address_in=where)
     where.add_argument("--model-dir", help="run this checkpoint in-process instead of through a gateway")
-    ablation.add_argument("--api-key")
     ablation.add_argument("--window", type=int, default=8, help="requests in flight")
     ablation.add_argument("--timeout", type=float, default=300.0, help="seconds per image")
     ablation.add_argument(

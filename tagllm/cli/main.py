@@ -12,7 +12,12 @@ import time
 from pathlib import Path
 
 from tagllm.cli import bulk_commands, vocab_commands
-from tagllm.cli.options import add_strategy_arguments, options_from_arguments
+from tagllm.cli.options import (
+    add_gateway_arguments,
+    add_strategy_arguments,
+    gateway_client,
+    options_from_arguments,
+)
 from tagllm.resources import ResourceMissing
 from tagllm.strategies import STRATEGIES
 from tagllm.vocab.registry import DEFAULT_VOCABULARY
@@ -41,6 +46,7 @@ def _stack_settings(args, run_dir: Path):
         triton_grpc_port=args.triton_grpc_port,
         triton_metrics_port=args.triton_metrics_port,
         shared_prefix=not args.naive,
+        tls=args.tls,
     )
 
 
@@ -64,6 +70,11 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--naive", action="store_true", help="model computes every prompt separately (no prefix reuse)"
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="TLS on the gateway and mutual TLS on every internal hop, from a private CA in RUN_DIR/tls",
+    )
 
 
 def _run_dir(args) -> Path:
@@ -84,6 +95,8 @@ def cmd_up(args) -> int:
     print(f"all services healthy after {time.monotonic() - started:.1f} s:")
     for name, where in stack.endpoints().items():
         print(f"  {name:46s} {where}")
+    if stack.pki is not None:
+        print(f"clients verify the gateway with --ca {stack.pki.ca}")
     print("Ctrl-C stops everything.", flush=True)
     supervisor = Supervisor(stack.processes, log=lambda line: print(line, file=sys.stderr, flush=True))
     try:
@@ -123,11 +136,11 @@ def _print_response(path: str, response, as_json: bool) -> None:
 def cmd_tag(args) -> int:
     import grpc
 
-    from tagllm.client import TaggingClient, describe_rpc_error
+    from tagllm.client import describe_rpc_error
 
     options = options_from_arguments(args, max_labels=args.max_labels)
     failures = 0
-    with TaggingClient(args.address, api_key=args.api_key) as client:
+    with gateway_client(args) as client:
         for path in args.images:
             if Path(path).is_dir():
                 hint = f"`tagllm annotate {path} --out RUN` tags a folder"
@@ -176,7 +189,7 @@ def cmd_demo(args) -> int:
     )
     with stack:
         images = sample_images(run_dir / "samples")
-        with TaggingClient(stack.settings.gateway_address) as client:
+        with TaggingClient(stack.settings.gateway_address, credentials=stack.client_credentials()) as client:
             for strategy in STRATEGIES:
                 print(f"\n== strategy {strategy}")
                 for image in images:
@@ -256,11 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tag = commands.add_parser("tag", help="tag images through a running gateway")
     tag.add_argument("images", nargs="+")
-    tag.add_argument("--address", default="127.0.0.1:50051", help="gateway address")
+    add_gateway_arguments(tag)
     tag.add_argument("--vocab", default=DEFAULT_VOCABULARY)
     add_strategy_arguments(tag)
     tag.add_argument("--max-labels", type=int, default=0, help="at most this many labels (0: all)")
-    tag.add_argument("--api-key")
     tag.add_argument("--json", action="store_true", help="one JSON object per image")
     tag.set_defaults(func=cmd_tag)
 

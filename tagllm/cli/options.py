@@ -1,4 +1,4 @@
-"""The strategy flags `tag` and `annotate` share, and the options message they make."""
+"""The flags the commands share: strategy options, and how to reach the gateway."""
 
 from __future__ import annotations
 
@@ -59,3 +59,29 @@ def options_manifest(args: argparse.Namespace) -> dict[str, Any]:
         "prompt_style": args.prompt_style,
         "min_score": args.min_score,
     }
+
+
+DEFAULT_GATEWAY = "127.0.0.1:50051"
+
+
+def add_gateway_arguments(parser, address_help: str = "gateway address", address_in=None) -> None:
+    """--address (in the group `address_in` when given), --api-key, and TLS's --ca/--cert/--key."""
+    (address_in or parser).add_argument("--address", default=DEFAULT_GATEWAY, help=address_help)
+    parser.add_argument("--api-key", help="sent as `authorization: Bearer KEY`")
+    parser.add_argument("--ca", help="CA bundle (PEM) that verifies the gateway's certificate: turns on TLS")
+    parser.add_argument("--cert", help="client certificate (PEM), for a gateway that asks for one")
+    parser.add_argument("--key", help="private key (PEM) of --cert")
+
+
+def gateway_client(args: argparse.Namespace):
+    """A TaggingClient for the parsed gateway flags; bad TLS files end the command (exit 2)."""
+    import sys
+
+    from tagllm.client import TaggingClient, channel_credentials
+
+    try:
+        credentials = channel_credentials(args.ca or "", args.cert or "", args.key or "")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return TaggingClient(args.address, api_key=args.api_key, credentials=credentials)

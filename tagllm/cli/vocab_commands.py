@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from tagllm.cli.options import add_gateway_arguments, gateway_client
 from tagllm.mllm.contract import MLLM
 from tagllm.vocab import named_vocabulary
 from tagllm.vocab.model import revise
@@ -53,14 +54,14 @@ def _label_sets_from_answers(args, vocabulary) -> list[frozenset[str]]:
     """multi_option answers for a sample of unlabelled images, through a running gateway."""
     import grpc
 
-    from tagllm.client import TaggingClient, strategy_options
+    from tagllm.client import strategy_options
     from tagllm.datasets.images import list_images
 
     images = list_images(Path(args.from_answers))[: args.sample]
     if not images:
         raise SystemExit(f"no images under {args.from_answers}")
     label_sets = []
-    with TaggingClient(args.address) as client:
+    with gateway_client(args) as client:
         for n, image in enumerate(images, start=1):
             try:
                 response = client.tag(
@@ -184,7 +185,7 @@ def cmd_subset(args) -> int:
 def cmd_register(args) -> int:
     import grpc
 
-    from tagllm.client import TaggingClient, describe_rpc_error
+    from tagllm.client import describe_rpc_error
     from tagllm.v1 import tagging_pb2
 
     try:
@@ -192,7 +193,7 @@ def cmd_register(args) -> int:
     except OSError as exc:
         print(f"error: {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    with TaggingClient(args.address, api_key=args.api_key) as client:
+    with gateway_client(args) as client:
         request = tagging_pb2.RegisterVocabularyRequest(yaml=text, replace=args.replace)
         try:
             info = client.stub.RegisterVocabulary(request, timeout=60, metadata=client.metadata).vocabulary
@@ -234,7 +235,7 @@ def add_parser(commands) -> None:
     group.add_argument("--vocab", default=DEFAULT_VOCABULARY, help="built-in name or vocabulary file")
     group.add_argument("--max-size", type=int, default=10, help="largest group")
     group.add_argument("--sample", type=int, default=500, help="images to answer with --from-answers")
-    group.add_argument("--address", default="127.0.0.1:50051", help="gateway for --from-answers")
+    add_gateway_arguments(group, "gateway for --from-answers")
     group.add_argument("--out", help="vocabulary file to write (default: standard output)")
     group.set_defaults(func=cmd_group)
 
@@ -249,8 +250,7 @@ def add_parser(commands) -> None:
     _add_chat_arguments(concepts)
     register = sub.add_parser("register", help="register a vocabulary file with a running gateway")
     register.add_argument("file")
-    register.add_argument("--address", default="127.0.0.1:50051", help="gateway address")
-    register.add_argument("--api-key")
+    add_gateway_arguments(register)
     register.add_argument(
         "--replace", action="store_true", help="replace a registered vocabulary of that name"
     )

@@ -11,7 +11,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tagllm.client import channel_credentials
 from tagllm.resources import PACKAGE_ROOT
+from tagllm.stack.certs import LocalPKI, create_pki
 from tagllm.stack.ports import PORT_FIELDS, check_free
 from tagllm.stack.processes import ManagedProcess
 from tagllm.stack.prometheus import ScrapeTargets, prometheus_process, prometheus_ready
@@ -40,6 +42,13 @@ class StackSettings:
     log_format: str = "json"
     # Extra environment for the service processes (TAGLLM_GATEWAY_*, TAGLLM_REFINER_* ...).
     extra_env: tuple[tuple[str, str], ...] = ()
+    # TLS everywhere from a private CA made in run_dir/tls: the gateway's port (clients verify it
+    # with ca.pem) and mutual TLS on every internal hop, Triton's gRPC port included.
+    tls: bool = False
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.run_dir / "tls"
 
     @property
     def gateway_address(self) -> str:
@@ -66,7 +75,10 @@ class StackSettings:
         )
 
     def triton(self) -> TritonSettings:
+        pki = self.pki_dir
         return TritonSettings(
+            tls=(pki / "triton.pem", pki / "triton-key.pem", pki / "ca.pem") if self.tls else None,
+            probe_identity=(pki / "client.pem", pki / "client-key.pem") if self.tls else None,
             model_dir=self.model_dir,
             host=self.host,
             http_port=self.triton_http_port,
@@ -77,8 +89,11 @@ class StackSettings:
         )
 
 
-def grpc_serving(address: str, service: str = "") -> bool:
-    with grpc.insecure_channel(address) as channel:
+def grpc_serving(address: str, service: str = "", credentials: grpc.ChannelCredentials | None = None) -> bool:
+    channel = (
+        grpc.insecure_channel(address) if credentials is None else grpc.secure_channel(address, credentials)
+    )
+    with channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service=service), timeout=2
         )
@@ -91,6 +106,27 @@ class LocalStack:
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
         self.processes: dict[str, ManagedProcess] = {}
+        self.pki: LocalPKI | None = None
+
+    def client_credentials(self) -> grpc.ChannelCredentials | None:
+        """What a client of this stack's gateway needs: None without TLS."""
+        if self.pki is None:
+            return None
+        return channel_credentials(
+            str(self.pki.ca), str(self.pki["client"].cert), str(self.pki["client"].key)
+        )
+
+    def _tls_env(self, prefix: str, identity: str, require_client_certificate: bool) -> dict[str, str]:
+        if self.pki is None:
+            return {}
+        env = {
+            f"{prefix}TLS_CERT_FILE": str(self.pki[identity].cert),
+            f"{prefix}TLS_KEY_FILE": str(self.pki[identity].key),
+            f"{prefix}TLS_CA_FILE": str(self.pki.ca),
+        }
+        if require_client_certificate:
+            env[f"{prefix}TLS_CLIENT_CA_FILE"] = str(self.pki.ca)
+        return env
 
     def _service(self, name: str, module: str, env: dict[str, str]) -> ManagedProcess:
         full_env = dict(os.environ)
@@ -107,6 +143,8 @@ class LocalStack:
         s = self.settings
         check_free(s.host, {f: getattr(s, f) for f in PORT_FIELDS if f != "prometheus_port" or s.prometheus})
         s.run_dir.mkdir(parents=True, exist_ok=True)
+        if s.tls:
+            self.pki = create_pki(s.pki_dir, hosts=tuple(dict.fromkeys(("localhost", "127.0.0.1", s.host))))
         try:
             triton = triton_process(s.triton(), s.run_dir)
             metrics = self._service(
@@ -117,6 +155,7 @@ class LocalStack:
                     "TAGLLM_METRICS_PORT": str(s.metrics_port),
                     "TAGLLM_METRICS_METRICS_PORT": str(s.metrics_http_port),
                     "TAGLLM_METRICS_LOG_FORMAT": s.log_format,
+                    **self._tls_env("TAGLLM_METRICS_", "metrics", require_client_certificate=True),
                 },
             )
             refiner = self._service(
@@ -129,6 +168,7 @@ class LocalStack:
                     "TAGLLM_REFINER_METRICS_ADDRESS": s.metrics_address,
                     "TAGLLM_REFINER_METRICS_PORT": str(s.refiner_metrics_port),
                     "TAGLLM_REFINER_LOG_FORMAT": s.log_format,
+                    **self._tls_env("TAGLLM_REFINER_", "refiner", require_client_certificate=True),
                 },
             )
             gateway = self._service(
@@ -140,6 +180,8 @@ class LocalStack:
                     "TAGLLM_GATEWAY_REFINER_ADDRESS": s.refiner_address,
                     "TAGLLM_GATEWAY_METRICS_PORT": str(s.gateway_metrics_port),
                     "TAGLLM_GATEWAY_LOG_FORMAT": s.log_format,
+                    # The public port: TLS, no client certificate (callers use API keys).
+                    **self._tls_env("TAGLLM_GATEWAY_", "gateway", require_client_certificate=False),
                 },
             )
             self.processes = {"triton": triton, "metrics": metrics, "refiner": refiner, "gateway": gateway}
@@ -155,9 +197,10 @@ class LocalStack:
                 return max(1.0, deadline - time.monotonic())
 
             triton.wait_until(lambda: model_ready(s.triton()), left(), "serving model mllm")
-            metrics.wait_until(lambda: grpc_serving(s.metrics_address), left(), "healthy")
-            refiner.wait_until(lambda: grpc_serving(s.refiner_address), left(), "healthy")
-            gateway.wait_until(lambda: grpc_serving(s.gateway_address), left(), "healthy")
+            credentials = self.client_credentials()
+            metrics.wait_until(lambda: grpc_serving(s.metrics_address, "", credentials), left(), "healthy")
+            refiner.wait_until(lambda: grpc_serving(s.refiner_address, "", credentials), left(), "healthy")
+            gateway.wait_until(lambda: grpc_serving(s.gateway_address, "", credentials), left(), "healthy")
             if s.prometheus:
                 self.processes["prometheus"].wait_until(
                     lambda: prometheus_ready(s.host, s.prometheus_port), left(), "ready"
@@ -178,7 +221,8 @@ class LocalStack:
             "gateway (gRPC, tagllm.v1.TaggingService)": s.gateway_address,
             "refiner (gRPC, tagllm.internal.v1.RefinementService)": s.refiner_address,
             "triton (gRPC, KServe v2)": s.triton_grpc_address,
-            "triton (HTTP)": f"http://{s.host}:{s.triton_http_port}",
+            **({} if s.tls else {"triton (HTTP)": f"http://{s.host}:{s.triton_http_port}"}),
+            **({"CA of every TLS port": str(self.pki.ca)} if self.pki else {}),
             "metrics service (gRPC, tagllm.internal.v1.MetricsService)": s.metrics_address,
             "tagging metrics": f"http://{s.host}:{s.metrics_http_port}/metrics",
             "gateway / refiner metrics": (

@@ -15,14 +15,26 @@ class ProcessFailed(RuntimeError):
 
 
 class ManagedProcess:
-    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cleanup: Callable[[], object] | None = None,
+    ) -> None:
+        """`cleanup` removes what a process killed without warning leaves behind; it runs before
+        every start and after every stop."""
         self.name = name
         self.argv = argv
         self.log_path = log_path
         self.env = env
+        self.cleanup = cleanup
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        if self.cleanup is not None:
+            self.cleanup()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps writing to it
         try:
@@ -68,6 +80,8 @@ class ManagedProcess:
                 self.process.wait(timeout=5)
         # Children that outlived their leader (Triton's backend stubs) go too.
         _signal_group(self.process.pid, signal.SIGKILL)
+        if self.cleanup is not None:
+            self.cleanup()
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -37,6 +37,11 @@ class TritonSettings:
     threads: int = 0
     prefix_cache_bytes: int = 256 * 1024 * 1024
     backend: str = "transformers"
+    # Mutual TLS on the gRPC port: (certificate, key, CA that signs its callers). Triton's HTTP
+    # port has no TLS, so it is turned off then; its metrics port stays plaintext (read-only).
+    tls: tuple[Path, Path, Path] | None = None
+    # Client identity (certificate, key) for the stack's own readiness probe under TLS.
+    probe_identity: tuple[Path, Path] | None = None
 
 
 def pytriton_root() -> Path:
@@ -113,8 +118,6 @@ def triton_process(settings: TritonSettings, run_dir: Path) -> ManagedProcess:
         str(binary),
         f"--model-repository={repository}",
         f"--backend-directory={backends}",
-        f"--http-address={settings.host}",
-        f"--http-port={settings.http_port}",
         f"--grpc-address={settings.host}",
         f"--grpc-port={settings.grpc_port}",
         "--allow-metrics=true",
@@ -122,11 +125,59 @@ def triton_process(settings: TritonSettings, run_dir: Path) -> ManagedProcess:
         f"--metrics-port={settings.metrics_port}",
         "--log-verbose=0",
         "--exit-timeout-secs=10",
+        # Shared-memory regions named after this server's port, so that those a killed server
+        # leaves behind can be found and removed before the next one starts.
+        f"--backend-config=python,shm-region-prefix-name={shm_prefix(settings)}",
     ]
-    return ManagedProcess("triton", argv, run_dir / "logs" / "triton.log", env=triton_environment())
+    if settings.tls is None:
+        argv += [f"--http-address={settings.host}", f"--http-port={settings.http_port}"]
+    else:
+        cert, key, ca = settings.tls
+        argv += [
+            "--allow-http=false",
+            "--grpc-use-ssl-mutual=true",
+            f"--grpc-server-cert={cert}",
+            f"--grpc-server-key={key}",
+            f"--grpc-root-cert={ca}",
+        ]
+    return ManagedProcess(
+        "triton",
+        argv,
+        run_dir / "logs" / "triton.log",
+        env=triton_environment(),
+        cleanup=lambda: remove_shm_regions(shm_prefix(settings)),
+    )
+
+
+def shm_prefix(settings: TritonSettings) -> str:
+    return f"tagllm_triton_{settings.grpc_port}_"
+
+
+def remove_shm_regions(prefix: str, shm: Path = Path("/dev/shm")) -> list[str]:
+    """Removes the python backend's shared-memory regions named with `prefix` (a server that was
+    killed cannot remove its own); returns their names."""
+    removed = []
+    for region in shm.glob(f"{prefix}*") if shm.is_dir() else ():
+        try:
+            region.unlink()
+            removed.append(region.name)
+        except OSError:
+            pass
+    return removed
 
 
 def model_ready(settings: TritonSettings) -> bool:
+    if settings.tls is not None:  # no HTTP port then: ask over gRPC, as a client with a certificate
+        from tagllm.client import channel_credentials
+        from tagllm.mllm.triton_client import TritonMLLM
+
+        cert, key = settings.probe_identity or ("", "")
+        credentials = channel_credentials(str(settings.tls[2]), str(cert), str(key))
+        client = TritonMLLM(f"{settings.host}:{settings.grpc_port}", credentials=credentials)
+        try:
+            return client.ready()
+        finally:
+            client.close()
     url = f"http://{settings.host}:{settings.http_port}/v2/models/{MODEL_NAME}/ready"
     with urllib.request.urlopen(url, timeout=2) as response:
         return response.status == 200

@@ -134,3 +134,39 @@ def test_requests_of_one_image_stick_to_one_replica_and_fail_over(triton):
     assert all(replica_order(more, image)[0] == 2 for image, p in zip(images, preferred, strict=True)
                if replica_order(more, image)[0] != p)  # fmt: skip
     assert moved < len(images)
+
+
+def test_a_hung_server_reads_as_not_ready_and_a_killed_ones_shared_memory_is_removed(qwen_dir, tmp_path):
+    import os
+    import signal
+    from pathlib import Path
+
+    from tagllm.stack.triton import shm_prefix
+
+    settings = TritonSettings(
+        model_dir=qwen_dir, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port()
+    )
+    process = triton_process(settings, tmp_path)
+    client = TritonMLLM(f"{settings.host}:{settings.grpc_port}", probe_timeout=1.0)
+    process.start()
+    try:
+        process.wait_until(lambda: model_ready(settings), 180, "serving model mllm")
+        regions = sorted(p.name for p in Path("/dev/shm").glob(f"{shm_prefix(settings)}*"))
+        assert regions, "the python backend's regions carry this server's prefix"
+        assert client.ready()
+        os.killpg(process.process.pid, signal.SIGSTOP)  # hung: the port accepts, nothing answers
+        try:
+            assert not client.ready()  # bounded by probe_timeout, not by a call's deadline
+        finally:
+            os.killpg(process.process.pid, signal.SIGCONT)
+        assert client.ready()
+        os.killpg(process.process.pid, signal.SIGKILL)  # a crash: nothing of its own clean-up runs
+        process.process.wait(timeout=10)
+        assert all((Path("/dev/shm") / name).exists() for name in regions)
+        process.start()  # what the supervisor does: the dead server's regions go first
+        assert not any((Path("/dev/shm") / name).exists() for name in regions)
+        process.wait_until(lambda: model_ready(settings), 180, "serving model mllm again")
+    finally:
+        client.close()
+        process.stop()
+    assert not list(Path("/dev/shm").glob(f"{shm_prefix(settings)}*"))

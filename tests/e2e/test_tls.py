@@ -1,0 +1,128 @@
+"""TLS on the gateway and mutual TLS on every internal hop, through the real stack (`tagllm up --tls`)."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import grpc
+import pytest
+import tritonclient.grpc as triton_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tritonclient.utils import InferenceServerException
+
+from tagllm.client import TaggingClient, channel_credentials, strategy_options
+from tagllm.mllm.tensors import MODEL_NAME
+from tagllm.stack.certs import create_pki
+from tagllm.stack.local import LocalStack, StackSettings
+from tests.conftest import free_ports, png
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def tls_stack(qwen_dir, tmp_path_factory):
+    settings = StackSettings(
+        model_dir=qwen_dir, run_dir=tmp_path_factory.mktemp("tls-stack"), **free_ports(), tls=True
+    )
+    with LocalStack(settings) as running:
+        yield running
+
+
+def _health(address: str, credentials=None) -> int:
+    channel = (
+        grpc.insecure_channel(address) if credentials is None else grpc.secure_channel(address, credentials)
+    )
+    with channel:
+        return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
+
+
+def _refused(address: str, credentials=None) -> bool:
+    try:
+        _health(address, credentials)
+    except grpc.RpcError as exc:
+        return exc.code() == grpc.StatusCode.UNAVAILABLE
+    return False
+
+
+def test_a_client_with_the_ca_tags_and_a_plaintext_client_is_refused(tls_stack):
+    pki = tls_stack.pki
+    with TaggingClient(
+        tls_stack.settings.gateway_address, credentials=channel_credentials(str(pki.ca))
+    ) as client:
+        response = client.tag(png(), options=strategy_options("tagllm"), timeout=120)
+    assert response.result.usage.mllm_calls >= 1  # through gateway, refiner and Triton, all over TLS
+    assert _refused(tls_stack.settings.gateway_address)  # plaintext
+
+
+def test_a_client_that_trusts_another_ca_is_refused(tls_stack, tmp_path):
+    stranger = create_pki(tmp_path / "other")
+    assert _refused(tls_stack.settings.gateway_address, channel_credentials(str(stranger.ca)))
+
+
+@pytest.mark.parametrize("service", ["refiner", "metrics"])
+def test_internal_services_require_a_client_certificate_from_the_ca(tls_stack, service, tmp_path):
+    pki, s = tls_stack.pki, tls_stack.settings
+    address = s.refiner_address if service == "refiner" else s.metrics_address
+    assert _refused(address)  # plaintext
+    assert _refused(address, channel_credentials(str(pki.ca)))  # TLS, but no client certificate
+    stranger = create_pki(tmp_path / "other")  # a certificate the stack's CA did not sign
+    assert _refused(
+        address, channel_credentials(str(pki.ca), str(stranger["client"].cert), str(stranger["client"].key))
+    )
+    identity = pki["gateway"]
+    credentials = channel_credentials(str(pki.ca), str(identity.cert), str(identity.key))
+    assert _health(address, credentials) == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_triton_requires_a_client_certificate_from_the_ca(tls_stack):
+    pki, address = tls_stack.pki, tls_stack.settings.triton_grpc_address
+
+    def ready(credentials) -> bool:
+        client = triton_grpc.InferenceServerClient(address, creds=credentials)
+        try:
+            return client.is_model_ready(MODEL_NAME, client_timeout=5)
+        except InferenceServerException:
+            return False
+        finally:
+            client.close()
+
+    assert not ready(channel_credentials(str(pki.ca)))
+    assert ready(channel_credentials(str(pki.ca), str(pki["refiner"].cert), str(pki["refiner"].key)))
+
+
+def test_the_cli_takes_a_ca_and_refuses_half_a_client_identity(tls_stack, tmp_path):
+    image = tmp_path / "red.png"
+    image.write_bytes(png())
+    cli = [
+        sys.executable,
+        "-m",
+        "tagllm.cli.main",
+        "tag",
+        str(image),
+        "--address",
+        tls_stack.settings.gateway_address,
+    ]
+    run = subprocess.run([*cli, "--ca", str(tls_stack.pki.ca)], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    assert "MLLM calls" in run.stdout
+    half = subprocess.run(
+        [*cli, "--cert", str(tls_stack.pki["client"].cert)], capture_output=True, text=True, timeout=60
+    )
+    assert half.returncode == 2 and "needs the CA" in half.stderr
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(tls_stack, tmp_path):
+    # Last in this module: the gateway keeps the renewed certificate.
+    pki, address = tls_stack.pki, tls_stack.settings.gateway_address
+    renewed = create_pki(tmp_path / "renewed")
+    for source, target in (
+        (renewed["gateway"].cert, pki["gateway"].cert),
+        (renewed["gateway"].key, pki["gateway"].key),
+    ):
+        shutil.copy(source, target.with_suffix(".new"))
+        os.replace(target.with_suffix(".new"), target)  # as a mounted Secret changes: atomically
+    # New connections get the renewed certificate: clients of the new CA pass, of the old one not.
+    assert _health(address, channel_credentials(str(renewed.ca))) == health_pb2.HealthCheckResponse.SERVING
+    assert _refused(address, channel_credentials(str(pki.ca)))
+    assert tls_stack.processes["gateway"].running
