@@ -5,12 +5,33 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
 
 from tagllm.convert import reference_to_proto, strategy_options
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 from tagllm.vocab.registry import DEFAULT_VOCABULARY
 
-__all__ = ["TaggingClient", "channel_credentials", "strategy_options"]
+__all__ = ["TaggingClient", "channel_credentials", "retry_delay", "strategy_options"]
+# Trailing metadata holding the full google.rpc.Status, details included.
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def retry_delay(error: grpc.RpcError) -> float:
+    """Seconds the server asked to wait (google.rpc.RetryInfo in the status details), else 0."""
+    trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    for entry in trailing or ():
+        key, value = entry.key, entry.value
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            try:
+                status = status_pb2.Status.FromString(value)
+            except DecodeError:
+                return 0.0
+            for detail in status.details:
+                info = error_details_pb2.RetryInfo()
+                if detail.Unpack(info):
+                    return info.retry_delay.ToTimedelta().total_seconds()
+    return 0.0
 
 
 def read_pem(path: str) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterable
@@ -27,11 +28,11 @@ from services.common.interceptors import DecodeInterceptor, ObservabilityInterce
 from services.common.logs import configure_logging, get_logger
 from services.common.settings import GrpcSettings, load_settings
 from services.common.tls import server_credentials
+from tagllm.client import STATUS_DETAILS_KEY
 
 log = get_logger("grpc")
 # One sample per counter, not two: the *_created series only double what Prometheus stores.
 disable_created_metrics()
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
 class ServiceError(Exception):
@@ -47,7 +48,7 @@ class ServiceError(Exception):
         status = status_pb2.Status(code=self.code.value[0], message=str(self))
         if self.retry_after is not None:
             delay = duration_pb2.Duration()
-            delay.FromMilliseconds(int(self.retry_after * 1000))
+            delay.FromMilliseconds(math.ceil(self.retry_after * 1000))  # never "retry at once"
             detail = any_pb2.Any()
             detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
             status.details.append(detail)

@@ -22,8 +22,8 @@ class TokenBucket:
 
     def wait_for(self, amount: float, now: float) -> float:
         """Seconds until `amount` tokens are there (0: now). Refills; takes nothing."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
+        self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.updated) * self.rate)
+        self.updated = max(self.updated, now)
         return max(0.0, (amount - self.tokens) / self.rate)
 
 
@@ -63,9 +63,9 @@ class Quotas:
 
     def charge(self, caller: str, requests: int = 0, images: int = 0) -> None:
         """Takes the request and image tokens, or raises QuotaExceeded having taken none."""
-        now = self.clock()
         wanted = [(kind, amount) for kind, amount in (("requests", requests), ("images", images)) if amount]
         buckets = [(kind, amount, self._bucket(caller, kind)) for kind, amount in wanted]
+        now = self.clock()  # not before a new bucket's own time
         for kind, amount, bucket in buckets:
             if bucket is None:
                 continue

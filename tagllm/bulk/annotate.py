@@ -19,11 +19,13 @@ from tagllm.strategies import TagResult
 class TagFailure(Exception):
     """Tagging one image failed; `retryable` says whether trying again may help."""
 
-    def __init__(self, code: str, message: str, retryable: bool) -> None:
+    def __init__(self, code: str, message: str, retryable: bool, retry_after: float = 0.0) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.retryable = retryable
+        # The server's own advice (google.rpc.RetryInfo): wait at least this long.
+        self.retry_after = retry_after
 
 
 # Tags one image (with its reference labels, or None); raises TagFailure when it cannot.
@@ -54,6 +56,7 @@ def _attempt(
         try:
             return item, tagger(item, reference), None
         except TagFailure as failure:
+            asked = min(failure.retry_after, settings.max_backoff_seconds)
             if not failure.retryable or attempt > settings.retries:
                 record = {
                     "image": item.image_id,
@@ -63,8 +66,9 @@ def _attempt(
                     "attempts": attempt,
                 }
                 return item, None, record
-        # Exponential backoff with jitter, so N workers do not retry in lockstep.
-        time.sleep(delay * (0.5 + random.random()))
+        # Exponential backoff with jitter, so N workers do not retry in lockstep; never sooner
+        # than the server asked.
+        time.sleep(max(delay * (0.5 + random.random()), asked))
         delay = min(delay * 2, settings.max_backoff_seconds)
     raise AssertionError("unreachable")
 

@@ -6,7 +6,7 @@ import grpc
 
 from tagllm.bulk.annotate import TagFailure
 from tagllm.bulk.sources import Item
-from tagllm.client import TaggingClient
+from tagllm.client import TaggingClient, retry_delay
 from tagllm.convert import result_from_proto
 from tagllm.strategies import TagResult
 from tagllm.v1 import common_pb2
@@ -16,7 +16,6 @@ RETRYABLE = {
     grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.ABORTED,
-    grpc.StatusCode.INTERNAL,
 }
 
 
@@ -49,6 +48,9 @@ class GatewayTagger:
             )
         except grpc.RpcError as exc:
             raise TagFailure(
-                exc.code().name, exc.details() or "", retryable=exc.code() in RETRYABLE
+                exc.code().name,
+                exc.details() or "",
+                retryable=exc.code() in RETRYABLE,
+                retry_after=retry_delay(exc),
             ) from None
         return result_from_proto(response.result)

@@ -200,6 +200,14 @@ def test_an_idle_stream_is_ended_after_its_answers():
     assert context.code == grpc.StatusCode.DEADLINE_EXCEEDED and "no message for 0.2 s" in context.message
 
 
+def test_a_new_callers_first_charge_passes_on_a_real_clock():
+    quotas = Quotas(requests_per_second=0.01, images_per_second=0)
+    quotas.charge("a", requests=1)
+    with pytest.raises(QuotaExceeded) as caught:
+        quotas.charge("a", requests=1)
+    assert 99 < caught.value.retry_after <= 100
+
+
 def test_quotas_refuse_whole_charges_with_the_time_to_wait():
     now = [0.0]
     quotas = Quotas(requests_per_second=2, images_per_second=4, burst_seconds=1, clock=lambda: now[0])

@@ -1,0 +1,441 @@
+"""Hostile input, through the real stack over real gRPC: each case gets its own clear status, a
+short message (no echoed megabytes), and the stack keeps serving.
+
+The cases are those an outside attacker tried: images, request fields, malformed messages,
+vocabularies, streams, authentication, overload, and the internal ports.
+"""
+
+import io
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+import tritonclient.grpc as triton_grpc
+import yaml
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from PIL import Image
+from tritonclient.utils import InferenceServerException
+
+from services.common.settings import load_settings
+from services.gateway.server import GatewaySettings
+from services.gateway.server import build_server as build_gateway
+from tagllm.client import retry_delay, strategy_options
+from tagllm.internal.v1 import metrics_pb2, metrics_pb2_grpc, refinement_pb2, refinement_pb2_grpc
+from tagllm.mllm.contract import MLLMRequest, Mode
+from tagllm.mllm.tensors import INPUTS, MODEL_NAME, OUTPUTS, request_to_arrays
+from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
+from tests.conftest import free_port, png
+from tests.e2e.conftest import MAX_IMAGE_BYTES
+
+pytestmark = pytest.mark.e2e
+# No status message may carry more than this (they echo at most a short prefix of the input).
+MAX_MESSAGE = 1200
+KEY = "hostile-suite-key"
+AUTH = [("authorization", f"Bearer {KEY}")]
+
+
+def encode(image: Image.Image, fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+def _corrupted() -> bytes:
+    data = bytearray(png(200, 200))
+    data[60] ^= 0xFF  # inside the first data chunk: its checksum no longer matches
+    return bytes(data)
+
+
+def tag_request(content: bytes = b"", vocabulary="coco", options=None, reference=None):
+    request = tagging_pb2.TagRequest(
+        image=tagging_pb2.Image(content=content or png()),
+        vocabulary=vocabulary,
+        options=options if options is not None else strategy_options("multi_option"),
+    )
+    if reference is not None:
+        request.reference.CopyFrom(common_pb2.ReferenceLabels(labels=reference))
+    return request
+
+
+@pytest.fixture(scope="module")
+def hostile_gateway(stack):
+    """A gateway with keys, a small in-flight limit and a short stream idle time, before the
+    session's refiner; in-process, on real gRPC."""
+    settings = load_settings(
+        GatewaySettings,
+        "X_",
+        port=free_port(),
+        refiner_address=stack.settings.refiner_address,
+        api_keys=(KEY, "other-key"),
+        max_image_bytes=MAX_IMAGE_BYTES,
+        max_in_flight=4,
+        stream_idle_seconds=2.0,
+        quota_requests_per_second=200,
+        cache_entries=0,
+    )
+    server = build_gateway(settings)
+    server.start()
+    address = f"127.0.0.1:{server.port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _health(address) != health_pb2.HealthCheckResponse.SERVING:
+        time.sleep(0.2)
+    yield address
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def channel(hostile_gateway):
+    with grpc.insecure_channel(hostile_gateway) as channel:
+        yield channel
+
+
+@pytest.fixture(scope="module")
+def api(channel):
+    return tagging_pb2_grpc.TaggingServiceStub(channel)
+
+
+def _health(address: str) -> int:
+    try:
+        with grpc.insecure_channel(address) as channel:
+            request = health_pb2.HealthCheckRequest(service="tagllm.v1.TaggingService")
+            return health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
+    except grpc.RpcError:
+        return -1
+
+
+def refused(call, *args, **kwargs) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(*args, **kwargs)
+    assert len(caught.value.details() or "") <= MAX_MESSAGE
+    return caught.value
+
+
+IMAGES = {
+    "empty": (b"\0", "not a decodable image"),
+    "junk bytes": (b"hello, not an image", "not a decodable image"),
+    "truncated png": (png(200, 200)[:100], "not a decodable image"),
+    "corrupted checksum": (_corrupted(), "not a decodable image"),
+    "1x400000 strip": (encode(Image.new("1", (1, 400_000))), "times the shorter"),
+    "1x1003520 strip": (encode(Image.new("1", (1, 1_003_520))), "times the shorter"),
+    "400000x1 strip": (encode(Image.new("1", (400_000, 1))), "times the shorter"),
+    "60 Mpx decompression bomb": (encode(Image.new("1", (12_000, 5_000))), "pixels"),
+    "over the byte limit": (b"\x89PNG" + b"\0" * (MAX_IMAGE_BYTES + 1), "bytes"),
+    "gif bomb": (encode(Image.new("P", (7_000, 7_000)), "GIF"), "pixels"),
+}
+
+
+@pytest.mark.parametrize("case", list(IMAGES))
+def test_hostile_images_are_invalid_argument(api, case):
+    content, message = IMAGES[case]
+    error = refused(api.Tag, tag_request(content), timeout=60, metadata=AUTH)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and message in error.details()
+
+
+FIELDS = {
+    "20000-character vocabulary name": (
+        dict(vocabulary="v" * 20_000),
+        grpc.StatusCode.NOT_FOUND,
+        "unknown vocabulary",
+    ),
+    "1000 unknown 5000-character reference labels": (
+        dict(reference=[f"{i}" + "x" * 5000 for i in range(1000)]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "1000 reference labels not in vocabulary",
+    ),
+    "unknown strategy number": (
+        dict(options=common_pb2.StrategyOptions(strategy=99)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "strategy",
+    ),
+    "unknown prompt style": (
+        dict(options=strategy_options("tagllm", prompt_style="x" * 10_000)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "prompt style",
+    ),
+    "unknown partition": (
+        dict(options=strategy_options("tagllm", partition="nope")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "partition",
+    ),
+    "min_score not a number": (
+        dict(options=strategy_options("tagllm", min_score=float("nan"))),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "min_score",
+    ),
+    "answer tokens beyond the cap": (
+        dict(options=strategy_options("open_ended", max_answer_tokens=100_000)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "max_answer_tokens",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FIELDS))
+def test_hostile_fields_get_their_status_with_a_short_message(api, case):
+    fields, code, message = FIELDS[case]
+    error = refused(api.Tag, tag_request(**fields), timeout=60, metadata=AUTH)
+    assert error.code() == code and message in error.details()
+
+
+def test_a_batch_over_the_limit_is_refused_whole(api):
+    batch = tagging_pb2.BatchTagRequest(requests=[tag_request()] * 65)
+    error = refused(api.BatchTag, batch, timeout=60, metadata=AUTH)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "the limit is 64" in error.details()
+
+
+@pytest.mark.parametrize(
+    "method, kind",
+    [("Tag", "unary_unary"), ("RegisterVocabulary", "unary_unary"), ("StreamTag", "stream_stream")],
+)
+def test_malformed_messages_are_invalid_argument(channel, method, kind):
+    garbage = b"\x0a\xff\xff\xff\xff\x0f\x01"  # a field whose length runs past the end
+    call = getattr(channel, kind)(f"/tagllm.v1.TaggingService/{method}")
+    if kind == "unary_unary":
+        error = refused(call, garbage, timeout=10, metadata=AUTH)
+    else:
+        error = refused(lambda: list(call(iter([garbage]), timeout=10, metadata=AUTH)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "malformed" in error.details()
+
+
+def _vocabulary(**change) -> str:
+    base = {"name": "hostile", "version": "1", "categories": [{"name": "cat"}, {"name": "dog"}]}
+    base.update(change)
+    return yaml.safe_dump(base, allow_unicode=True)
+
+
+VOCABULARIES = {
+    "yaml alias bomb": (
+        "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+        "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+        "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+        "aliases",
+    ),
+    "8 MB description": (_vocabulary(description="d" * 8_000_000), "larger than"),
+    "100000 categories": (_vocabulary(categories=[{"name": f"c{i}"} for i in range(100_000)]), "larger than"),
+    "right-to-left override in a name": (_vocabulary(categories=[{"name": "cat\u202e"}]), "bidirectional"),
+    "zero-width space in a name": (_vocabulary(categories=[{"name": "c\u200bat"}]), "zero-width"),
+    "control character in a name": (_vocabulary(categories=[{"name": "c\x07at"}]), "control"),
+    "template with an unknown kind": (_vocabulary(prompt_styles={"x": {"evil": "Hi."}}), "evil"),
+    "template reaching into an object": (
+        _vocabulary(prompt_styles={"x": {"yes_no": "Is there {object.__class__}?"}}),
+        "prompt",
+    ),
+    "template with an unbounded width": (
+        _vocabulary(prompt_styles={"x": {"multi_option": "Pick: {cls_list:_>12000}"}}),
+        "prompt",
+    ),
+    "not a mapping": ("- just\n- a list\n", "mapping"),
+    "duplicate category names": (_vocabulary(categories=[{"name": "cat"}, {"name": "cat"}]), "cat"),
+    "a name too long": (_vocabulary(categories=[{"name": "c" * 500}]), "name"),
+}
+
+
+@pytest.mark.parametrize("case", list(VOCABULARIES))
+def test_hostile_vocabularies_are_refused_at_registration(api, case):
+    text, message = VOCABULARIES[case]
+    started = time.monotonic()
+    error = refused(
+        api.RegisterVocabulary, tagging_pb2.RegisterVocabularyRequest(yaml=text), timeout=30, metadata=AUTH
+    )
+    elapsed = time.monotonic() - started
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and message in error.details(), error.details()
+    print(f"{case}: refused in {elapsed * 1000:.0f} ms")  # the figure BENCHMARKS.md reports
+
+
+AUTH_CASES = {
+    "no key": [],
+    "wrong key": [("authorization", "Bearer wrong")],
+    "key without Bearer": [("authorization", KEY)],
+    "Basic scheme": [("authorization", f"Basic {KEY}")],
+    "key in another header": [("x-api-key", KEY)],
+    "key with a suffix": [("authorization", f"Bearer {KEY}x")],
+}
+
+
+@pytest.mark.parametrize("case", list(AUTH_CASES))
+def test_requests_without_a_valid_bearer_key_are_unauthenticated(api, case):
+    error = refused(api.Tag, tag_request(), timeout=30, metadata=AUTH_CASES[case])
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_idle_streams_without_a_key_are_refused_at_once_and_starve_nothing(api, hostile_gateway):
+    never = threading.Event()
+
+    def silent():
+        never.wait()
+        yield tag_request()
+
+    streams = [api.StreamTag(silent(), timeout=60) for _ in range(64)]
+    codes = set()
+    for stream in streams:
+        with pytest.raises(grpc.RpcError) as caught:
+            next(stream)
+        codes.add(caught.value.code())
+    assert codes == {grpc.StatusCode.UNAUTHENTICATED}
+    never.set()
+
+
+def test_many_idle_keyed_streams_leave_tag_and_health_answering(api, hostile_gateway):
+    never = threading.Event()
+
+    def silent():
+        never.wait()
+        return
+        yield
+
+    streams = [api.StreamTag(silent(), timeout=60, metadata=AUTH) for _ in range(64)]
+    try:
+        started = time.monotonic()
+        assert _health(hostile_gateway) == health_pb2.HealthCheckResponse.SERVING
+        response = api.Tag(tag_request(png(41, 41)), timeout=30, metadata=AUTH)
+        print(f"health + Tag beside 64 idle streams: {(time.monotonic() - started) * 1000:.0f} ms")
+        assert response.result.usage.mllm_calls == 1
+    finally:
+        never.set()
+        for stream in streams:
+            stream.cancel()
+
+
+def test_an_idle_stream_is_closed_after_its_answers(api):
+    gate = threading.Event()
+
+    def one_then_silence():
+        yield tag_request(png(43, 43))
+        gate.wait(30)
+
+    answers = []
+    with pytest.raises(grpc.RpcError) as caught:
+        for answer in api.StreamTag(one_then_silence(), timeout=30, metadata=AUTH):
+            answers.append(answer)
+    gate.set()
+    assert len(answers) == 1 and answers[0].status.code == 0
+    assert (
+        caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        and "no message for 2 s" in caught.value.details()
+    )
+
+
+def test_a_bad_image_in_a_stream_fails_alone(api):
+    items = [tag_request(png(44, 44)), tag_request(b"junk"), tag_request(png(45, 45))]
+    for i, item in enumerate(items):
+        item.image.id = str(i)
+    answers = {a.image_id: a.status.code for a in api.StreamTag(iter(items), timeout=60, metadata=AUTH)}
+    assert answers == {"0": 0, "1": grpc.StatusCode.INVALID_ARGUMENT.value[0], "2": 0}
+
+
+def test_overload_is_shed_at_once_with_a_retry_delay(api):
+    # Four slots; a batch of 32 binary requests (80 questions each) keeps them busy.
+    options = strategy_options("binary")
+    batch = tagging_pb2.BatchTagRequest(
+        requests=[tag_request(png(50 + i, 50), options=options) for i in range(32)]
+    )
+    outcome = api.BatchTag(batch, timeout=120, metadata=AUTH)
+    statuses = [result.status for result in outcome.results]
+    shed = [s for s in statuses if s.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]]
+    assert shed and len(shed) < len(statuses)
+    retry = error_details_pb2.RetryInfo()
+    assert shed[0].details[0].Unpack(retry) and retry.retry_delay.seconds == 1
+    assert "in flight" in shed[0].message
+
+
+def test_a_spent_quota_is_resource_exhausted_with_retry_info(stack):
+    settings = load_settings(
+        GatewaySettings,
+        "X_",
+        port=free_port(),
+        refiner_address=stack.settings.refiner_address,
+        api_keys=(KEY,),
+        quota_requests_per_second=0.01,  # one request, then a wait of about 100 s
+    )
+    server = build_gateway(settings)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = tagging_pb2_grpc.TaggingServiceStub(channel)
+            request = tagging_pb2.ListVocabulariesRequest()
+            with pytest.raises(grpc.RpcError) as caught:
+                for _ in range(2):  # the burst is one request
+                    stub.Tag(tag_request(png(46, 46)), timeout=60, metadata=AUTH)
+            stub.ListVocabularies(request, timeout=10, metadata=AUTH)  # listing is free
+    finally:
+        server.stop()
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "quota" in caught.value.details()
+    assert 90 < retry_delay(caught.value) <= 100  # what annotate waits at least before retrying
+
+
+# -- the internal ports: each service defends itself -------------------------------------------
+
+
+def test_the_refiner_refuses_a_large_image_and_a_long_unknown_vocabulary(stack):
+    with grpc.insecure_channel(stack.settings.refiner_address) as channel:
+        refiner = refinement_pb2_grpc.RefinementServiceStub(channel)
+        big = refinement_pb2.RefineRequest(image=png(2000, 1000), vocabulary="coco")
+        error = refused(refiner.Refine, big, timeout=30)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        unknown = refinement_pb2.RefineRequest(image=png(), vocabulary="v" * 20_000)
+        error = refused(refiner.Refine, unknown, timeout=30)
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+        garbage = channel.unary_unary("/tagllm.internal.v1.RefinementService/Refine")
+        error = refused(garbage, b"\x0a\xff\xff\xff\xff\x0f", timeout=10)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _record(**change) -> metrics_pb2.TaggingRecord:
+    result = common_pb2.TaggingResult(
+        labels=[common_pb2.Label(name="cat", score=0.9)],
+        version=common_pb2.VersionStamp(model="m/1", vocabulary="coco", strategy=common_pb2.STRATEGY_BINARY),
+    )
+    record = metrics_pb2.TaggingRecord(result=result, vocabulary_size=80, seconds=0.1)
+    for name, value in change.items():
+        if name == "label":
+            record.result.labels[0].name = value
+        elif name == "vocabulary":
+            record.result.version.vocabulary = value
+        else:
+            setattr(record, name, value)
+    return record
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(seconds=float("nan")),
+        dict(seconds=-1.0),
+        dict(seconds=float("inf")),
+        dict(label="cat\u202e"),
+        dict(label="x" * 5000),
+        dict(vocabulary="v" * 5000),
+        dict(vocabulary_size=0),
+    ],
+    ids=["nan", "negative", "infinite", "bidi label", "long label", "long vocabulary", "no categories"],
+)
+def test_the_metrics_service_counts_no_poisoned_record(stack, change):
+    with grpc.insecure_channel(stack.settings.metrics_address) as channel:
+        stub = metrics_pb2_grpc.MetricsServiceStub(channel)
+        reply = stub.Record(metrics_pb2.RecordRequest(records=[_record(**change), _record()]), timeout=10)
+    assert reply.accepted == 1  # the good record beside it counts
+
+
+def test_triton_caps_generation_itself(stack):
+    arrays = request_to_arrays(MLLMRequest(png(), ("Name the objects.",), Mode.GENERATE, max_new_tokens=8))
+    arrays["MAX_NEW_TOKENS"] = np.array([512], dtype=arrays["MAX_NEW_TOKENS"].dtype)
+    specs = {spec.name: spec for spec in INPUTS}
+    client = triton_grpc.InferenceServerClient(stack.settings.triton_grpc_address)
+    try:
+        inputs = []
+        for name, array in arrays.items():
+            tensor = triton_grpc.InferInput(name, list(array.shape), specs[name].wire_type)
+            tensor.set_data_from_numpy(array)
+            inputs.append(tensor)
+        outputs = [triton_grpc.InferRequestedOutput(spec.name) for spec in OUTPUTS]
+        with pytest.raises(InferenceServerException, match="max_new_tokens is 512"):
+            client.infer(MODEL_NAME, inputs, outputs=outputs, client_timeout=60)
+    finally:
+        client.close()
+
+
+def test_the_stack_still_serves_after_the_suite(api):
+    assert api.Tag(tag_request(png(47, 47)), timeout=60, metadata=AUTH).result.usage.mllm_calls == 1
