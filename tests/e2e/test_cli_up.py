@@ -4,7 +4,6 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,37 +11,9 @@ import time
 import pytest
 
 from tests.conftest import free_ports
+from tests.e2e.processes import pid_with_env, port_open, read_until
 
 pytestmark = pytest.mark.e2e
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def pid_with_env(entry: str) -> int:
-    """The process whose environment holds `entry` (this stack's, not another test's)."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if entry.encode() in open(f"/proc/{pid}/environ", "rb").read().split(b"\0"):
-                return int(pid)
-        except OSError:
-            continue
-    raise AssertionError(f"no process with {entry}")
-
-
-def read_until(process, output: list[str], found, timeout: float) -> bool:
-    """Reads the process's output lines into `output` until `found(line)` or the timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 1.0)
-        if ready:
-            line = process.stdout.readline()
-            output.append(line)
-            if found(line):
-                return True
-    return False
 
 
 def test_up_tag_and_stop_leaves_nothing_behind(qwen_dir, tmp_path):
