@@ -224,6 +224,12 @@ def cmd_bench(args) -> int:
         result["models"] = model_benchmark(settings, log)
     if args.part in ("all", "overhead"):
         result["overhead"] = overhead_benchmark(settings, log)
+    if args.part == "load":  # not in "all": it loads the machine for a minute or two
+        from tagllm.loadtest import format_load, load_benchmark
+
+        load = load_benchmark(log=log)
+        print(json.dumps(load, indent=2) if args.json else format_load(load))
+        return 0
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 
@@ -288,7 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.set_defaults(func=cmd_model_tiny)
 
     bench = commands.add_parser("bench", help="per-image cost of naive vs optimised TagLLM and the baselines")
-    bench.add_argument("--part", choices=["all", "model", "overhead"], default="all")
+    bench.add_argument(
+        "--part",
+        choices=["all", "model", "overhead", "load"],
+        default="all",
+        help="load: a bounded load test of the services (not part of all)",
+    )
     bench.add_argument("--images", type=int, default=3)
     bench.add_argument("--image-size", type=int, default=448, help="448 px gives Qwen2.5-VL 256 image tokens")
     bench.add_argument("--hidden-size", type=int, default=384)
