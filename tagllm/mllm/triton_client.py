@@ -9,6 +9,7 @@ unavailable is skipped for the next one in that image's order.
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import numpy as np
 import tritonclient.grpc as triton_grpc
@@ -26,6 +27,8 @@ _KINDS = {
 
 
 INPUT_SPECS = {spec.name: spec for spec in INPUTS}
+# How often a waiting call looks whether its caller is still there.
+_CANCEL_POLL_SECONDS = 0.05
 
 
 def replica_order(urls: list[str], image: bytes) -> list[int]:
@@ -76,13 +79,7 @@ class TritonMLLM:
             remaining = context.remaining()
             timeout = self.timeout if remaining is None else min(self.timeout, remaining)
             try:
-                result = self._clients[index].infer(
-                    self.model_name,
-                    inputs,
-                    outputs=outputs,
-                    request_id=context.request_id,
-                    client_timeout=timeout,
-                )
+                result = self._infer(self._clients[index], inputs, outputs, context, timeout)
             except InferenceServerException as exc:
                 kind = _KINDS.get(str(exc.status() or ""), ErrorKind.INTERNAL)
                 error = MLLMError(f"model server {self.urls[index]}: {exc.message()}", kind)
@@ -95,6 +92,34 @@ class TritonMLLM:
             return response
         assert error is not None
         raise error
+
+    def _infer(self, client, inputs, outputs, context: CallContext, timeout: float):
+        """One inference call, cancelled as soon as the caller goes away or runs out of time:
+        the server then drops the request, and this thread is free at once."""
+        done = threading.Event()
+        outcome: dict = {}
+
+        def finished(result, error) -> None:
+            outcome.update(result=result, error=error)
+            done.set()
+
+        call = client.async_infer(
+            self.model_name,
+            inputs,
+            finished,
+            outputs=outputs,
+            request_id=context.request_id,
+            client_timeout=timeout,
+        )
+        while not done.wait(_CANCEL_POLL_SECONDS):
+            try:
+                context.check()
+            except MLLMError:
+                call.cancel()
+                raise
+        if outcome["error"] is not None:
+            raise outcome["error"]
+        return outcome["result"]
 
     def ready(self) -> bool:
         """Ready when at least one replica serves the model."""

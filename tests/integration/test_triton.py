@@ -170,3 +170,26 @@ def test_a_hung_server_reads_as_not_ready_and_a_killed_ones_shared_memory_is_rem
         client.close()
         process.stop()
     assert not list(Path("/dev/shm").glob(f"{shm_prefix(settings)}*"))
+
+
+def test_a_caller_that_goes_away_cancels_the_call_in_flight(client):
+    from tagllm.mllm.contract import CallContext
+
+    prompts = tuple(f"Describe object number {i} in detail." for i in range(80))
+    request = MLLMRequest(png(), prompts, Mode.GENERATE, max_new_tokens=128)
+    asked = []
+
+    def is_active() -> bool:  # still there for the check before the call, gone at the first look
+        asked.append(time.monotonic())
+        return len(asked) < 2
+
+    started = time.monotonic()
+    with pytest.raises(MLLMError) as caught:
+        client.run(request, CallContext("cancel-test", None, is_active))
+    gone_after = time.monotonic() - started
+    assert caught.value.kind is ErrorKind.CANCELLED
+    complete = time.monotonic()
+    client.run(request)  # the same call, left to finish, for scale
+    print(
+        f"cancelled after {gone_after * 1000:.0f} ms; the whole call takes {(time.monotonic() - complete) * 1000:.0f} ms"
+    )
