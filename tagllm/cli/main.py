@@ -200,6 +200,22 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_model_train_demo(args) -> int:
+    import dataclasses
+
+    from tagllm.demo_model.training import DemoRecipe, DemoTrainer
+
+    recipe = dataclasses.replace(
+        DemoRecipe(), steps=args.steps, vision_steps=args.vision_steps, threads=args.threads
+    )
+    trainer = DemoTrainer(Path(args.out), recipe, log=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.export_only:
+        trainer.export_saved()
+    else:
+        trainer.run()
+    return 0
+
+
 def cmd_model_tiny(args) -> int:
     from tagllm.mllm.tiny import TinySpec, build_tiny_model
 
@@ -292,6 +308,20 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--layers", type=int, default=2)
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=cmd_model_tiny)
+    from tagllm.demo_model.training import DemoRecipe  # no torch at import: --help stays fast
+
+    demo = model_commands.add_parser(
+        "train-demo",
+        help="train the demo model from scratch on the synthetic world (resumes an interrupted run)",
+    )
+    demo.add_argument("--out", required=True, help="checkpoint directory to write (state in OUT.training/)")
+    demo.add_argument("--steps", type=int, default=DemoRecipe.steps, help="instruction steps")
+    demo.add_argument("--vision-steps", type=int, default=DemoRecipe.vision_steps)
+    demo.add_argument("--threads", type=int, default=DemoRecipe.threads)
+    demo.add_argument(
+        "--export-only", action="store_true", help="write OUT from the last saved state, without training"
+    )
+    demo.set_defaults(func=cmd_model_train_demo)
 
     bench = commands.add_parser("bench", help="per-image cost of naive vs optimised TagLLM and the baselines")
     bench.add_argument(

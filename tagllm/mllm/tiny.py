@@ -49,9 +49,15 @@ class TinySpec:
     layers: int = 2
     vocab_size: int = 1024
     seed: int = 0
+    # The vision tower's own size (0: as the text model's).
+    vision_hidden_size: int = 0
+    vision_layers: int = 0
+    heads: int = 2
+    # Text the tokenizer is trained on besides the built-in corpus (the prompts a model will see).
+    corpus: tuple[str, ...] = ()
 
 
-def _train_tokenizer(special_tokens: list[str], vocab_size: int) -> Tokenizer:
+def _train_tokenizer(special_tokens: list[str], vocab_size: int, extra: tuple[str, ...] = ()) -> Tokenizer:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -64,7 +70,7 @@ def _train_tokenizer(special_tokens: list[str], vocab_size: int) -> Tokenizer:
         show_progress=False,
     )
     corpus = [line for line in _CORPUS.splitlines() if line.strip()]
-    tokenizer.train_from_iterator(corpus * 4, trainer=trainer)
+    tokenizer.train_from_iterator(corpus * 4 + list(extra), trainer=trainer)
     return tokenizer
 
 
@@ -117,7 +123,7 @@ def _build_qwen2_5_vl(spec: TinySpec, out: Path) -> None:
         "<|video_pad|>",
     ]
     tokenizer = _wrap_tokenizer(
-        _train_tokenizer(specials, spec.vocab_size),
+        _train_tokenizer(specials, spec.vocab_size, spec.corpus),
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
     )
@@ -126,8 +132,10 @@ def _build_qwen2_5_vl(spec: TinySpec, out: Path) -> None:
     processor = Qwen2_5_VLImageProcessor(
         image_processor=image_processor, tokenizer=tokenizer, chat_template=_QWEN_TEMPLATE
     )
-    heads = 2
+    heads = spec.heads
     head_dim = spec.hidden_size // heads
+    vision_hidden = spec.vision_hidden_size or spec.hidden_size
+    vision_layers = spec.vision_layers or spec.layers
     config = Qwen2_5_VLConfig(
         text_config={
             "vocab_size": len(tokenizer),
@@ -148,12 +156,12 @@ def _build_qwen2_5_vl(spec: TinySpec, out: Path) -> None:
             "pad_token_id": tokenizer.pad_token_id,
         },
         vision_config={
-            "depth": spec.layers,
-            "hidden_size": spec.hidden_size,
-            "intermediate_size": spec.hidden_size * 2,
+            "depth": vision_layers,
+            "hidden_size": vision_hidden,
+            "intermediate_size": vision_hidden * 2,
             "num_heads": heads,
             "out_hidden_size": spec.hidden_size,
-            "fullatt_block_indexes": [spec.layers - 1],
+            "fullatt_block_indexes": [vision_layers - 1],
         },
         image_token_id=_token_id(tokenizer, "<|image_pad|>"),
         video_token_id=_token_id(tokenizer, "<|video_pad|>"),

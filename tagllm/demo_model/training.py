@@ -1,0 +1,275 @@
+"""Training the demo model from scratch: `tagllm model train-demo`.
+
+Two phases, both on scenes of the world's training split (seeds the held-out split never uses):
+
+1. vision: the vision tower and its merger learn to tell the twenty classes apart, as a
+   multi-label classifier (a linear head over the max of the image tokens; the head is then
+   dropped). Seeing is learnt first, fast, without the language model in the way.
+2. instructions: the whole model learns to answer every prompt the engine sends (see
+   `instructions.py`), with the loss on the answer tokens only. The inputs are built exactly as
+   the serving path builds them: the processor's chat template, the image, the prompt.
+
+Everything is seeded; the state is saved every `checkpoint_every` steps to OUT.training/ and a
+run started again with the same recipe resumes there. The result is a checkpoint directory that
+`AutoProcessor` + `AutoModelForImageTextToText` load, served by the same Triton model as any
+other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tagllm.datasets.world import CLASSES, VOCABULARY_NAME, scene, split_seed
+from tagllm.demo_model.instructions import InstructionMaker
+from tagllm.mllm.tiny import TinySpec, build_tiny_model
+from tagllm.vocab import builtin_vocabulary
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoRecipe:
+    seed: int = 0
+    image_size: int = 140  # 100 patches of 14 px, 25 image tokens after the 2x2 merge
+    scene_size: int = 224  # drawn at this size; the processor resizes
+    hidden_size: int = 192
+    layers: int = 4
+    heads: int = 2
+    vision_hidden_size: int = 128
+    vision_layers: int = 4
+    vocab_size: int = 1024
+    vision_steps: int = 1500
+    vision_batch: int = 32
+    vision_lr: float = 2e-3
+    steps: int = 8000
+    batch: int = 16
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    threads: int = 2
+    checkpoint_every: int = 100
+
+    def spec(self, corpus: tuple[str, ...]) -> TinySpec:
+        return TinySpec(
+            image_size=self.image_size,
+            hidden_size=self.hidden_size,
+            layers=self.layers,
+            vocab_size=self.vocab_size,
+            seed=self.seed,
+            vision_hidden_size=self.vision_hidden_size,
+            vision_layers=self.vision_layers,
+            heads=self.heads,
+            corpus=corpus,
+        )
+
+
+def _lr(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    import math
+
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+class DemoTrainer:
+    def __init__(
+        self, out: Path, recipe: DemoRecipe = DemoRecipe(), log: Callable[[str], None] = print
+    ) -> None:
+        self.out = Path(out)
+        self.recipe = recipe
+        self.log = log
+        self.work = self.out.parent / (self.out.name + ".training")
+        self.vocabulary = builtin_vocabulary(VOCABULARY_NAME)
+        self.maker = InstructionMaker(self.vocabulary)
+
+    # -- setup and state ---------------------------------------------------------------------
+
+    def _load(self):
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        from tagllm.mllm.processors import register_processors
+
+        register_processors()
+        initial = self.work / "initial"
+        recipe_file = self.work / "recipe.json"
+        recipe = dataclasses.asdict(self.recipe)
+        if recipe_file.exists() and json.loads(recipe_file.read_text()) != recipe:
+            raise SystemExit(f"{self.work} holds a run of another recipe; remove it to start over")
+        if not (initial / "config.json").exists():
+            self.work.mkdir(parents=True, exist_ok=True)
+            build_tiny_model("qwen2_5_vl", initial, self.recipe.spec(tuple(self.maker.corpus())))
+            recipe_file.write_text(json.dumps(recipe, indent=1))
+        torch.manual_seed(self.recipe.seed)
+        torch.set_num_threads(self.recipe.threads)
+        processor = AutoProcessor.from_pretrained(initial)
+        model = AutoModelForImageTextToText.from_pretrained(initial, dtype=torch.float32)
+        return processor, model
+
+    def _state_path(self) -> Path:
+        return self.work / "state.pt"
+
+    def _save_state(self, model, head, optimizer, phase: str, step: int) -> None:
+        import torch
+
+        state = {
+            "phase": phase,
+            "step": step,
+            "model": model.state_dict(),
+            "head": head.state_dict() if head is not None else None,
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        partial = self._state_path().with_suffix(".partial")
+        torch.save(state, partial)
+        partial.replace(self._state_path())  # a kill mid-write keeps the previous state
+
+    def _saved_state(self) -> dict[str, Any] | None:
+        import torch
+
+        if not self._state_path().exists():
+            return None
+        return torch.load(self._state_path(), weights_only=False)
+
+    # -- data -----------------------------------------------------------------------------------
+
+    def _scenes(self, phase: str, step: int, count: int):
+        return [
+            scene(split_seed(f"train-{phase}", step * count + i), self.recipe.scene_size)
+            for i in range(count)
+        ]
+
+    def _vision_batch(self, processor, step: int):
+        import torch
+
+        scenes = self._scenes("vision", step, self.recipe.vision_batch)
+        pixels = processor.image_processor(images=[s.image for s in scenes], return_tensors="pt")
+        index = {c.name: i for i, c in enumerate(CLASSES)}
+        targets = torch.zeros(len(scenes), len(CLASSES))
+        for row, drawn in enumerate(scenes):
+            for label in drawn.labels:
+                targets[row, index[label]] = 1.0
+        return pixels["pixel_values"], pixels["image_grid_thw"], targets
+
+    def _instruction_batch(self, processor, step: int):
+        import torch
+
+        scenes = self._scenes("instructions", step, self.recipe.batch)
+        head, tail = _chat_parts(processor)
+        texts, answers = [], []
+        for i, drawn in enumerate(scenes):
+            rng = random.Random(split_seed("train-prompts", step * self.recipe.batch + i))
+            example = self.maker.example(drawn.labels, rng)
+            texts.append(head + example.prompt + tail + example.answer + processor.tokenizer.eos_token)
+            answers.append(example.answer + processor.tokenizer.eos_token)
+        inputs = processor(images=[s.image for s in scenes], text=texts, return_tensors="pt", padding=True)
+        labels = torch.full_like(inputs["input_ids"], -100)
+        lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        for row, answer in enumerate(answers):
+            n = len(processor.tokenizer(answer, add_special_tokens=False)["input_ids"])
+            end = lengths[row]  # right padding: the answer ends the row's real tokens
+            labels[row, end - n : end] = inputs["input_ids"][row, end - n : end]
+        return inputs, labels
+
+    # -- the two phases -------------------------------------------------------------------------
+
+    def run(self) -> Path:
+        import torch
+        from tqdm import tqdm
+
+        processor, model = self._load()
+        visual = model.model.visual
+        head = torch.nn.Linear(model.config.text_config.hidden_size, len(CLASSES))
+        saved = self._saved_state()
+        phase, start = ("vision", 0) if saved is None else (saved["phase"], saved["step"])
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            if saved["head"] is not None:
+                head.load_state_dict(saved["head"])
+            torch.set_rng_state(saved["torch_rng"])
+            self.log(f"resuming {phase} at step {start}")
+        r = self.recipe
+
+        if phase == "vision":
+            parameters = [*visual.parameters(), *head.parameters()]
+            optimizer = torch.optim.AdamW(parameters, lr=r.vision_lr, weight_decay=r.weight_decay)
+            if saved is not None and saved["phase"] == "vision":
+                optimizer.load_state_dict(saved["optimizer"])
+            model.train()
+            bar = tqdm(
+                range(start, r.vision_steps), initial=start, total=r.vision_steps, desc="vision", unit="step"
+            )
+            for step in bar:
+                for group in optimizer.param_groups:
+                    group["lr"] = _lr(step, r.vision_steps, r.vision_lr, r.warmup_steps)
+                pixel_values, grid, targets = self._vision_batch(processor, step)
+                features = model.model.get_image_features(pixel_values, grid).pooler_output
+                pooled = torch.stack([f.max(dim=0).values for f in features])
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(head(pooled), targets)
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+                optimizer.step()
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+                if (step + 1) % r.checkpoint_every == 0 or step + 1 == r.vision_steps:
+                    self._save_state(model, head, optimizer, "vision", step + 1)
+            phase, start, saved = "instructions", 0, None
+
+        parameters = list(model.parameters())
+        optimizer = torch.optim.AdamW(parameters, lr=r.lr, weight_decay=r.weight_decay)
+        if saved is not None and saved["phase"] == "instructions":
+            optimizer.load_state_dict(saved["optimizer"])
+        model.train()
+        bar = tqdm(range(start, r.steps), initial=start, total=r.steps, desc="instructions", unit="step")
+        started, seen = time.monotonic(), 0
+        for step in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(step, r.steps, r.lr, r.warmup_steps)
+            inputs, labels = self._instruction_batch(processor, step)
+            loss = model(**inputs, labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            optimizer.step()
+            seen += len(labels)
+            bar.set_postfix(loss=f"{loss.item():.4f}", ex_s=f"{seen / (time.monotonic() - started):.1f}")
+            if (step + 1) % r.checkpoint_every == 0 or step + 1 == r.steps:
+                self._save_state(model, None, optimizer, "instructions", step + 1)
+        return self._export(processor, model)
+
+    def export_saved(self) -> Path:
+        """The checkpoint of the last saved state (to look at a run still in progress)."""
+        processor, model = self._load()
+        saved = self._saved_state()
+        if saved is None:
+            raise SystemExit(f"no saved state in {self.work}")
+        model.load_state_dict(saved["model"])
+        self.log(f"exporting {saved['phase']} step {saved['step']}")
+        return self._export(processor, model)
+
+    def _export(self, processor, model) -> Path:
+        """The finished checkpoint: weights, processor, tokenizer, and what made it."""
+        model.eval()
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        model.save_pretrained(self.out)
+        processor.save_pretrained(self.out)
+        (self.out / "recipe.json").write_text(json.dumps(dataclasses.asdict(self.recipe), indent=1))
+        self.log(f"wrote {self.out}")
+        return self.out
+
+
+def _chat_parts(processor) -> tuple[str, str]:
+    """The chat template around a user prompt with one image, as the serving path renders it."""
+    sentinel = "\x00PROMPT\x00"
+    conversation: Any = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": sentinel}]}]
+    rendered = processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    head, tail = rendered.split(sentinel)
+    return head, tail
