@@ -104,6 +104,14 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_dataset_world(args) -> int:
+    from tagllm.datasets.world import generate_world
+
+    annotations = generate_world(Path(args.out), args.count, split=args.split)
+    print(f"wrote {args.count} scenes to {Path(args.out) / 'images'} and labels to {annotations}")
+    return 0
+
+
 def cmd_dataset_synthetic(args) -> int:
     from tagllm.datasets.synthetic import generate
 
@@ -155,6 +163,15 @@ def add_parsers(commands) -> None:
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--size", type=int, default=256)
     synthetic.set_defaults(func=cmd_dataset_synthetic)
+    world = dataset_commands.add_parser(
+        "world", help="scenes of the demo model's synthetic world (20 classes) with exact labels"
+    )
+    world.add_argument("--out", required=True)
+    world.add_argument("--count", type=int, default=100)
+    world.add_argument(
+        "--split", default="heldout", help="scenes of this split (training uses train-*: never the same)"
+    )
+    world.set_defaults(func=cmd_dataset_world)
 
     add_eval_parser(commands)
     add_training_parsers(commands)
@@ -329,7 +346,7 @@ def add_eval_parser(commands) -> None:
     ablation.add_argument("--rows", nargs="+", help="row names or slugs (default: all)")
     ablation.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     where = ablation.add_mutually_exclusive_group()
-    add_gateway_arguments(ablation, "gateway address (default)", address_in=where)
+    add_gateway_arguments(ablation, "gateway address (unless --model-dir)", address_in=where)
     where.add_argument("--model-dir", help="run this checkpoint in-process instead of through a gateway")
     ablation.add_argument("--window", type=int, default=8, help="requests in flight")
     ablation.add_argument("--timeout", type=float, default=300.0, help="seconds per image")

@@ -163,22 +163,29 @@ def cmd_tag(args) -> int:
     return 1 if failures else 0
 
 
-def sample_images(folder: Path) -> list[Path]:
-    from tagllm.datasets.synthetic import draw_image
+# Scenes of the synthetic world that `make run` tags: held out from training, one per theme.
+DEMO_SCENES = 4
+
+
+def sample_images(folder: Path) -> list[tuple[Path, tuple[str, ...]]]:
+    """A few held-out scenes of the synthetic world, with what each shows."""
+    from tagllm.datasets.world import scene, split_seed
 
     folder.mkdir(parents=True, exist_ok=True)
-    scenes = [["stop sign", "traffic light"], ["tv", "clock", "book"], ["sports ball", "kite"]]
-    paths = []
-    for i, labels in enumerate(scenes):
-        path = folder / f"sample_{i}_{'_'.join(label.replace(' ', '-') for label in labels)}.png"
-        draw_image(labels, seed=i).save(path)
-        paths.append(path)
-    return paths
+    samples = []
+    for i in range(DEMO_SCENES):
+        drawn = scene(split_seed("demo", i))
+        path = folder / f"scene_{i}.png"
+        drawn.image.save(path)
+        samples.append((path, drawn.labels))
+    return samples
 
 
 def cmd_demo(args) -> int:
-    """Start the stack, tag the sample images with every strategy, stop the stack."""
+    """Start the stack, tag sample scenes of the synthetic world with every strategy, stop."""
     from tagllm.client import TaggingClient, strategy_options
+    from tagllm.datasets.world import VOCABULARY_NAME
+    from tagllm.mllm.default_model import DEMO_MODEL_DIR
     from tagllm.stack.local import LocalStack
 
     run_dir = _run_dir(args)
@@ -188,15 +195,22 @@ def cmd_demo(args) -> int:
         flush=True,
     )
     with stack:
-        images = sample_images(run_dir / "samples")
+        samples = sample_images(run_dir / "samples")
         with TaggingClient(stack.settings.gateway_address, credentials=stack.client_credentials()) as client:
             for strategy in STRATEGIES:
                 print(f"\n== strategy {strategy}")
-                for image in images:
-                    response = client.tag(image, options=strategy_options(strategy), image_id=image.name)
-                    _print_response(image.name, response, False)
-    print("\nstack stopped. The tiny model is randomly initialised, so its labels are arbitrary;")
-    print("point --model-dir (or TAGLLM_MODEL_DIR) at a real checkpoint for meaningful tags.")
+                for image, truth in samples:
+                    response = client.tag(
+                        image,
+                        vocabulary=VOCABULARY_NAME,
+                        options=strategy_options(strategy),
+                        image_id=image.name,
+                    )
+                    _print_response(f"{image.name} (drawn: {', '.join(truth)})", response, False)
+    print(f"\nstack stopped. Images and logs: {run_dir}")
+    if stack.settings.model_dir == DEMO_MODEL_DIR:
+        print("The demo model is a small Qwen2.5-VL trained here on this synthetic world only (QUALITY.md);")
+        print("point --model-dir (or TAGLLM_MODEL_DIR) at a real checkpoint for photographs.")
     return 0
 
 

@@ -180,9 +180,20 @@ class DemoTrainer:
 
     # -- the two phases -------------------------------------------------------------------------
 
-    def run(self) -> Path:
+    def run(self, stop_after: int | None = None) -> Path | None:
+        """Trains (resuming a saved state) and writes the checkpoint. `stop_after` ends this run
+        after that many steps of either phase, state saved, returning None (to split the work)."""
         import torch
         from tqdm import tqdm
+
+        budget = [stop_after]
+
+        def spend() -> bool:
+            """Counts a step; True when this run's budget is spent."""
+            if budget[0] is None:
+                return False
+            budget[0] -= 1
+            return budget[0] <= 0
 
         processor, model = self._load()
         visual = model.model.visual
@@ -220,6 +231,9 @@ class DemoTrainer:
                 bar.set_postfix(loss=f"{loss.item():.4f}")
                 if (step + 1) % r.checkpoint_every == 0 or step + 1 == r.vision_steps:
                     self._save_state(model, head, optimizer, "vision", step + 1)
+                if spend():
+                    self._save_state(model, head, optimizer, "vision", step + 1)
+                    return None
             phase, start, saved = "instructions", 0, None
 
         parameters = list(model.parameters())
@@ -242,6 +256,9 @@ class DemoTrainer:
             bar.set_postfix(loss=f"{loss.item():.4f}", ex_s=f"{seen / (time.monotonic() - started):.1f}")
             if (step + 1) % r.checkpoint_every == 0 or step + 1 == r.steps:
                 self._save_state(model, None, optimizer, "instructions", step + 1)
+            if spend() and step + 1 < r.steps:
+                self._save_state(model, None, optimizer, "instructions", step + 1)
+                return None
         return self._export(processor, model)
 
     def export_saved(self) -> Path:

@@ -123,12 +123,13 @@ def ablation_table(results: list[tuple[AblationRow, RunEvaluation]], title: str)
     lines = [
         f"## Ablation: {title}",
         "",
-        "| row | what it does | OF1 | CF1 | OP | OR | mAP | MLLM calls/img | model s/img | missing |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| row | what it does | OF1 | OP | OR | CF1 | CP | CR | mAP | MLLM calls/img | model s/img "
+        "| missing |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row, run in results:
         s = run.scores
-        cells = [row.name, row.description, *map(_pct, (s.of1, s.cf1, s.op, s.orec, s.map))]
+        cells = [row.name, row.description, *map(_pct, (s.of1, s.op, s.orec, s.cf1, s.cp, s.cr, s.map))]
         cells += [f"{run.calls_per_image:.1f}", f"{run.compute_seconds_per_image:.3f}", str(run.missing)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [

@@ -1,4 +1,11 @@
-"""The checkpoint the local stack uses when none is configured: a tiny random Qwen2.5-VL."""
+"""The checkpoint the local stack uses when none is configured.
+
+The demo model ships with the package: a small Qwen2.5-VL trained from scratch on the synthetic
+world (`tagllm model train-demo`), so the stack tags what is drawn in that world. It knows
+nothing of photographs; a real checkpoint is one flag (`--model-dir`) or one variable
+(`TAGLLM_MODEL_DIR`) away. Without the demo checkpoint (a package built without it), a tiny
+random Qwen2.5-VL is built once and kept instead.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from pathlib import Path
 from tagllm.mllm.tiny import DEFAULT_ARCH, build_tiny_model
 
 MODEL_DIR_ENV = "TAGLLM_MODEL_DIR"
+DEMO_MODEL_DIR = Path(__file__).resolve().parents[1] / "demo_model" / "checkpoint"
 
 
 def tagllm_home() -> Path:
@@ -17,10 +25,18 @@ def tagllm_home() -> Path:
 
 
 def default_model_dir(arch: str = DEFAULT_ARCH) -> Path:
-    """TAGLLM_MODEL_DIR if set, else a tiny checkpoint of `arch`, built once and kept."""
+    """TAGLLM_MODEL_DIR if set, else the shipped demo model, else a tiny random checkpoint of
+    `arch`, built once and kept."""
     configured = os.environ.get(MODEL_DIR_ENV)
     if configured:
         return Path(configured)
+    if (DEMO_MODEL_DIR / "config.json").exists():
+        return DEMO_MODEL_DIR
+    return tiny_model_dir(arch)
+
+
+def tiny_model_dir(arch: str = DEFAULT_ARCH) -> Path:
+    """A tiny random checkpoint of `arch`, built once under TAGLLM_HOME and kept."""
     target = tagllm_home() / "models" / f"tiny-{arch}"
     if (target / "config.json").exists():
         return target
