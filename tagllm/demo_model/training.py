@@ -3,8 +3,10 @@
 Two phases, both on scenes of the world's training split (seeds the held-out split never uses):
 
 1. vision: the vision tower and its merger learn to tell the twenty classes apart, as a
-   multi-label classifier (a linear head over the max of the image tokens; the head is then
-   dropped). Seeing is learnt first, fast, without the language model in the way.
+   multi-label classifier whose class weights are the class names' own token embeddings in the
+   language model (`name_scores`): a class is present where some image token lies close to its
+   name. Seeing is learnt first, fast, and in the space where the language model reads names,
+   so that binding a question's name to what is seen is a lookup the model already has.
 2. instructions: the whole model learns to answer every prompt the engine sends (see
    `instructions.py`), with the loss on the answer tokens only. The inputs are built exactly as
    the serving path builds them: the processor's chat template, the image, the prompt.
@@ -197,7 +199,8 @@ class DemoTrainer:
 
         processor, model = self._load()
         visual = model.model.visual
-        head = torch.nn.Linear(model.config.text_config.hidden_size, len(CLASSES))
+        embeddings = model.get_input_embeddings()
+        head = name_scores(embeddings, _name_token_ids(processor.tokenizer))
         saved = self._saved_state()
         phase, start = ("vision", 0) if saved is None else (saved["phase"], saved["step"])
         if saved is not None:
@@ -209,6 +212,7 @@ class DemoTrainer:
         r = self.recipe
 
         if phase == "vision":
+            # The head holds the input embeddings: names and image tokens learn one space.
             parameters = [*visual.parameters(), *head.parameters()]
             optimizer = torch.optim.AdamW(parameters, lr=r.vision_lr, weight_decay=r.weight_decay)
             if saved is not None and saved["phase"] == "vision":
@@ -222,8 +226,7 @@ class DemoTrainer:
                     group["lr"] = _lr(step, r.vision_steps, r.vision_lr, r.warmup_steps)
                 pixel_values, grid, targets = self._vision_batch(processor, step)
                 features = model.model.get_image_features(pixel_values, grid).pooler_output
-                pooled = torch.stack([f.max(dim=0).values for f in features])
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(head(pooled), targets)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(head(features), targets)
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(parameters, 1.0)
@@ -281,6 +284,43 @@ class DemoTrainer:
         (self.out / "recipe.json").write_text(json.dumps(dataclasses.asdict(self.recipe), indent=1))
         self.log(f"wrote {self.out}")
         return self.out
+
+
+def name_scores(embeddings, names: list[list[list[int]]]):
+    """A module giving presence logits of the world's classes for each image: the best cosine
+    similarity between one of its image tokens and the class name's token embeddings (the name
+    as a list starts with it, and after a space, as everywhere else), scaled, plus a bias per
+    class. `names`: per class, the token ids of each spelling."""
+    import torch
+
+    class NameScores(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embeddings = embeddings
+            self.scale = torch.nn.Parameter(torch.tensor(10.0))
+            self.bias = torch.nn.Parameter(torch.full((len(names),), -2.0))
+
+        def forward(self, images) -> torch.Tensor:
+            table = self.embeddings.weight
+            spellings = [torch.stack([table[ids].mean(dim=0) for ids in forms]) for forms in names]
+            rows = []
+            for tokens in images:
+                tokens = torch.nn.functional.normalize(tokens, dim=-1)
+                best = [
+                    (tokens @ torch.nn.functional.normalize(forms, dim=-1).T).max(dim=0).values.mean()
+                    for forms in spellings
+                ]
+                rows.append(torch.stack(best))
+            return self.scale * torch.stack(rows) + self.bias
+
+    return NameScores()
+
+
+def _name_token_ids(tokenizer) -> list[list[list[int]]]:
+    return [
+        [tokenizer(spelling, add_special_tokens=False)["input_ids"] for spelling in (c.name, " " + c.name)]
+        for c in CLASSES
+    ]
 
 
 def _chat_parts(processor) -> tuple[str, str]:
