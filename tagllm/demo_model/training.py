@@ -3,10 +3,11 @@
 Two phases, both on scenes of the world's training split (seeds the held-out split never uses):
 
 1. vision: the vision tower and its merger learn to tell the twenty classes apart, as a
-   multi-label classifier whose class weights are the class names' own token embeddings in the
-   language model (`name_scores`): a class is present where some image token lies close to its
-   name. Seeing is learnt first, fast, and in the space where the language model reads names,
-   so that binding a question's name to what is seen is a lookup the model already has.
+   multi-label classifier. Seeing is learnt first, fast, without the language model in the way.
+   The head is either linear over the strongest image tokens (`vision_head="linear"`), or
+   scores each class by its name's own token embeddings in the language model (`"names"`,
+   `name_scores`): a class is present where some image token lies close to its name, which
+   puts seeing in the space where the language model reads names.
 2. instructions: the whole model learns to answer every prompt the engine sends (see
    `instructions.py`), with the loss on the answer tokens only. The inputs are built exactly as
    the serving path builds them: the processor's chat template, the image, the prompt.
@@ -48,6 +49,7 @@ class DemoRecipe:
     vision_steps: int = 1500
     vision_batch: int = 32
     vision_lr: float = 2e-3
+    vision_head: str = "linear"  # or "names"
     steps: int = 8000
     batch: int = 16
     lr: float = 1e-3
@@ -103,7 +105,12 @@ class DemoTrainer:
         initial = self.work / "initial"
         recipe_file = self.work / "recipe.json"
         recipe = dataclasses.asdict(self.recipe)
-        if recipe_file.exists() and json.loads(recipe_file.read_text()) != recipe:
+        # A field the saved run predates had its default value then.
+        if recipe_file.exists():
+            saved = {**dataclasses.asdict(DemoRecipe()), **json.loads(recipe_file.read_text())}
+        else:
+            saved = recipe
+        if saved != recipe:
             raise SystemExit(f"{self.work} holds a run of another recipe; remove it to start over")
         if not (initial / "config.json").exists():
             self.work.mkdir(parents=True, exist_ok=True)
@@ -197,10 +204,14 @@ class DemoTrainer:
             budget[0] -= 1
             return budget[0] <= 0
 
+        r = self.recipe
         processor, model = self._load()
         visual = model.model.visual
         embeddings = model.get_input_embeddings()
-        head = name_scores(embeddings, _name_token_ids(processor.tokenizer))
+        if r.vision_head == "names":
+            head = name_scores(embeddings, _name_token_ids(processor.tokenizer))
+        else:
+            head = _max_pooled_linear(model.config.text_config.hidden_size, len(CLASSES))
         saved = self._saved_state()
         phase, start = ("vision", 0) if saved is None else (saved["phase"], saved["step"])
         if saved is not None:
@@ -209,7 +220,6 @@ class DemoTrainer:
                 head.load_state_dict(saved["head"])
             torch.set_rng_state(saved["torch_rng"])
             self.log(f"resuming {phase} at step {start}")
-        r = self.recipe
 
         if phase == "vision":
             # The head holds the input embeddings: names and image tokens learn one space.
@@ -284,6 +294,21 @@ class DemoTrainer:
         (self.out / "recipe.json").write_text(json.dumps(dataclasses.asdict(self.recipe), indent=1))
         self.log(f"wrote {self.out}")
         return self.out
+
+
+def _max_pooled_linear(hidden: int, classes: int):
+    """Presence logits: a linear layer over the element-wise maximum of an image's tokens."""
+    import torch
+
+    class MaxPooledLinear(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(hidden, classes)
+
+        def forward(self, images) -> torch.Tensor:
+            return self.linear(torch.stack([tokens.max(dim=0).values for tokens in images]))
+
+    return MaxPooledLinear()
 
 
 def name_scores(embeddings, names: list[list[list[int]]]):

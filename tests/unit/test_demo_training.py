@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -17,9 +18,11 @@ def _weights(directory):
     return load_file(str(directory / "model.safetensors"))
 
 
-def test_a_run_split_in_three_ends_with_the_weights_of_one_run(tmp_path):
-    whole = DemoTrainer(tmp_path / "whole", MICRO, log=lambda line: None).run()
-    split = DemoTrainer(tmp_path / "split", MICRO, log=lambda line: None)
+@pytest.mark.parametrize("vision_head", ["linear", "names"])
+def test_a_run_split_in_three_ends_with_the_weights_of_one_run(tmp_path, vision_head):
+    recipe = dataclasses.replace(MICRO, vision_head=vision_head)
+    whole = DemoTrainer(tmp_path / "whole", recipe, log=lambda line: None).run()
+    split = DemoTrainer(tmp_path / "split", recipe, log=lambda line: None)
     assert split.run(stop_after=2) is None  # two vision steps
     assert split.run(stop_after=2) is None  # the last vision step and the first instruction step
     resumed = split.run()
