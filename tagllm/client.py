@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -12,7 +14,7 @@ from tagllm.convert import reference_to_proto, strategy_options
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 from tagllm.vocab.registry import DEFAULT_VOCABULARY
 
-__all__ = ["TaggingClient", "channel_credentials", "retry_delay", "strategy_options"]
+__all__ = ["TaggingClient", "channel_credentials", "open_channel", "retry_delay", "strategy_options"]
 # Trailing metadata holding the full google.rpc.Status, details included.
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
@@ -57,6 +59,22 @@ def channel_credentials(ca: str, cert: str = "", key: str = "") -> grpc.ChannelC
     )
 
 
+def open_channel(
+    address: str,
+    credentials: grpc.ChannelCredentials | None,
+    options: Sequence[tuple[str, Any]] = (),
+    asynchronous: bool = False,
+):
+    """A channel to `address`: TLS when `credentials` are given, else plaintext."""
+    if asynchronous:
+        if credentials is None:
+            return grpc.aio.insecure_channel(address, options=options)
+        return grpc.aio.secure_channel(address, credentials, options=options)
+    if credentials is None:
+        return grpc.insecure_channel(address, options=options)
+    return grpc.secure_channel(address, credentials, options=options)
+
+
 class TaggingClient:
     def __init__(
         self,
@@ -71,10 +89,7 @@ class TaggingClient:
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
         ]
-        if credentials is None:
-            self.channel = grpc.insecure_channel(address, options=options)
-        else:
-            self.channel = grpc.secure_channel(address, credentials, options=options)
+        self.channel = open_channel(address, credentials, options)
         self.stub = tagging_pb2_grpc.TaggingServiceStub(self.channel)
         self.metadata = [("authorization", f"Bearer {api_key}")] if api_key else []
 

@@ -1,4 +1,5 @@
-"""TLS for every hop: server credentials that reload their files, and channels that present them.
+"""TLS for every hop: server credentials that reload their files (the channels that present a
+service's certificate are made by `tagllm.client.channel_credentials` and `open_channel`).
 
 One set of settings per service (see `GrpcSettings`): its certificate and key serve its own port
 and are presented as its client certificate on the calls it makes; `tls_ca_file` verifies the
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -74,19 +74,3 @@ def server_credentials(cert: str, key: str, client_ca: str) -> grpc.ServerCreden
     return grpc.dynamic_ssl_server_credentials(
         certificate.load(), certificate.fetch, require_client_authentication=bool(client_ca)
     )
-
-
-def open_channel(
-    address: str,
-    credentials: grpc.ChannelCredentials | None,
-    options: Sequence[tuple[str, Any]] = (),
-    asynchronous: bool = False,
-):
-    """A channel to `address`: TLS when `credentials` are given, else plaintext."""
-    if asynchronous:
-        if credentials is None:
-            return grpc.aio.insecure_channel(address, options=options)
-        return grpc.aio.secure_channel(address, credentials, options=options)
-    if credentials is None:
-        return grpc.insecure_channel(address, options=options)
-    return grpc.secure_channel(address, credentials, options=options)

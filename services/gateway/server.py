@@ -23,10 +23,9 @@ from services.common.grpc_server import GrpcServer, ServiceError, abort_for, abo
 from services.common.interceptors import REQUEST_ID_KEY, rewrap_handler
 from services.common.logs import get_logger
 from services.common.settings import GrpcSettings
-from services.common.tls import open_channel
 from services.gateway.quota import QuotaExceeded, Quotas, caller_of
 from tagllm.caching import LRUCache
-from tagllm.client import channel_credentials
+from tagllm.client import channel_credentials, open_channel
 from tagllm.convert import options_from_proto
 from tagllm.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, normalize_image
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc

@@ -14,7 +14,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.common.logs import get_logger
-from services.common.tls import open_channel
+from tagllm.client import open_channel
 from tagllm.internal.v1 import metrics_pb2, metrics_pb2_grpc
 
 log = get_logger("metrics-sender")

@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tagllm.client import channel_credentials
+from tagllm.client import channel_credentials, open_channel
 from tagllm.resources import PACKAGE_ROOT
 from tagllm.stack.certs import LocalPKI, create_pki
 from tagllm.stack.ports import PORT_FIELDS, check_free
@@ -90,10 +90,7 @@ class StackSettings:
 
 
 def grpc_serving(address: str, service: str = "", credentials: grpc.ChannelCredentials | None = None) -> bool:
-    channel = (
-        grpc.insecure_channel(address) if credentials is None else grpc.secure_channel(address, credentials)
-    )
-    with channel:
+    with open_channel(address, credentials) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service=service), timeout=2
         )

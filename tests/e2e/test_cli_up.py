@@ -2,7 +2,6 @@
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -10,39 +9,17 @@ import time
 
 import pytest
 
-from tests.conftest import free_ports
-from tests.e2e.processes import pid_with_env, port_open, read_until
+from tests.e2e.processes import pid_with_env, port_open, read_until, start_up
 
 pytestmark = pytest.mark.e2e
 
 
 def test_up_tag_and_stop_leaves_nothing_behind(qwen_dir, tmp_path):
-    ports = free_ports()
-    ports.pop("prometheus_port")
     run_dir = tmp_path / "run"
-    argv = [
-        sys.executable,
-        "-m",
-        "tagllm.cli.main",
-        "up",
-        "--model-dir",
-        str(qwen_dir),
-        "--run-dir",
-        str(run_dir),
-    ]
-    for field, port in ports.items():
-        argv += ["--" + field.replace("_", "-"), str(port)]
-    up = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = []
+    up, ports = start_up(qwen_dir, run_dir)
+    output: list[str] = []
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([up.stdout], [], [], 1.0)
-            if ready:
-                line = up.stdout.readline()
-                output.append(line)
-                if "all services healthy" in line or not line:
-                    break
+        read_until(up, output, lambda line: "all services healthy" in line, 180)
         assert any("all services healthy" in line for line in output), "".join(output)
 
         image = tmp_path / "red.png"

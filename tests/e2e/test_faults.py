@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from tagllm.datasets.synthetic import generate
-from tests.conftest import free_ports
-from tests.e2e.processes import pid_with_arg, pid_with_env, read_until
+from tests.e2e.processes import pid_with_arg, pid_with_env, read_until, start_up
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 IMAGES = 24
@@ -21,23 +20,7 @@ IMAGES = 24
 
 @pytest.fixture(scope="module")
 def up(qwen_dir, tmp_path_factory):
-    ports = free_ports()
-    ports.pop("prometheus_port")
-    run_dir = tmp_path_factory.mktemp("faults") / "run"
-    argv = [
-        sys.executable,
-        "-m",
-        "tagllm.cli.main",
-        "up",
-        "--model-dir",
-        str(qwen_dir),
-        "--run-dir",
-        str(run_dir),
-    ]
-    for field, port in ports.items():
-        argv += ["--" + field.replace("_", "-"), str(port)]
-    # Supervisor lines go to stderr: read both.
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process, ports = start_up(qwen_dir, tmp_path_factory.mktemp("faults") / "run")
     output: list[str] = []
     try:
         assert read_until(process, output, lambda line: "all services healthy" in line, 180), "".join(output)
