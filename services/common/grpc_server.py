@@ -141,13 +141,19 @@ class GrpcServer:
         settings = self.settings
         self._serve_loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()
+        options = [
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        if settings.max_connection_age_seconds:
+            options += [
+                ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
+                ("grpc.max_connection_age_grace_ms", int(settings.drain_seconds * 1000)),
+            ]
         self.server = grpc.aio.server(
             interceptors=self.interceptors,
-            options=[
-                ("grpc.max_receive_message_length", settings.max_message_bytes),
-                ("grpc.max_send_message_length", settings.max_message_bytes),
-                ("grpc.so_reuseport", 0),
-            ],
+            options=options,
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         )
         self.add_servicers(self.server)

@@ -71,6 +71,9 @@ class GrpcSettings:
     metrics_port: int = 0
     # RPCs open at once (streams included); more are answered RESOURCE_EXHAUSTED by gRPC itself.
     max_concurrent_rpcs: int = 1000
+    # Connections older than this are closed (GOAWAY, in-flight calls get DRAIN_SECONDS), so that
+    # clients resolve the service's name again and find replicas added since; 0: never.
+    max_connection_age_seconds: float = 0.0
     # Longest wait for the readiness probe (a dependency's health); a hung one reads as not ready.
     readiness_timeout_seconds: float = 2.0
     # TLS: this service's certificate chain and key (PEM), for its port and as its client
@@ -84,5 +87,7 @@ class GrpcSettings:
 
     def __post_init__(self) -> None:
         check_tls_settings(self.tls_cert_file, self.tls_key_file, self.tls_ca_file, self.tls_client_ca_file)
+        if self.max_connection_age_seconds < 0:
+            raise ValueError("..._MAX_CONNECTION_AGE_SECONDS must not be negative")
         if self.workers < 1 or self.max_concurrent_rpcs < 1:
             raise ValueError("..._WORKERS and ..._MAX_CONCURRENT_RPCS must be at least 1")

@@ -11,6 +11,7 @@ import hmac
 import itertools
 import uuid
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 import structlog
@@ -57,17 +58,34 @@ class GatewaySettings(GrpcSettings):
     quota_requests_per_second: float = 0.0
     quota_images_per_second: float = 0.0
     cache_entries: int = 10_000
+    # Where registered vocabularies are kept: a directory every replica shares (a volume), so one
+    # registered through any replica is known to all and kept across restarts; empty: in memory.
+    vocabulary_dir: str = ""
     # Used when the client sets no deadline.
     default_timeout_seconds: float = 300.0
     # Comma-separated keys; empty disables authentication unless require_api_keys is set.
     api_keys: tuple[str, ...] = ()
+    # A file of keys (comma- or line-separated), e.g. a mounted Secret; read at start, added to
+    # API_KEYS. Keeps keys out of the environment, which crash reports and /proc show.
+    api_keys_file: str = ""
     # Refuse to start without keys (fail closed, e.g. when a Secret failed to mount).
     require_api_keys: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.api_keys_file:
+            try:
+                text = Path(self.api_keys_file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(
+                    f"TAGLLM_GATEWAY_API_KEYS_FILE: cannot read {self.api_keys_file}: {exc}"
+                ) from None
+            from_file = tuple(k.strip() for k in text.replace("\n", ",").split(",") if k.strip())
+            object.__setattr__(self, "api_keys", (*self.api_keys, *from_file))
         if self.require_api_keys and not self.api_keys:
-            raise ValueError("TAGLLM_GATEWAY_REQUIRE_API_KEYS is set but TAGLLM_GATEWAY_API_KEYS is empty")
+            raise ValueError(
+                "TAGLLM_GATEWAY_REQUIRE_API_KEYS is set but TAGLLM_GATEWAY_API_KEYS(_FILE) holds no key"
+            )
         for name in (
             "max_batch_images",
             "max_in_flight",
@@ -146,7 +164,9 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
     def __init__(self, settings: GatewaySettings, refiner=None) -> None:
         self.settings = settings
         self.refiner = refiner
-        self.vocabularies = VocabularyRegistry()
+        self.vocabularies = VocabularyRegistry(
+            store=Path(settings.vocabulary_dir) if settings.vocabulary_dir else None
+        )
         self.limits = ImageLimits(
             max_bytes=settings.max_image_bytes,
             max_pixels=settings.max_image_pixels,

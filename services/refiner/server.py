@@ -11,7 +11,7 @@ import time
 from concurrent import futures
 
 import grpc
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from services.common.grpc_server import GrpcServer, ServiceError, abort_for, run_service
 from services.common.logs import get_logger
@@ -42,8 +42,11 @@ _STATUS_OF = {
 @dataclasses.dataclass(frozen=True)
 class RefinerSettings(GrpcSettings):
     port: int = 50052
-    # Comma-separated Triton replicas; all requests about one image go to the same one.
+    # Triton replicas: host:port,... or a DNS name (dns:///name:port, dns://server/name:port) whose
+    # addresses are the replicas; all requests about one image go to the same one.
     triton_url: str = "127.0.0.1:8001"
+    # How often a DNS name of TRITON_URL is looked up again.
+    triton_refresh_seconds: float = 5.0
     # Cap on one model-server call; a shorter client deadline wins.
     triton_timeout_seconds: float = 300.0
     # Where tagging records go; empty: nowhere.
@@ -155,7 +158,14 @@ def build_server(settings: RefinerSettings) -> GrpcServer:
         timeout=settings.triton_timeout_seconds,
         credentials=credentials,
         probe_timeout=settings.readiness_timeout_seconds,
+        refresh_seconds=settings.triton_refresh_seconds,
     )
+    replicas = Gauge(
+        "tagllm_model_server_replicas",
+        "Model-server replicas this refiner sends requests to.",
+        registry=registry,
+    )
+    replicas.set_function(lambda: len(mllm.urls))
     sender = None
     if settings.metrics_address:
         sender = MetricsSender(settings.metrics_address, registry, capacity=settings.metrics_buffer,

@@ -230,6 +230,33 @@ def cmd_model_train_demo(args) -> int:
     return 0
 
 
+def cmd_model_serve(args) -> int:
+    from tagllm.mllm.default_model import default_model_dir
+    from tagllm.stack.triton import TritonSettings, exec_triton
+
+    tls_files = (args.tls_cert, args.tls_key, args.tls_ca)
+    if any(tls_files) and not all(tls_files):
+        print("error: --tls-cert, --tls-key and --tls-ca go together", file=sys.stderr)
+        return 2
+    settings = TritonSettings(
+        model_dir=Path(args.model_dir) if args.model_dir else default_model_dir(),
+        host=args.host,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port,
+        device=args.device,
+        dtype=args.dtype,
+        threads=args.threads,
+        exit_timeout=args.exit_timeout,
+        tls=tuple(Path(f) for f in tls_files) if all(tls_files) else None,  # type: ignore[arg-type]
+    )
+    if not (settings.model_dir / "config.json").exists():
+        print(f"error: {settings.model_dir} holds no checkpoint (config.json)", file=sys.stderr)
+        return 2
+    exec_triton(settings, Path(args.run_dir))
+    return 0  # not reached: tritonserver replaced this process
+
+
 def cmd_model_tiny(args) -> int:
     from tagllm.mllm.tiny import TinySpec, build_tiny_model
 
@@ -336,6 +363,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--export-only", action="store_true", help="write OUT from the last saved state, without training"
     )
     demo.set_defaults(func=cmd_model_train_demo)
+
+    serve = model_commands.add_parser(
+        "serve",
+        help="run Triton with model `mllm` in the foreground (the model-server image's command)",
+    )
+    serve.add_argument(
+        "--model-dir", help="checkpoint directory (default: $TAGLLM_MODEL_DIR, else the demo model)"
+    )
+    serve.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+    serve.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    serve.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: torch's choice)")
+    serve.add_argument("--host", default="127.0.0.1", help="address Triton listens on")
+    serve.add_argument("--http-port", type=int, default=8000)
+    serve.add_argument("--grpc-port", type=int, default=8001)
+    serve.add_argument("--metrics-port", type=int, default=8002)
+    serve.add_argument("--run-dir", default="/tmp/tagllm-model-server", help="model repository goes here")
+    serve.add_argument(
+        "--exit-timeout", type=int, default=10, help="seconds in-flight requests get after SIGTERM"
+    )
+    serve.add_argument("--tls-cert", help="server certificate (PEM): turns on mutual TLS, HTTP off")
+    serve.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
+    serve.add_argument("--tls-ca", help="CA bundle (PEM) that signs the callers' certificates")
+    serve.set_defaults(func=cmd_model_serve)
 
     bench = commands.add_parser("bench", help="per-image cost of naive vs optimised TagLLM and the baselines")
     bench.add_argument(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from tagllm.strategies import DEFAULT_STRATEGY, STRATEGIES
@@ -62,12 +63,30 @@ def options_manifest(args: argparse.Namespace) -> dict[str, Any]:
 
 
 DEFAULT_GATEWAY = "127.0.0.1:50051"
+API_KEY_VARIABLE = "TAGLLM_API_KEY"
+
+
+def _key_from_environment() -> str | None:
+    if os.environ.get(API_KEY_VARIABLE):
+        return os.environ[API_KEY_VARIABLE]
+    path = os.environ.get(API_KEY_VARIABLE + "_FILE")
+    if not path:
+        return None
+    try:
+        return open(path, encoding="utf-8").read().strip() or None
+    except OSError as exc:
+        raise SystemExit(f"error: {API_KEY_VARIABLE}_FILE: {exc}") from None
 
 
 def add_gateway_arguments(parser, address_help: str = "gateway address", address_in=None) -> None:
     """--address (in the group `address_in` when given), --api-key, and TLS's --ca/--cert/--key."""
     (address_in or parser).add_argument("--address", default=DEFAULT_GATEWAY, help=address_help)
-    parser.add_argument("--api-key", help="sent as `authorization: Bearer KEY`")
+    parser.add_argument(
+        "--api-key",
+        default=_key_from_environment(),
+        help=f"sent as `authorization: Bearer KEY` (default: ${API_KEY_VARIABLE}, or the content of the "
+        f"file ${API_KEY_VARIABLE}_FILE names; either keeps it out of ps)",
+    )
     parser.add_argument("--ca", help="CA bundle (PEM) that verifies the gateway's certificate: turns on TLS")
     parser.add_argument("--cert", help="client certificate (PEM), for a gateway that asks for one")
     parser.add_argument("--key", help="private key (PEM) of --cert")

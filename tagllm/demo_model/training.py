@@ -50,6 +50,9 @@ class DemoRecipe:
     vision_batch: int = 32
     vision_lr: float = 2e-3
     vision_head: str = "linear"  # or "names"
+    # Keep the vision tower and merger as the vision phase left them while the language model
+    # learns to read them (early gradients of a random language model wreck what was seen).
+    freeze_vision: bool = False
     steps: int = 8000
     batch: int = 16
     lr: float = 1e-3
@@ -249,7 +252,9 @@ class DemoTrainer:
                     return None
             phase, start, saved = "instructions", 0, None
 
-        parameters = list(model.parameters())
+        if r.freeze_vision:
+            visual.requires_grad_(False)
+        parameters = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(parameters, lr=r.lr, weight_decay=r.weight_decay)
         if saved is not None and saved["phase"] == "instructions":
             optimizer.load_state_dict(saved["optimizer"])

@@ -47,6 +47,9 @@ class ModelAdapter:
             threads=int(params.get("threads") or 0) or None,
             prefix_cache_bytes=int(params.get("prefix_cache_bytes") or 0),
         )
+        # Triton reports the model ready when this returns: warm, so that readiness means it.
+        if (params.get("warm_up") or "true").lower() == "true":
+            mllm.warm_up()
         return cls(mllm)
 
     def handle(

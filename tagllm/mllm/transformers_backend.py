@@ -97,6 +97,7 @@ class TransformersMLLM:
         )
         self._head, self._tail = rendered.split(_SENTINEL)
         self._head_hash = hashlib.sha256(self._head.encode()).hexdigest()[:16]
+        self._prefix_cache_bytes = prefix_cache_bytes
         self.prefix_cache = prefix_cache(prefix_cache_bytes)
         # One model instance computes one request at a time (its rope state is per forward).
         self._lock = threading.Lock()
@@ -104,6 +105,16 @@ class TransformersMLLM:
     @property
     def version(self) -> str:
         return self._version
+
+    def warm_up(self) -> None:
+        """One call of each mode on a blank image, so that the first real request pays for no
+        lazy set-up (CUDA context, kernel choice, allocator growth). The prefix cache starts empty
+        afterwards: its counters describe real traffic only."""
+        blank = io.BytesIO()
+        Image.new("RGB", (64, 64), "white").save(blank, format="PNG")
+        for mode in (Mode.GENERATE, Mode.SCORE):
+            self.run(MLLMRequest(image=blank.getvalue(), prompts=("Warm-up.",), mode=mode, max_new_tokens=2))
+        self.prefix_cache = prefix_cache(self._prefix_cache_bytes)
 
     def run(self, request: MLLMRequest, context: CallContext = NO_CONTEXT) -> MLLMResponse:
         """Answers in-process; the context's deadline is the caller's business (nothing to cancel)."""

@@ -3,19 +3,22 @@
 With several Triton replicas, every request about one image goes to the same replica
 (rendezvous hashing on the image's hash), so the replica's image-prefix cache serves the second
 stage; adding or removing a replica moves only the images that hashed to it. A replica that is
-unavailable is skipped for the next one in that image's order.
+unavailable is skipped for the next one in that image's order, and put last in every order for a
+few seconds. The replicas are a fixed list or follow a DNS name (`tagllm.mllm.replicas`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 
 import numpy as np
 import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
 from tagllm.mllm.contract import NO_CONTEXT, CallContext, ErrorKind, MLLMError, MLLMRequest, MLLMResponse
+from tagllm.mllm.replicas import ReplicaWatcher, Target, parse_target, resolve
 from tagllm.mllm.tensors import INPUTS, MODEL_NAME, OUTPUTS, request_to_arrays, response_from_arrays
 
 _KINDS = {
@@ -29,6 +32,8 @@ _KINDS = {
 INPUT_SPECS = {spec.name: spec for spec in INPUTS}
 # How often a waiting call looks whether its caller is still there.
 _CANCEL_POLL_SECONDS = 0.05
+# A replica that answered UNAVAILABLE goes last in every image's order for this long.
+_DOWN_SECONDS = 5.0
 
 
 def replica_order(urls: list[str], image: bytes) -> list[int]:
@@ -41,8 +46,10 @@ def replica_order(urls: list[str], image: bytes) -> list[int]:
 class TritonMLLM:
     """Thread-safe client; `timeout` caps every call (seconds), the caller's deadline may shorten it.
 
-    `credentials` (gRPC channel credentials) turn on TLS to every replica; `probe_timeout` bounds
-    each replica's readiness check, so a hung server reads as not ready instead of hanging.
+    `urls`: a replica target (`host:port,...`, `dns:///name:port`, `dns://server/name:port`; see
+    `tagllm.mllm.replicas`) or a list of addresses. A DNS name is looked up again every
+    `refresh_seconds`. `credentials` (gRPC channel credentials) turn on TLS to every replica;
+    `probe_timeout` bounds each replica's readiness check, so a hung server reads as not ready.
     """
 
     def __init__(
@@ -52,15 +59,50 @@ class TritonMLLM:
         model_name: str = MODEL_NAME,
         credentials: object | None = None,
         probe_timeout: float = 2.0,
+        refresh_seconds: float = 5.0,
     ) -> None:
-        self.urls = [u.strip() for u in urls.split(",")] if isinstance(urls, str) else list(urls)
-        if not self.urls or not all(self.urls):
+        target = parse_target(urls) if isinstance(urls, str) else Target(fixed=tuple(urls))
+        if not target.dynamic and (not target.fixed or not all(target.fixed)):
             raise ValueError("at least one Triton address is needed")
+        self.target = target
         self.model_name = model_name
         self.timeout = timeout
         self.probe_timeout = probe_timeout
-        self._clients = [triton_grpc.InferenceServerClient(url=url, creds=credentials) for url in self.urls]
+        self._credentials = credentials
+        self._lock = threading.Lock()
+        self._clients: dict[str, triton_grpc.InferenceServerClient] = {}
+        # Clients of replicas that went away, closed once no call can still be using them.
+        self._retired: list[tuple[float, triton_grpc.InferenceServerClient]] = []
+        self._down_until: dict[str, float] = {}
         self._version = ""
+        self._watcher: ReplicaWatcher | None = None
+        if target.dynamic:
+            self._watcher = ReplicaWatcher(target, self._set_replicas, refresh_seconds)
+            self._watcher.refresh()  # none found yet is fine: the next lookups may find some
+            self._watcher.start()
+        else:
+            self._set_replicas(resolve(target))
+
+    @property
+    def urls(self) -> list[str]:
+        """The replicas now."""
+        with self._lock:
+            return list(self._clients)
+
+    def _set_replicas(self, urls: list[str]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            current = self._clients
+            self._clients = {
+                url: current.get(url) or triton_grpc.InferenceServerClient(url=url, creds=self._credentials)
+                for url in urls
+            }
+            gone = [client for url, client in current.items() if url not in self._clients]
+            self._retired += [(now + self.timeout, client) for client in gone]
+            expired = [c for until, c in self._retired if until <= now]
+            self._retired = [(until, c) for until, c in self._retired if until > now]
+        for client in expired:
+            client.close()
 
     @property
     def version(self) -> str:
@@ -73,19 +115,33 @@ class TritonMLLM:
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
         outputs = [triton_grpc.InferRequestedOutput(spec.name) for spec in OUTPUTS]
+        with self._lock:
+            clients = dict(self._clients)
+        if not clients:
+            message = f"no model-server replica: {self.target.name} has no address"
+            raise MLLMError(message, ErrorKind.UNAVAILABLE)
+        urls = list(clients)
+        now = time.monotonic()
+        # The image's own order, replicas recently down last (a stable sort keeps the rest).
+        order = sorted(
+            (urls[i] for i in replica_order(urls, request.image)),
+            key=lambda url: self._down_until.get(url, 0.0) > now,
+        )
         error: MLLMError | None = None
-        for index in replica_order(self.urls, request.image):
+        for url in order:
             context.check()  # before each replica: the caller may have gone or run out of time
             remaining = context.remaining()
             timeout = self.timeout if remaining is None else min(self.timeout, remaining)
             try:
-                result = self._infer(self._clients[index], inputs, outputs, context, timeout)
+                result = self._infer(clients[url], inputs, outputs, context, timeout)
             except InferenceServerException as exc:
                 kind = _KINDS.get(str(exc.status() or ""), ErrorKind.INTERNAL)
-                error = MLLMError(f"model server {self.urls[index]}: {exc.message()}", kind)
+                error = MLLMError(f"model server {url}: {exc.message()}", kind)
                 if kind is ErrorKind.UNAVAILABLE:
+                    self._down_until[url] = time.monotonic() + _DOWN_SECONDS
                     continue  # try the image's next replica
                 raise error from exc
+            self._down_until.pop(url, None)
             arrays: dict[str, np.ndarray] = {spec.name: result.as_numpy(spec.name) for spec in OUTPUTS}
             response = response_from_arrays(arrays)
             self._version = response.model_version or self._version
@@ -123,7 +179,9 @@ class TritonMLLM:
 
     def ready(self) -> bool:
         """Ready when at least one replica serves the model."""
-        for client in self._clients:
+        with self._lock:
+            clients = list(self._clients.values())
+        for client in clients:
             try:
                 if client.is_model_ready(self.model_name, client_timeout=self.probe_timeout):
                     return True
@@ -132,5 +190,10 @@ class TritonMLLM:
         return False
 
     def close(self) -> None:
-        for client in self._clients:
+        if self._watcher is not None:
+            self._watcher.stop()
+        with self._lock:
+            clients = [*self._clients.values(), *(c for _, c in self._retired)]
+            self._clients, self._retired = {}, []
+        for client in clients:
             client.close()

@@ -53,15 +53,21 @@ def prometheus_process(
     rules = sorted(str(p) for p in resource(PROMETHEUS_RULES).glob("*.yml"))
     if not rules:
         raise ResourceMissing(f"no Prometheus rule files (*.yml) in {resource(PROMETHEUS_RULES)}")
-    config = folder / "prometheus.yml"
-    config.write_text(yaml.safe_dump(local_config(targets, rules, scrape_interval), sort_keys=False))
+    return prometheus_with_config(local_config(targets, rules, scrape_interval), folder, host, port)
+
+
+def prometheus_with_config(config: dict, folder: Path, host: str, port: int) -> ManagedProcess:
+    """A Prometheus server of `config`, its configuration, data and log in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     argv = [
         prometheus_binary(),
-        f"--config.file={config}",
+        f"--config.file={path}",
         f"--storage.tsdb.path={folder / 'data'}",
         f"--web.listen-address={host}:{port}",
     ]
-    return ManagedProcess("prometheus", argv, run_dir / "logs" / "prometheus.log")
+    return ManagedProcess("prometheus", argv, folder / "prometheus.log")
 
 
 def prometheus_ready(host: str, port: int) -> bool:

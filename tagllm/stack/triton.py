@@ -37,6 +37,8 @@ class TritonSettings:
     threads: int = 0
     prefix_cache_bytes: int = 256 * 1024 * 1024
     backend: str = "transformers"
+    # Seconds Triton lets in-flight requests finish after SIGTERM.
+    exit_timeout: int = 10
     # Mutual TLS on the gRPC port: (certificate, key, CA that signs its callers). Triton's HTTP
     # port has no TLS, so it is turned off then; its metrics port stays plaintext (read-only).
     tls: tuple[Path, Path, Path] | None = None
@@ -110,7 +112,9 @@ def triton_environment() -> dict[str, str]:
     return env
 
 
-def triton_process(settings: TritonSettings, run_dir: Path) -> ManagedProcess:
+def triton_argv(settings: TritonSettings, run_dir: Path) -> list[str]:
+    """The tritonserver command line of `settings`, its model repository and python backend
+    written to `run_dir`: the local stack's and the model-server image's (`tagllm model serve`)."""
     repository = prepare_model_repository(settings, run_dir)
     backends = prepare_backends(run_dir)
     binary = pytriton_root() / "tritonserver" / "bin" / "tritonserver"
@@ -124,7 +128,7 @@ def triton_process(settings: TritonSettings, run_dir: Path) -> ManagedProcess:
         f"--metrics-address={settings.host}",
         f"--metrics-port={settings.metrics_port}",
         "--log-verbose=0",
-        "--exit-timeout-secs=10",
+        f"--exit-timeout-secs={settings.exit_timeout}",
         # Shared-memory regions named after this server's port, so that those a killed server
         # leaves behind can be found and removed before the next one starts.
         f"--backend-config=python,shm-region-prefix-name={shm_prefix(settings)}",
@@ -140,13 +144,25 @@ def triton_process(settings: TritonSettings, run_dir: Path) -> ManagedProcess:
             f"--grpc-server-key={key}",
             f"--grpc-root-cert={ca}",
         ]
+    return argv
+
+
+def triton_process(settings: TritonSettings, run_dir: Path) -> ManagedProcess:
     return ManagedProcess(
         "triton",
-        argv,
+        triton_argv(settings, run_dir),
         run_dir / "logs" / "triton.log",
         env=triton_environment(),
         cleanup=lambda: remove_shm_regions(shm_prefix(settings)),
     )
+
+
+def exec_triton(settings: TritonSettings, run_dir: Path) -> None:
+    """Replaces this process with tritonserver (a container's main process: signals reach Triton,
+    which drains for `exit_timeout` seconds on SIGTERM)."""
+    remove_shm_regions(shm_prefix(settings))
+    argv = triton_argv(settings, run_dir)
+    os.execve(argv[0], argv, triton_environment())
 
 
 def shm_prefix(settings: TritonSettings) -> str:

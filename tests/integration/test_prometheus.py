@@ -36,7 +36,12 @@ def test_promtool_accepts_rules_and_configs():
     tests = ROOT / "deploy" / "prometheus" / "tests" / "rules_test.yml"
     result = subprocess.run(["promtool", "test", "rules", str(tests)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    for config in ("prometheus.yml", "prometheus-kubernetes.yml"):
+    # prometheus-kubernetes.yml: Debian builds Prometheus without Kubernetes discovery; its
+    # relabelling is run for real below (test_the_kubernetes_scrape_config_...).
+    tests = ROOT / "deploy" / "prometheus" / "tests" / "kubernetes_rules_test.yml"
+    result = subprocess.run(["promtool", "test", "rules", str(tests)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for config in ("prometheus.yml",):
         subprocess.run(
             ["promtool", "check", "config", "--syntax-only", str(ROOT / "deploy" / "prometheus" / config)],
             check=True,
@@ -254,3 +259,92 @@ def test_committed_local_config_is_what_the_stack_writes():
 
     committed = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     assert committed == local_config(ScrapeTargets(), ["rules/tagllm.rules.yml", "rules/tagllm.alerts.yml"])
+
+
+def _kubernetes_pod(address: str, component: str, ready: bool, name: str = "tagllm", port: str = "metrics"):
+    """A static target carrying the labels Kubernetes pod discovery gives one pod's port."""
+    return {
+        "targets": [address],
+        "labels": {
+            "__meta_kubernetes_namespace": "tagllm",
+            "__meta_kubernetes_pod_name": f"tagllm-{component}-{port}",
+            "__meta_kubernetes_pod_label_app_kubernetes_io_name": name,
+            "__meta_kubernetes_pod_label_app_kubernetes_io_component": component,
+            "__meta_kubernetes_pod_container_port_name": port,
+            "__meta_kubernetes_pod_ready": "true" if ready else "false",
+            "__meta_kubernetes_pod_phase": "Running",
+        },
+    }
+
+
+def test_the_kubernetes_scrape_config_labels_series_by_pod_and_readiness(observed, tmp_path):
+    """prometheus-kubernetes.yml's relabelling, on a real Prometheus scraping the real stack: the
+    Kubernetes discovery is replaced by static targets with the labels it would attach."""
+    from tagllm.stack.prometheus import prometheus_ready, prometheus_with_config
+
+    s = observed.settings
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus-kubernetes.yml").read_text())
+    (job,) = config["scrape_configs"]
+    del job["kubernetes_sd_configs"]
+    host = s.host
+    job["static_configs"] = [
+        _kubernetes_pod(f"{host}:{s.gateway_metrics_port}", "gateway", True),
+        _kubernetes_pod(f"{host}:{s.refiner_metrics_port}", "refiner", True),
+        _kubernetes_pod(f"{host}:{s.metrics_http_port}", "metrics", True),
+        _kubernetes_pod(f"{host}:{s.triton_metrics_port}", "model-server", False),  # still loading
+        _kubernetes_pod(f"{host}:{s.triton_grpc_port}", "model-server", False, port="grpc"),  # not scraped
+        _kubernetes_pod(f"{host}:{s.gateway_port}", "gateway", True, name="someone-else"),  # not ours
+    ]
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config["rule_files"] = [
+        str(ROOT / "deploy" / "prometheus" / "kubernetes-rules" / "tagllm.kubernetes.alerts.yml")
+    ]
+    port = free_ports()["prometheus_port"]
+    server = prometheus_with_config(config, tmp_path / "prometheus", host, port)
+    server.start()
+    try:
+        server.wait_until(lambda: prometheus_ready(host, port), 60, "Prometheus")
+        kubernetes = type("Stack", (), {"settings": type("S", (), {"host": host, "prometheus_port": port})})
+
+        def targets():
+            return {
+                (r["metric"]["job"], r["metric"]["pod"], r["metric"]["namespace"], r["metric"]["pod_ready"])
+                for r in query(kubernetes, "up == 1")
+            }
+
+        wait_for(lambda: len(targets()) == 4, what="four scraped pods")
+        assert targets() == {
+            ("tagllm-gateway", "tagllm-gateway-metrics", "tagllm", "true"),
+            ("tagllm-refiner", "tagllm-refiner-metrics", "tagllm", "true"),
+            ("tagllm-metrics", "tagllm-metrics-metrics", "tagllm", "true"),
+            ("triton", "tagllm-model-server-metrics", "tagllm", "false"),
+        }
+        # Per-pod series, as prometheus-adapter maps them to pods for the HPAs.
+        in_flight = query(kubernetes, 'tagllm_grpc_server_in_flight{job="tagllm-gateway"}')
+        assert in_flight and all(r["metric"]["pod"] == "tagllm-gateway-metrics" for r in in_flight)
+        # The only model server is not ready: the alert is pending (it fires after 2 minutes).
+        wait_for(lambda: query(kubernetes, 'ALERTS{alertname="TagLLMNoModelServerReady"}'), what="the alert")
+        (alert,) = query(kubernetes, 'ALERTS{alertname="TagLLMNoModelServerReady"}')
+        assert alert["metric"]["alertstate"] == "pending"
+    finally:
+        server.stop()
+
+
+def test_every_metric_the_deployment_names_is_exported(observed):
+    """HPAs, adapter rules, alerts, recording rules and panels name only series the stack exports."""
+    from tests.unit.test_deploy import referenced_metrics
+
+    stack = observed
+    TaggingClient(f"{stack.settings.host}:{stack.settings.gateway_port}").tag(png(), vocabulary="voc")
+    exported: set[str] = set()
+
+    def scraped() -> set[str]:
+        names = {r["metric"]["__name__"] for r in query(stack, 'count by (__name__) ({__name__=~".+"})')}
+        exported.update(names)
+        return names
+
+    wait_for(lambda: "tagllm_images_total" in scraped(), what="a scrape after tagging")
+    # A histogram or counter is referenced by the names its samples carry.
+    for consumer, names in referenced_metrics().items():
+        missing = {n for n in names if not {n, n + "_total", n + "_bucket", n + "_count"} & exported}
+        assert not missing, f"{consumer} names metrics nothing exports: {sorted(missing)}"

@@ -188,7 +188,7 @@ def test_a_caller_that_goes_away_cancels_the_call_in_flight(client):
         client.run(request, CallContext("cancel-test", None, is_active))
     gone_after = time.monotonic() - started
     assert caught.value.kind is ErrorKind.CANCELLED
-    complete = time.monotonic()
-    client.run(request)  # the same call, left to finish, for scale
-    whole = time.monotonic() - complete
-    print(f"cancelled after {gone_after * 1000:.0f} ms; the whole call takes {whole * 1000:.0f} ms")
+    print(f"cancelled after {gone_after * 1000:.0f} ms")
+    # The server dropped the cancelled work: a short call still gets its answer.
+    short = client.run(MLLMRequest(png(), prompts[:1], Mode.GENERATE, max_new_tokens=2))
+    assert len(short.results) == 1

@@ -117,10 +117,22 @@ def test_limits_must_be_positive():
         load_settings(GatewaySettings, "X_", stream_idle_seconds=0)
 
 
-def test_a_gateway_that_requires_keys_does_not_start_without_them():
-    with pytest.raises(ValueError, match="REQUIRE_API_KEYS is set but TAGLLM_GATEWAY_API_KEYS is empty"):
+def test_a_gateway_that_requires_keys_does_not_start_without_them(tmp_path):
+    with pytest.raises(
+        ValueError, match="REQUIRE_API_KEYS is set but TAGLLM_GATEWAY_API_KEYS.* holds no key"
+    ):
         load_settings(GatewaySettings, "X_", require_api_keys=True)
     assert load_settings(GatewaySettings, "X_", require_api_keys=True, api_keys=("k",)).api_keys == ("k",)
+    # Keys from a file (a mounted Secret): an empty one is no key at all, a missing one an error.
+    keys = tmp_path / "keys"
+    keys.write_text("\n")
+    with pytest.raises(ValueError, match="holds no key"):
+        load_settings(GatewaySettings, "X_", require_api_keys=True, api_keys_file=str(keys))
+    keys.write_text("alpha, beta\ngamma\n")
+    settings = load_settings(GatewaySettings, "X_", environ={"X_API_KEYS_FILE": str(keys), "X_API_KEYS": "k"})
+    assert settings.api_keys == ("k", "alpha", "beta", "gamma")
+    with pytest.raises(ValueError, match="cannot read"):
+        load_settings(GatewaySettings, "X_", api_keys_file=str(tmp_path / "absent"))
 
 
 def test_a_client_that_goes_away_cancels_the_refiners_work():

@@ -144,3 +144,39 @@ def test_costly_or_deceptive_vocabularies_are_refused(text, message):
 
     with pytest.raises(VocabularyError, match=message):
         parse_vocabulary(text)
+
+
+def test_a_store_directory_shares_registrations_between_registries_and_keeps_them(tmp_path):
+    # Two gateway replicas mounting one volume.
+    first, second = VocabularyRegistry(store=tmp_path), VocabularyRegistry(store=tmp_path)
+    pets = first.register(minimal())
+    assert second.get("pets").full_version == pets.full_version
+    assert [v.name for v, builtin in second.all() if not builtin] == ["pets"]
+    with pytest.raises(FileExistsError):
+        second.register(minimal())
+    # Replaced through one, the other reads the new content.
+    changed = second.register(minimal(description="v2"), replace=True)
+    assert first.get("pets").full_version == changed.full_version != pets.full_version
+    # Every replica restarted: still there.
+    assert VocabularyRegistry(store=tmp_path).get("pets").full_version == changed.full_version
+    with pytest.raises(KeyError):
+        first.get("nope")
+
+
+def test_store_files_are_named_by_digest_and_damage_reads_as_unknown(tmp_path):
+    registry = VocabularyRegistry(store=tmp_path)
+    registry.register(minimal())
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and "pets" not in files[0].name  # no name becomes a path
+    files[0].write_text("name: [unclosed")
+    with pytest.raises(KeyError):
+        registry.get("pets")
+    assert [v for v, builtin in registry.all() if not builtin] == []
+
+
+def test_the_store_counts_towards_the_limit(tmp_path):
+    registry = VocabularyRegistry(max_custom=1, store=tmp_path)
+    registry.register(minimal())
+    with pytest.raises(OverflowError):
+        VocabularyRegistry(max_custom=1, store=tmp_path).register(minimal(name="other"))
+    registry.register(minimal(description="v2"), replace=True)  # replacing adds nothing
