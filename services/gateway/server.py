@@ -44,6 +44,9 @@ log = get_logger("gateway")
 class GatewaySettings(GrpcSettings):
     port: int = 50051
     refiner_address: str = "127.0.0.1:50052"
+    # Least time between two lookups of a dns: REFINER_ADDRESS (gRPC looks again when a
+    # connection ends, e.g. at the refiners' MAX_CONNECTION_AGE_SECONDS).
+    refiner_resolve_seconds: float = 30.0
     max_image_bytes: int = DEFAULT_LIMITS.max_bytes
     max_image_pixels: int = DEFAULT_LIMITS.max_pixels
     model_pixels: int = DEFAULT_LIMITS.model_pixels
@@ -454,6 +457,7 @@ def build_server(settings: GatewaySettings) -> GrpcServer:
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 # With a dns:/// address of several refiners, spread RPCs over all of them.
                 ("grpc.lb_policy_name", "round_robin"),
+                ("grpc.dns_min_time_between_resolutions_ms", int(settings.refiner_resolve_seconds * 1000)),
             ],
             asynchronous=True,
         )

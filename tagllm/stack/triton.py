@@ -166,7 +166,9 @@ def exec_triton(settings: TritonSettings, run_dir: Path) -> None:
 
 
 def shm_prefix(settings: TritonSettings) -> str:
-    return f"tagllm_triton_{settings.grpc_port}_"
+    """Unique per listening address: servers on one port of different addresses coexist."""
+    host = "".join(c if c.isalnum() else "_" for c in settings.host)
+    return f"tagllm_triton_{host}_{settings.grpc_port}_"
 
 
 def remove_shm_regions(prefix: str, shm: Path = Path("/dev/shm")) -> list[str]:
