@@ -34,6 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "deploy" / "docker"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# For the build steps only: pip trusts the system's bundle (above) instead of its own.
+BUILD_ENV = {"PIP_CERT": "/etc/ssl/certs/ca-certificates.crt"}
 BASE_PACKAGES = ",".join(
     ["python3.11", "python3.11-venv", "python3-distutils", "python3-pip-whl", "python3-setuptools-whl",
      "libpython3.11", "ca-certificates"]
@@ -89,6 +92,7 @@ def base_rootfs(work: Path) -> Path:
 def prepare_root(base: Path, root: Path) -> None:
     if root.exists():
         shutil.rmtree(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-a", str(base), str(root)], check=True)
     # The base image's `python` (it lives in /usr/local/bin there).
     for name in ("python", "python3"):
@@ -97,6 +101,8 @@ def prepare_root(base: Path, root: Path) -> None:
         if not link.exists():
             link.symlink_to("/usr/bin/python3.11")
     shutil.copy2("/etc/resolv.conf", root / "etc" / "resolv.conf")
+    # This machine reaches the package indexes through a proxy that its own CA bundle trusts.
+    shutil.copy2(HOST_CA_BUNDLE, root / "etc" / "ssl" / "certs" / "ca-certificates.crt")
 
 
 class Mounts:
@@ -161,7 +167,7 @@ def build(dockerfile: Path, work: Path, build_args: dict[str, str], mounts: dict
         elif keyword == "RUN":
             command = substitute(rest, values)
             log(f"{stage.name}: RUN {command[:150]}")
-            env_stage = dataclasses.replace(stage, env={**stage.env, **args})
+            env_stage = dataclasses.replace(stage, env={**stage.env, **args, **BUILD_ENV})
             with Mounts(stage.root, mounts):
                 subprocess.run(chroot_argv(env_stage, ["sh", "-c", command], user="0"), check=True)
         elif keyword == "COPY":
@@ -200,7 +206,7 @@ def wait(check, timeout: float, what: str) -> None:
         try:
             if check():
                 return
-        except OSError:
+        except Exception:  # not listening yet
             pass
         time.sleep(1)
     raise SystemExit(f"timed out waiting for {what}")
@@ -311,7 +317,8 @@ def main() -> None:
         report += check_model_server(stage, work)
     report.append(
         "differences from a real build: Debian's Python 3.11 stands in for python.org's in the base "
-        "image; the CPU torch wheel comes from a local index instead of download.pytorch.org"
+        "image; the CPU torch wheel comes from a local index instead of download.pytorch.org; the "
+        "build steps trust this machine's CA bundle (its proxy to the package indexes)"
     )
     print("\n".join(f"- {line}" for line in report))
     log(f"all steps passed in {time.monotonic() - started:.0f} s")

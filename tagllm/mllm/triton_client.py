@@ -36,6 +36,19 @@ _CANCEL_POLL_SECONDS = 0.05
 _DOWN_SECONDS = 5.0
 
 
+def _default_channel_options() -> list[tuple[str, int]]:
+    """tritonclient's own channel options (passing any replaces them all)."""
+    keepalive = triton_grpc.KeepAliveOptions()
+    return [
+        ("grpc.max_send_message_length", triton_grpc.MAX_GRPC_MESSAGE_SIZE),
+        ("grpc.max_receive_message_length", triton_grpc.MAX_GRPC_MESSAGE_SIZE),
+        ("grpc.keepalive_time_ms", keepalive.keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", keepalive.keepalive_timeout_ms),
+        ("grpc.keepalive_permit_without_calls", keepalive.keepalive_permit_without_calls),
+        ("grpc.http2.max_pings_without_data", keepalive.http2_max_pings_without_data),
+    ]
+
+
 def replica_order(urls: list[str], image: bytes) -> list[int]:
     """Indices of `urls`, the image's preferred replica first (highest random weight)."""
     key = hashlib.sha256(image).digest()
@@ -48,7 +61,8 @@ class TritonMLLM:
 
     `urls`: a replica target (`host:port,...`, `dns:///name:port`, `dns://server/name:port`; see
     `tagllm.mllm.replicas`) or a list of addresses. A DNS name is looked up again every
-    `refresh_seconds`. `credentials` (gRPC channel credentials) turn on TLS to every replica;
+    `refresh_seconds`. `credentials` (gRPC channel credentials) turn on TLS to every replica,
+    whose certificates must name `server_name` (default: the DNS name of the target);
     `probe_timeout` bounds each replica's readiness check, so a hung server reads as not ready.
     """
 
@@ -60,6 +74,7 @@ class TritonMLLM:
         credentials: object | None = None,
         probe_timeout: float = 2.0,
         refresh_seconds: float = 5.0,
+        server_name: str = "",
     ) -> None:
         target = parse_target(urls) if isinstance(urls, str) else Target(fixed=tuple(urls))
         if not target.dynamic and (not target.fixed or not all(target.fixed)):
@@ -69,6 +84,8 @@ class TritonMLLM:
         self.timeout = timeout
         self.probe_timeout = probe_timeout
         self._credentials = credentials
+        # The name the replicas' certificates carry; replicas found by name carry that name.
+        self._server_name = server_name or target.name
         self._lock = threading.Lock()
         self._clients: dict[str, triton_grpc.InferenceServerClient] = {}
         # Clients of replicas that went away, closed once no call can still be using them.
@@ -93,16 +110,20 @@ class TritonMLLM:
         now = time.monotonic()
         with self._lock:
             current = self._clients
-            self._clients = {
-                url: current.get(url) or triton_grpc.InferenceServerClient(url=url, creds=self._credentials)
-                for url in urls
-            }
+            self._clients = {url: current.get(url) or self._client(url) for url in urls}
             gone = [client for url, client in current.items() if url not in self._clients]
             self._retired += [(now + self.timeout, client) for client in gone]
             expired = [c for until, c in self._retired if until <= now]
             self._retired = [(until, c) for until, c in self._retired if until > now]
         for client in expired:
             client.close()
+
+    def _client(self, url: str) -> triton_grpc.InferenceServerClient:
+        if self._credentials is None or not self._server_name:
+            return triton_grpc.InferenceServerClient(url=url, creds=self._credentials)
+        # Replicas found by name are dialled by address: their certificates name the Service.
+        options = _default_channel_options() + [("grpc.ssl_target_name_override", self._server_name)]
+        return triton_grpc.InferenceServerClient(url=url, creds=self._credentials, channel_args=options)
 
     @property
     def version(self) -> str:

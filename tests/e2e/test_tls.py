@@ -126,3 +126,33 @@ def test_a_renewed_certificate_is_served_without_a_restart(tls_stack, tmp_path):
     assert _health(address, channel_credentials(str(renewed.ca))) == health_pb2.HealthCheckResponse.SERVING
     assert _refused(address, channel_credentials(str(pki.ca)))
     assert tls_stack.processes["gateway"].running
+
+
+def test_the_probe_commands_speak_tls_as_kubernetes_exec_probes_run_them(tls_stack):
+    pki, s = tls_stack.pki, tls_stack.settings
+
+    def probe(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "tagllm.cli.main", *argv], capture_output=True, text=True, timeout=60
+        )
+
+    gateway = probe("health", s.gateway_address, "--ca", str(pki.ca), "--server-name", "localhost")
+    assert gateway.returncode == 0 and gateway.stdout.strip() == "SERVING", gateway.stderr
+    assert probe("health", s.refiner_address, "--ca", str(pki.ca)).returncode == 1  # no client certificate
+    identity = ["--cert", str(pki["gateway"].cert), "--key", str(pki["gateway"].key)]
+    assert probe("health", s.refiner_address, "--ca", str(pki.ca), *identity).returncode == 0
+    assert probe("health", s.gateway_address).returncode == 1  # plaintext to a TLS port
+    triton = [
+        "model",
+        "ready",
+        "--address",
+        s.triton_grpc_address,
+        "--ca",
+        str(pki.ca),
+        "--server-name",
+        "localhost",
+    ]
+    refiner_identity = ["--cert", str(pki["refiner"].cert), "--key", str(pki["refiner"].key)]
+    ready = probe(*triton, *refiner_identity)
+    assert ready.returncode == 0 and ready.stdout.strip() == "ready", ready.stderr
+    assert probe(*triton).returncode == 1

