@@ -8,8 +8,9 @@ Two phases, both on scenes of the world's training split (seeds the held-out spl
    scores each class by its name's own token embeddings in the language model (`"names"`,
    `name_scores`): a class is present where some image token lies close to its name, which
    puts seeing in the space where the language model reads names.
-2. instructions: the whole model learns to answer every prompt the engine sends (see
-   `instructions.py`), with the loss on the answer tokens only. The inputs are built exactly as
+2. instructions: the language model learns to answer every prompt the engine sends (see
+   `instructions.py`), with the loss on the answer tokens only; the vision tower stays as the
+   first phase left it (`freeze_vision`). The inputs are built exactly as
    the serving path builds them: the processor's chat template, the image, the prompt.
 
 Everything is seeded; the state is saved every `checkpoint_every` steps to OUT.training/ and a
@@ -51,8 +52,10 @@ class DemoRecipe:
     vision_lr: float = 2e-3
     vision_head: str = "linear"  # or "names"
     # Keep the vision tower and merger as the vision phase left them while the language model
-    # learns to read them (early gradients of a random language model wreck what was seen).
-    freeze_vision: bool = False
+    # learns to read them: early gradients of a random language model wreck what was seen
+    # (measured at instruction step 2,000 on 40 held-out scenes: multi-option OF1 0.70 frozen,
+    # 0.34 trained along).
+    freeze_vision: bool = True
     steps: int = 8000
     batch: int = 16
     lr: float = 1e-3

@@ -41,3 +41,17 @@ def test_a_saved_run_refuses_another_recipe(tmp_path):
         assert "another recipe" in str(exc)
     else:
         raise AssertionError("resumed with another recipe")
+
+
+@pytest.mark.parametrize("freeze_vision", [True, False])
+def test_the_instruction_phase_leaves_the_vision_tower_as_the_vision_phase_left_it(tmp_path, freeze_vision):
+    recipe = dataclasses.replace(MICRO, freeze_vision=freeze_vision)
+    trainer = DemoTrainer(tmp_path / "m", recipe, log=lambda line: None)
+    trainer.run(stop_after=recipe.vision_steps)  # the vision phase, saved
+    seen = {
+        k: v for k, v in _weights(trainer.export_saved()).items() if ".visual." in k or k.startswith("visual")
+    }
+    final = _weights(trainer.run())
+    assert seen and all(name in final for name in seen)
+    unchanged = all(torch.equal(seen[name], final[name]) for name in seen)
+    assert unchanged == freeze_vision

@@ -393,3 +393,14 @@ def test_the_autoscalers_and_adapter_rules_agree():
         == names["adapter"]
         == {"tagllm_grpc_server_in_flight", "nv_inference_pending_request_count"}
     )
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_everything_lands_in_the_namespace(target):
+    # Objects that an overlay's components add are namespaced only where the overlay says so.
+    for document in rendered(target):
+        if document["kind"] != "Namespace":
+            assert document["metadata"].get("namespace") == "tagllm", (
+                document["kind"],
+                document["metadata"]["name"],
+            )
