@@ -83,7 +83,7 @@ def add_gateway_arguments(parser, address_help: str = "gateway address", address
     (address_in or parser).add_argument("--address", default=DEFAULT_GATEWAY, help=address_help)
     parser.add_argument(
         "--api-key",
-        default=_key_from_environment(),
+        default=None,
         help=f"sent as `authorization: Bearer KEY` (default: ${API_KEY_VARIABLE}, or the content of the "
         f"file ${API_KEY_VARIABLE}_FILE names; either keeps it out of ps)",
     )
@@ -103,4 +103,5 @@ def gateway_client(args: argparse.Namespace):
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    return TaggingClient(args.address, api_key=args.api_key, credentials=credentials)
+    api_key = args.api_key or _key_from_environment()
+    return TaggingClient(args.address, api_key=api_key, credentials=credentials)
