@@ -18,9 +18,9 @@ from tests.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
 SCENES = 60
-# Measured for these 60 scenes (QUALITY.md, "Quality gate": tagllm 0.470, multi_option 0.649),
+# Measured for these 60 scenes (QUALITY.md, "Quality gate": tagllm 0.541, multi_option 0.788),
 # less a margin of about 0.05.
-FLOORS = {"tagllm": 0.42, "multi_option": 0.60}
+FLOORS = {"tagllm": 0.49, "multi_option": 0.74}
 
 
 @pytest.fixture(scope="module")
