@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import socket
+from pathlib import Path
 
 PORT_FIELDS = (
     "gateway_port",
@@ -18,10 +20,35 @@ PORT_FIELDS = (
 )
 
 
+_given: set[int] = set()
+_random = random.SystemRandom()
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, not handed out before by this process, and below the
+    kernel's ephemeral range: there, any outgoing connection (or another bind to port 0) may take
+    the port between this check and the server's own bind (seen: Triton's HTTP port)."""
+    floor = _ephemeral_floor()
+    for _ in range(200):
+        port = _random.randrange(10_000, floor) if floor > 11_000 else 0
+        if port in _given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = s.getsockname()[1]
+        _given.add(port)
+        return port
+    raise RuntimeError("no free loopback port found")
 
 
 def free_ports() -> dict[str, int]:

@@ -112,23 +112,8 @@ def test_the_cli_takes_a_ca_and_refuses_half_a_client_identity(tls_stack, tmp_pa
     assert half.returncode == 2 and "needs the CA" in half.stderr
 
 
-def test_a_renewed_certificate_is_served_without_a_restart(tls_stack, tmp_path):
-    # Last in this module: the gateway keeps the renewed certificate.
-    pki, address = tls_stack.pki, tls_stack.settings.gateway_address
-    renewed = create_pki(tmp_path / "renewed")
-    for source, target in (
-        (renewed["gateway"].cert, pki["gateway"].cert),
-        (renewed["gateway"].key, pki["gateway"].key),
-    ):
-        shutil.copy(source, target.with_suffix(".new"))
-        os.replace(target.with_suffix(".new"), target)  # as a mounted Secret changes: atomically
-    # New connections get the renewed certificate: clients of the new CA pass, of the old one not.
-    assert _health(address, channel_credentials(str(renewed.ca))) == health_pb2.HealthCheckResponse.SERVING
-    assert _refused(address, channel_credentials(str(pki.ca)))
-    assert tls_stack.processes["gateway"].running
-
-
 def test_the_probe_commands_speak_tls_as_kubernetes_exec_probes_run_them(tls_stack):
+    # Before the renewal test below, which changes the certificates the stack serves.
     pki, s = tls_stack.pki, tls_stack.settings
 
     def probe(*argv: str) -> subprocess.CompletedProcess:
@@ -156,3 +141,19 @@ def test_the_probe_commands_speak_tls_as_kubernetes_exec_probes_run_them(tls_sta
     ready = probe(*triton, *refiner_identity)
     assert ready.returncode == 0 and ready.stdout.strip() == "ready", ready.stderr
     assert probe(*triton).returncode == 1
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(tls_stack, tmp_path):
+    # Last in this module: the gateway keeps the renewed certificate.
+    pki, address = tls_stack.pki, tls_stack.settings.gateway_address
+    renewed = create_pki(tmp_path / "renewed")
+    for source, target in (
+        (renewed["gateway"].cert, pki["gateway"].cert),
+        (renewed["gateway"].key, pki["gateway"].key),
+    ):
+        shutil.copy(source, target.with_suffix(".new"))
+        os.replace(target.with_suffix(".new"), target)  # as a mounted Secret changes: atomically
+    # New connections get the renewed certificate: clients of the new CA pass, of the old one not.
+    assert _health(address, channel_credentials(str(renewed.ca))) == health_pb2.HealthCheckResponse.SERVING
+    assert _refused(address, channel_credentials(str(pki.ca)))
+    assert tls_stack.processes["gateway"].running
