@@ -24,12 +24,13 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from tagllm.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "deploy" / "docker"
@@ -192,12 +193,6 @@ def build(dockerfile: Path, work: Path, build_args: dict[str, str], mounts: dict
             raise SystemExit(f"{dockerfile}: {keyword} is not handled here")
     assert stage is not None
     return stage
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait(check, timeout: float, what: str) -> None:

@@ -1,4 +1,5 @@
 import io
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,16 @@ def tiny_model_dirs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def qwen_dir(tiny_model_dirs) -> Path:
     return tiny_model_dirs["qwen2_5_vl"]
+
+
+def scraped_total(url: str, name: str, labels: str = "") -> float:
+    """The sum of the samples of `name` (those whose labels contain `labels`) on a /metrics page;
+    fails when there is none."""
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    samples = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if (line.startswith(name + " ") or line.startswith(name + "{")) and labels in line.rsplit(" ", 1)[0]
+    ]
+    assert samples, f"{name}{{{labels}}} not exported at {url}"
+    return sum(samples)

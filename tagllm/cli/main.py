@@ -15,8 +15,10 @@ from tagllm.cli import bulk_commands, vocab_commands
 from tagllm.cli.options import (
     add_gateway_arguments,
     add_strategy_arguments,
+    add_tls_arguments,
     gateway_client,
     options_from_arguments,
+    tls_credentials,
 )
 from tagllm.resources import ResourceMissing
 from tagllm.strategies import STRATEGIES
@@ -259,11 +261,9 @@ def cmd_model_serve(args) -> int:
 
 def cmd_model_ready(args) -> int:
     """Exit 0 when Triton serves the model: a readiness probe that speaks mutual TLS."""
-    from tagllm.client import channel_credentials
     from tagllm.mllm.triton_client import TritonMLLM
 
-    credentials = channel_credentials(args.ca or "", args.cert or "", args.key or "")
-    client = TritonMLLM(args.address, credentials=credentials, probe_timeout=args.timeout,
+    client = TritonMLLM(args.address, credentials=tls_credentials(args), probe_timeout=args.timeout,
                         server_name=args.server_name)  # fmt: skip
     try:
         ready = client.ready()
@@ -279,11 +279,10 @@ def cmd_health(args) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from tagllm.client import channel_credentials, open_channel
+    from tagllm.client import open_channel
 
-    credentials = channel_credentials(args.ca or "", args.cert or "", args.key or "")
     options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []
-    with open_channel(args.address, credentials, options=options) as channel:
+    with open_channel(args.address, tls_credentials(args), options=options) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
@@ -296,10 +295,8 @@ def cmd_health(args) -> int:
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
-def _add_probe_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ca", help="CA bundle (PEM) that verifies the server: turns on TLS")
-    parser.add_argument("--cert", help="client certificate (PEM), for a server that asks for one")
-    parser.add_argument("--key", help="private key (PEM) of --cert")
+def _add_probe_arguments(parser: argparse.ArgumentParser, server: str) -> None:
+    add_tls_arguments(parser, server)
     parser.add_argument("--server-name", default="", help="name the server's certificate carries")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds")
 
@@ -436,13 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ready = model_commands.add_parser("ready", help="exit 0 when a Triton serves the model (a TLS probe)")
     ready.add_argument("--address", default="127.0.0.1:8001", help="Triton's gRPC address")
-    _add_probe_arguments(ready)
+    _add_probe_arguments(ready, "model server")
     ready.set_defaults(func=cmd_model_ready)
 
     health = commands.add_parser("health", help="exit 0 when a TagLLM service says SERVING (a TLS probe)")
     health.add_argument("address", help="host:port of the gateway, refiner or metrics service")
     health.add_argument("--service", default="", help="service name to ask about ('': the server)")
-    _add_probe_arguments(health)
+    _add_probe_arguments(health, "service")
     health.set_defaults(func=cmd_health)
 
     bench = commands.add_parser("bench", help="per-image cost of naive vs optimised TagLLM and the baselines")

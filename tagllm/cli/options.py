@@ -87,21 +87,35 @@ def add_gateway_arguments(parser, address_help: str = "gateway address", address
         help=f"sent as `authorization: Bearer KEY` (default: ${API_KEY_VARIABLE}, or the content of the "
         f"file ${API_KEY_VARIABLE}_FILE names; either keeps it out of ps)",
     )
-    parser.add_argument("--ca", help="CA bundle (PEM) that verifies the gateway's certificate: turns on TLS")
-    parser.add_argument("--cert", help="client certificate (PEM), for a gateway that asks for one")
+    add_tls_arguments(parser, "gateway")
+
+
+def add_tls_arguments(parser, server: str) -> None:
+    """--ca, --cert and --key: TLS to `server` (the gateway, a TagLLM service, Triton)."""
+    parser.add_argument(
+        "--ca", help=f"CA bundle (PEM) that verifies the {server}'s certificate: turns on TLS"
+    )
+    parser.add_argument("--cert", help=f"client certificate (PEM), for a {server} that asks for one")
     parser.add_argument("--key", help="private key (PEM) of --cert")
 
 
-def gateway_client(args: argparse.Namespace):
-    """A TaggingClient for the parsed gateway flags; bad TLS files end the command (exit 2)."""
+def tls_credentials(args: argparse.Namespace):
+    """Channel credentials of the parsed TLS flags (None: plaintext); bad files end the command
+    (exit 2)."""
     import sys
 
-    from tagllm.client import TaggingClient, channel_credentials
+    from tagllm.client import channel_credentials
 
     try:
-        credentials = channel_credentials(args.ca or "", args.cert or "", args.key or "")
+        return channel_credentials(args.ca or "", args.cert or "", args.key or "")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def gateway_client(args: argparse.Namespace):
+    """A TaggingClient for the parsed gateway flags."""
+    from tagllm.client import TaggingClient
+
     api_key = args.api_key or _key_from_environment()
-    return TaggingClient(args.address, api_key=api_key, credentials=credentials)
+    return TaggingClient(args.address, api_key=api_key, credentials=tls_credentials(args))

@@ -18,7 +18,7 @@ import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
 from tagllm.mllm.contract import NO_CONTEXT, CallContext, ErrorKind, MLLMError, MLLMRequest, MLLMResponse
-from tagllm.mllm.replicas import ReplicaWatcher, Target, parse_target, resolve
+from tagllm.mllm.replicas import ReplicaWatcher, parse_target, resolve
 from tagllm.mllm.tensors import INPUTS, MODEL_NAME, OUTPUTS, request_to_arrays, response_from_arrays
 
 _KINDS = {
@@ -76,9 +76,8 @@ class TritonMLLM:
         refresh_seconds: float = 5.0,
         server_name: str = "",
     ) -> None:
-        target = parse_target(urls) if isinstance(urls, str) else Target(fixed=tuple(urls))
-        if not target.dynamic and (not target.fixed or not all(target.fixed)):
-            raise ValueError("at least one Triton address is needed")
+        # parse_target refuses an empty list.
+        target = parse_target(urls if isinstance(urls, str) else ",".join(urls))
         self.target = target
         self.model_name = model_name
         self.timeout = timeout
@@ -113,6 +112,7 @@ class TritonMLLM:
             self._clients = {url: current.get(url) or self._client(url) for url in urls}
             gone = [client for url, client in current.items() if url not in self._clients]
             self._retired += [(now + self.timeout, client) for client in gone]
+            self._down_until = {url: t for url, t in self._down_until.items() if url in self._clients}
             expired = [c for until, c in self._retired if until <= now]
             self._retired = [(until, c) for until, c in self._retired if until > now]
         for client in expired:

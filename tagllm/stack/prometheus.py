@@ -53,11 +53,12 @@ def prometheus_process(
     rules = sorted(str(p) for p in resource(PROMETHEUS_RULES).glob("*.yml"))
     if not rules:
         raise ResourceMissing(f"no Prometheus rule files (*.yml) in {resource(PROMETHEUS_RULES)}")
-    return prometheus_with_config(local_config(targets, rules, scrape_interval), folder, host, port)
+    config = local_config(targets, rules, scrape_interval)
+    return prometheus_with_config(config, folder, host, port, run_dir / "logs" / "prometheus.log")
 
 
-def prometheus_with_config(config: dict, folder: Path, host: str, port: int) -> ManagedProcess:
-    """A Prometheus server of `config`, its configuration, data and log in `folder`."""
+def prometheus_with_config(config: dict, folder: Path, host: str, port: int, log: Path) -> ManagedProcess:
+    """A Prometheus server of `config`, its configuration and data in `folder`, its log at `log`."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -67,7 +68,7 @@ def prometheus_with_config(config: dict, folder: Path, host: str, port: int) -> 
         f"--storage.tsdb.path={folder / 'data'}",
         f"--web.listen-address={host}:{port}",
     ]
-    return ManagedProcess("prometheus", argv, folder / "prometheus.log")
+    return ManagedProcess("prometheus", argv, log)
 
 
 def prometheus_ready(host: str, port: int) -> bool:

@@ -12,12 +12,10 @@ new replicas take traffic.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 import threading
 import time
-import urllib.request
 from concurrent import futures
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from tagllm.client import TaggingClient
 from tagllm.stack.processes import ManagedProcess
 from tagllm.stack.triton import TritonSettings, model_ready, triton_process
 from tagllm.v1 import tagging_pb2
-from tests.conftest import free_port, png
+from tests.conftest import free_port, png, scraped_total
 from tests.dns_server import DnsServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -64,12 +62,6 @@ def _free_everywhere(hosts: list[str]) -> int:
             continue
 
 
-def _metric(url: str, name: str, labels: str = "") -> float:
-    text = urllib.request.urlopen(url, timeout=5).read().decode()
-    pattern = rf"^{re.escape(name)}(\{{[^}}]*{re.escape(labels)}[^}}]*\}})? (\S+)$"
-    return sum(float(m.group(2)) for m in re.finditer(pattern, text, re.MULTILINE))
-
-
 class Cluster:
     """Model servers, refiners and gateways, each a process of its own."""
 
@@ -99,7 +91,7 @@ class Cluster:
         process.wait_until(lambda: model_ready(settings), 180, "ready")
 
     def triton_metric(self, host: str, name: str) -> float:
-        return _metric(f"http://{host}:{self.triton_ports['metrics']}/metrics", name)
+        return scraped_total(f"http://{host}:{self.triton_ports['metrics']}/metrics", name)
 
     def _service(self, name: str, module: str, env: dict[str, str]) -> ManagedProcess:
         environment = {**os.environ, "TAGLLM_LOG_FORMAT": "console", "GRPC_DNS_RESOLVER": "ares", **env}
@@ -134,7 +126,7 @@ class Cluster:
 
     def refiner_handled(self, host: str) -> float:
         url = f"http://{host}:{self.refiner_metrics_port}/metrics"
-        return _metric(url, "tagllm_grpc_server_handled_total", 'grpc_method="Refine"')
+        return scraped_total(url, "tagllm_grpc_server_handled_total", 'grpc_method="Refine"')
 
     def start_gateway(self, name: str, port: int | None = None) -> int:
         port = port or free_port()

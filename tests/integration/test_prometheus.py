@@ -19,7 +19,7 @@ import yaml
 from tagllm.client import TaggingClient, strategy_options
 from tagllm.stack.local import LocalStack, StackSettings
 from tagllm.vocab import builtin_vocabulary
-from tests.conftest import free_ports, png
+from tests.conftest import free_ports, png, scraped_total
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,15 +208,7 @@ def test_rules_and_panels_match_what_was_tagged(observed):
 
 
 def metric(stack, port: int, name: str) -> float:
-    text = urllib.request.urlopen(f"http://{stack.settings.host}:{port}/metrics", timeout=5).read().decode()
-    total = 0.0
-    found = False
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            total += float(line.rsplit(" ", 1)[1])
-            found = True
-    assert found, f"{name} not exported on port {port}"
-    return total
+    return scraped_total(f"http://{stack.settings.host}:{port}/metrics", name)
 
 
 def test_killing_the_metrics_service_does_not_fail_tagging_and_restarting_resumes(observed):
@@ -300,7 +292,7 @@ def test_the_kubernetes_scrape_config_labels_series_by_pod_and_readiness(observe
         str(ROOT / "deploy" / "prometheus" / "kubernetes-rules" / "tagllm.kubernetes.alerts.yml")
     ]
     port = free_ports()["prometheus_port"]
-    server = prometheus_with_config(config, tmp_path / "prometheus", host, port)
+    server = prometheus_with_config(config, tmp_path / "prometheus", host, port, tmp_path / "prometheus.log")
     server.start()
     try:
         server.wait_until(lambda: prometheus_ready(host, port), 60, "Prometheus")
