@@ -50,6 +50,8 @@ class GatewaySettings(GrpcSettings):
     max_image_bytes: int = DEFAULT_LIMITS.max_bytes
     max_image_pixels: int = DEFAULT_LIMITS.max_pixels
     model_pixels: int = DEFAULT_LIMITS.model_pixels
+    # Scans of one JPEG: each progressive scan is another decoding pass over every pixel.
+    max_jpeg_scans: int = DEFAULT_LIMITS.max_jpeg_scans
     max_batch_images: int = 64
     # Images being tagged at once across all RPCs; more get RESOURCE_EXHAUSTED.
     max_in_flight: int = 64
@@ -95,6 +97,7 @@ class GatewaySettings(GrpcSettings):
             "stream_window",
             "max_image_bytes",
             "max_image_pixels",
+            "max_jpeg_scans",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"TAGLLM_GATEWAY_{name.upper()} must be at least 1")
@@ -174,6 +177,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             max_bytes=settings.max_image_bytes,
             max_pixels=settings.max_image_pixels,
             model_pixels=settings.model_pixels,
+            max_jpeg_scans=settings.max_jpeg_scans,
         )
         self.cache: LRUCache[tuple, common_pb2.TaggingResult] = LRUCache(settings.cache_entries)
         self.in_flight = 0

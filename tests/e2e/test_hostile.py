@@ -29,6 +29,7 @@ from tagllm.mllm.tensors import INPUTS, MODEL_NAME, OUTPUTS, request_to_arrays
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 from tests.conftest import free_port, png
 from tests.e2e.conftest import MAX_IMAGE_BYTES
+from tests.hostile_images import many_scan_jpeg, other_formats
 
 pytestmark = pytest.mark.e2e
 # No status message may carry more than this (they echo at most a short prefix of the input).
@@ -124,6 +125,9 @@ IMAGES = {
     "60 Mpx decompression bomb": (encode(Image.new("1", (12_000, 5_000))), "pixels"),
     "over the byte limit": (b"\x89PNG" + b"\0" * (MAX_IMAGE_BYTES + 1), "bytes"),
     "gif bomb": (encode(Image.new("P", (7_000, 7_000)), "GIF"), "pixels"),
+    # Formats beyond the documented six (EPS would reach Ghostscript): refused on their first bytes.
+    **{f"{fmt} file": (data, "no format this server reads") for fmt, data in other_formats().items()},
+    "progressive JPEG of 2000 scans": (many_scan_jpeg(2000), "more than 32 scans"),
 }
 
 
