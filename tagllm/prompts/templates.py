@@ -85,7 +85,7 @@ FIELDS: dict[PromptKind, frozenset[str]] = {
 }
 MAX_TEMPLATE_CHARS = 2000
 MAX_INSERT_CHARS = 200
-_STYLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_STYLE_NAME = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,31}\Z")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ufffd{}]")
 
 

@@ -35,6 +35,8 @@ from typing import Any
 
 import yaml
 
+from tagllm.vocab.strict_yaml import StrictYamlError, load_strict_yaml
+
 MAX_CATEGORIES = 2000
 MAX_NAME_CHARS = 64
 MAX_PHRASE_CHARS = 80
@@ -43,11 +45,13 @@ MAX_SIMILAR = 5
 MAX_DESCRIPTIONS = 3
 MAX_SYNONYMS = 20
 DEFAULT_GROUP_SIZE = 12
-VOCABULARY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+VOCABULARY_NAME = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")  # \Z: no trailing newline, as $ allows
 # Control characters, and the invisible ones that make text read otherwise than it is:
 # bidirectional overrides and isolates, zero-width characters, line and paragraph separators.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 MAX_VOCABULARY_BYTES = 1024 * 1024
+# The schema nests five levels deep (partitions -> name -> groups -> group -> categories).
+MAX_YAML_DEPTH = 8
 
 
 class VocabularyError(ValueError):
@@ -118,21 +122,11 @@ def load_vocabulary(path: str | Path) -> Vocabulary:
     return parse_vocabulary(text, source=str(path))
 
 
-def _load_yaml(text: str, source: str) -> Any:
-    """YAML without aliases: an alias lets a few hundred bytes expand into gigabytes."""
-    if len(text.encode("utf-8")) > MAX_VOCABULARY_BYTES:
-        raise VocabularyError(f"{source}: larger than {MAX_VOCABULARY_BYTES} bytes")
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent):
-            raise VocabularyError(f"{source}: YAML aliases (*name) are not allowed in a vocabulary")
-    return yaml.safe_load(text)
-
-
 def parse_vocabulary(text: str, source: str = "<vocabulary>") -> Vocabulary:
     try:
-        data = _load_yaml(text, source)
-    except yaml.YAMLError as exc:
-        raise VocabularyError(f"{source}: not valid YAML: {exc}") from exc
+        data = load_strict_yaml(text, MAX_VOCABULARY_BYTES, MAX_YAML_DEPTH)
+    except StrictYamlError as exc:
+        raise VocabularyError(f"{source}: {exc}") from None
     if not isinstance(data, dict):
         raise VocabularyError(f"{source}: expected a mapping at the top level")
     return _build(data, source, text)
@@ -156,13 +150,24 @@ def _build(data: dict[str, Any], source: str, text: str) -> Vocabulary:
         "provenance",
     }
     if unknown:
-        raise fail("top level", f"unknown keys {sorted(unknown)}")
+        raise fail("top level", f"unknown keys {sorted(str(k)[:64] for k in unknown)}")
     name = data.get("name")
     if not isinstance(name, str) or not VOCABULARY_NAME.match(name):
         raise fail("name", "must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit")
-    version = str(data.get("version", "")).strip()
+    version = data.get("version", "")
+    if not isinstance(version, str):
+        # YAML reads 1.10 as the number 1.1: a version is text, never converted.
+        raise fail(
+            "version",
+            f"must be a string; YAML read it as {type(version).__name__} {str(version)[:32]}, "
+            'so quote it as written (version: "1.10")',
+        )
+    version = _phrase(version, "version", fail, MAX_NAME_CHARS) if version.strip() else ""
     if not version:
         raise fail("version", "is required")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise fail("description", "must be text")
     raw_categories = data.get("categories")
     if not isinstance(raw_categories, list) or not raw_categories:
         raise fail("categories", "must be a non-empty list")
@@ -209,13 +214,13 @@ def _build(data: dict[str, Any], source: str, text: str) -> Vocabulary:
         raise fail("prompt_styles", "must map style names to {prompt kind: template} mappings")
     provenance = data.get("provenance") or {}
     if not isinstance(provenance, dict) or not all(
-        isinstance(v, str | int | float) for v in provenance.values()
+        isinstance(k, str) and isinstance(v, str) for k, v in provenance.items()
     ):
         raise fail("provenance", "must map keys to short texts")
     vocabulary = Vocabulary(
         name=name,
         version=version,
-        description=str(data.get("description", "")),
+        description=description,
         categories=tuple(categories),
         groups=groups,
         groups_given=data.get("groups") is not None,
@@ -223,8 +228,7 @@ def _build(data: dict[str, Any], source: str, text: str) -> Vocabulary:
         prompt_style=style,
         prompt_styles={k: dict(v) for k, v in styles.items()},
         provenance={
-            str(k): _phrase(str(v), f"provenance.{k}", fail, MAX_PROVENANCE_CHARS)
-            for k, v in provenance.items()
+            k: _phrase(v, f"provenance.{k[:64]}", fail, MAX_PROVENANCE_CHARS) for k, v in provenance.items()
         },
     )
     canonical = yaml.safe_dump(_to_plain(vocabulary), sort_keys=True)
@@ -237,7 +241,7 @@ def _category(raw: Any, where: str, fail) -> Category:
         raise fail(where, "must be a mapping")
     unknown = set(raw) - {f.name for f in dataclasses.fields(Category)}
     if unknown:
-        raise fail(where, f"unknown keys {sorted(unknown)}")
+        raise fail(where, f"unknown keys {sorted(str(k)[:64] for k in unknown)}")
     name = _phrase(raw.get("name"), f"{where}.name", fail, MAX_NAME_CHARS)
     where = f"{where} ({name})"
     display = _phrase(raw.get("display_name", name), f"{where}.display_name", fail, MAX_NAME_CHARS)
@@ -302,7 +306,7 @@ def _groups(raw: Any, categories: list[Category], fail, field: str) -> tuple[Gro
         if not isinstance(members, list) or not members:
             raise fail(f"{where} ({name})", "needs a non-empty list of categories")
         for member in members:
-            if member not in known:
+            if not isinstance(member, str) or member not in known:
                 raise fail(f"{where} ({name})", f"{member!r} is not a category of this vocabulary")
             if member in seen:
                 raise fail(f"{where} ({name})", f"{member!r} is already in group {seen[member]!r}")

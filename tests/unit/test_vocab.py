@@ -180,3 +180,43 @@ def test_the_store_counts_towards_the_limit(tmp_path):
     with pytest.raises(OverflowError):
         VocabularyRegistry(max_custom=1, store=tmp_path).register(minimal(name="other"))
     registry.register(minimal(description="v2"), replace=True)  # replacing adds nothing
+
+
+def _raw(text: str) -> str:
+    """A vocabulary whose `version` line and anything after it are given as text."""
+    return "name: pets\n" + text + "\ncategories:\n  - {name: cat}\n  - {name: dog}\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("version: '1'\nx: " + "[" * 5000 + "]" * 5000, "line 3: nested deeper than 8 levels"),
+        ("version: '1'\ndescription: " + "{a: " * 20 + "1" + "}" * 20, "nested deeper than 8 levels"),
+        ("version: '1'\nthreshold_of_all: " + "9" * 5000, "a number of 5000 characters; at most 32"),
+        ("version: " + "1" * 40, "a number of 40 characters"),
+        ("version: '1'\nversion: '2'", "line 3: key 'version' is given twice"),
+        ("version: 1.10", "version: must be a string; YAML read it as float 1.1, so quote it"),
+        ("version: 2", "version: must be a string"),
+        ("version: '1'\ndescription: [a, b]", "description: must be text"),
+        ("version: '1'\ndescription: {a: b}", "description: must be text"),
+        ("version: '1'\nprovenance: {source: [a, b]}", "provenance: must map keys to short texts"),
+        ("version: '1'\nprovenance: {date: 2026-01-01}", "provenance: must map keys to short texts"),
+        ("version: '1'\n1: x\nfoo: y", "unknown keys \\['1', 'foo'\\]"),
+        ("version: '1'\ngroups: [{name: g, categories: [[cat], dog]}]", "is not a category"),
+        ("version: [1, 2]", "version: must be a string"),
+    ],
+)
+def test_yaml_that_is_costly_ambiguous_or_mistyped_is_refused_by_name(text, message):
+    with pytest.raises(VocabularyError, match=message):
+        parse_vocabulary(_raw(text))
+
+
+@pytest.mark.parametrize("name", ["pets\n", "pets\n\n", " pets", "Pets", "pets\r"])
+def test_a_name_must_match_the_pattern_exactly(name):
+    with pytest.raises(VocabularyError, match="name: must be 1-64 characters"):
+        parse_vocabulary(minimal(name=name))
+
+
+def test_a_quoted_version_is_kept_as_written():
+    assert parse_vocabulary(minimal(version="1.10")).version == "1.10"
+    assert parse_vocabulary(_raw("version: '1.10'")).version == "1.10"
