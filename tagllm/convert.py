@@ -232,7 +232,8 @@ def record_from_proto(message: metrics_pb2.TaggingRecord) -> TaggedImage:
     names = [label.name for label in result.labels] + list(result.candidates) + list(message.reference.labels)
     if any(len(name) > MAX_NAME_CHARS or not name.isprintable() for name in names):
         raise ValueError(f"label names must be printable and at most {MAX_NAME_CHARS} characters")
-    sizes = (len(result.labels), len(result.candidates), len(message.reference.labels))
+    # Reference labels are a set: repeats count once.
+    sizes = (len(result.labels), len(result.candidates), len(set(message.reference.labels)))
     if max(sizes) > message.vocabulary_size:
         raise ValueError("more labels than the vocabulary has categories")
     return TaggedImage(

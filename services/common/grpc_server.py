@@ -24,7 +24,12 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
 
-from services.common.interceptors import DecodeInterceptor, ObservabilityInterceptor
+from services.common.interceptors import (
+    UNCOUNTED_METHODS,
+    DecodeInterceptor,
+    ObservabilityInterceptor,
+    rewrap_handler,
+)
 from services.common.logs import configure_logging, get_logger
 from services.common.settings import GrpcSettings, load_settings
 from services.common.tls import server_credentials
@@ -69,6 +74,51 @@ async def abort_for(context: grpc.aio.ServicerContext, error: ServiceError) -> N
     raise AssertionError("grpc's abort raises")
 
 
+class ConcurrencyLimit(grpc.aio.ServerInterceptor):
+    """At most `limit` RPCs open at once (streams included), refused RESOURCE_EXHAUSTED beyond.
+    Health and reflection are not counted, so a server full of idle streams still answers its
+    readiness probe (gRPC's own `maximum_concurrent_rpcs` counts them too)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    async def _admit(self, context) -> None:
+        if self.open >= self.limit:
+            await abort_with(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"more than {self.limit} RPCs open on this server; retry with backoff",
+                retry_after=1.0,
+            )
+        self.open += 1
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(UNCOUNTED_METHODS):
+            return handler
+
+        def wrap(behavior, streaming_response: bool):
+            async def unary(request, context):
+                await self._admit(context)
+                try:
+                    return await behavior(request, context)
+                finally:
+                    self.open -= 1
+
+            async def streaming(request, context):
+                await self._admit(context)
+                try:
+                    async for response in behavior(request, context):
+                        yield response
+                finally:
+                    self.open -= 1
+
+            return streaming if streaming_response else unary
+
+        return rewrap_handler(handler, wrap)
+
+
 Readiness = Callable[[], Awaitable[bool]]
 
 
@@ -101,7 +151,12 @@ class GrpcServer:
         self.readiness = readiness
         self.add_servicers = add_servicers
         self.observability = ObservabilityInterceptor(self.registry)
-        self.interceptors = [self.observability, DecodeInterceptor(), *interceptors]
+        self.interceptors = [
+            self.observability,
+            ConcurrencyLimit(settings.max_concurrent_rpcs),
+            DecodeInterceptor(),
+            *interceptors,
+        ]
         self.credentials = server_credentials(
             settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
         )
@@ -145,17 +200,19 @@ class GrpcServer:
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
+            # HTTP/2 limits per connection: streams open at once (beyond them a client's new
+            # streams wait on its side, and one connection cannot take every RPC slot), and pings
+            # without data (more than two too early and the connection is closed, GOAWAY).
+            ("grpc.max_concurrent_streams", settings.max_streams_per_connection),
+            ("grpc.http2.max_ping_strikes", 2),
+            ("grpc.http2.min_ping_interval_without_data_ms", 300_000),
         ]
         if settings.max_connection_age_seconds:
             options += [
                 ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
                 ("grpc.max_connection_age_grace_ms", int(settings.drain_seconds * 1000)),
             ]
-        self.server = grpc.aio.server(
-            interceptors=self.interceptors,
-            options=options,
-            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-        )
+        self.server = grpc.aio.server(interceptors=self.interceptors, options=options)
         self.add_servicers(self.server)
         self.observability.prepare(self.service_names)
         self.health = health_aio.HealthServicer()

@@ -21,7 +21,8 @@ from services.common.logs import get_logger
 
 REQUEST_ID_KEY = "x-request-id"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
-_UNOBSERVED = ("/grpc.health", "/grpc.reflection")
+# Neither observed nor counted against the RPC limit: probes must answer beside any load.
+UNCOUNTED_METHODS = ("/grpc.health", "/grpc.reflection")
 log = get_logger("grpc")
 
 
@@ -75,7 +76,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         full_method = handler_call_details.method
-        if handler is None or full_method.startswith(_UNOBSERVED):
+        if handler is None or full_method.startswith(UNCOUNTED_METHODS):
             return handler
         service, _, method = full_method.lstrip("/").rpartition("/")
         in_flight = self.in_flight.labels(service, method)

@@ -69,8 +69,10 @@ class GrpcSettings:
     log_format: str = "json"  # json | console
     # Port of this service's own /metrics (gRPC server metrics); 0 turns it off.
     metrics_port: int = 0
-    # RPCs open at once (streams included); more are answered RESOURCE_EXHAUSTED by gRPC itself.
+    # RPCs open at once (streams included, health and reflection not); more: RESOURCE_EXHAUSTED.
     max_concurrent_rpcs: int = 1000
+    # HTTP/2 streams one connection may have open at once (its further streams wait client-side).
+    max_streams_per_connection: int = 100
     # Connections older than this are closed (GOAWAY, in-flight calls get DRAIN_SECONDS), so that
     # clients resolve the service's name again and find replicas added since; 0: never.
     max_connection_age_seconds: float = 0.0
@@ -89,5 +91,7 @@ class GrpcSettings:
         check_tls_settings(self.tls_cert_file, self.tls_key_file, self.tls_ca_file, self.tls_client_ca_file)
         if self.max_connection_age_seconds < 0:
             raise ValueError("..._MAX_CONNECTION_AGE_SECONDS must not be negative")
-        if self.workers < 1 or self.max_concurrent_rpcs < 1:
-            raise ValueError("..._WORKERS and ..._MAX_CONCURRENT_RPCS must be at least 1")
+        if self.workers < 1 or self.max_concurrent_rpcs < 1 or self.max_streams_per_connection < 1:
+            raise ValueError(
+                "..._WORKERS, ..._MAX_CONCURRENT_RPCS and ..._MAX_STREAMS_PER_CONNECTION must be at least 1"
+            )

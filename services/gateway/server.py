@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import functools
 import hashlib
-import hmac
-import itertools
 import uuid
 from concurrent import futures
 from pathlib import Path
@@ -20,15 +17,18 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from services.common.cache_metrics import export_cache
-from services.common.grpc_server import GrpcServer, ServiceError, abort_for, abort_with, run_service
-from services.common.interceptors import REQUEST_ID_KEY, rewrap_handler
+from services.common.grpc_server import GrpcServer, ServiceError, abort_for, run_service
+from services.common.interceptors import REQUEST_ID_KEY
 from services.common.logs import get_logger
-from services.common.settings import GrpcSettings
+from services.gateway.auth import ApiKeyInterceptor
+from services.gateway.budgets import OVERLOAD_RETRY_SECONDS, PixelBudget, StreamSlots
 from services.gateway.quota import QuotaExceeded, Quotas, caller_of
+from services.gateway.settings import GatewaySettings
+from services.gateway.streaming import answer_stream
 from tagllm.caching import LRUCache
 from tagllm.client import channel_credentials, open_channel
 from tagllm.convert import options_from_proto
-from tagllm.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, normalize_image
+from tagllm.imaging import ImageLimits, ImageRejected, PixelAdmission, normalize_image
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
 from tagllm.prompts import build_styles
 from tagllm.strategies import check_options
@@ -40,116 +40,6 @@ REFINER_SERVICE = refinement_pb2.DESCRIPTOR.services_by_name["RefinementService"
 log = get_logger("gateway")
 
 
-@dataclasses.dataclass(frozen=True)
-class GatewaySettings(GrpcSettings):
-    port: int = 50051
-    refiner_address: str = "127.0.0.1:50052"
-    # Least time between two lookups of a dns: REFINER_ADDRESS (gRPC looks again when a
-    # connection ends, e.g. at the refiners' MAX_CONNECTION_AGE_SECONDS).
-    refiner_resolve_seconds: float = 30.0
-    max_image_bytes: int = DEFAULT_LIMITS.max_bytes
-    max_image_pixels: int = DEFAULT_LIMITS.max_pixels
-    model_pixels: int = DEFAULT_LIMITS.model_pixels
-    # Scans of one JPEG: each progressive scan is another decoding pass over every pixel.
-    max_jpeg_scans: int = DEFAULT_LIMITS.max_jpeg_scans
-    max_batch_images: int = 64
-    # Images being tagged at once across all RPCs; more get RESOURCE_EXHAUSTED.
-    max_in_flight: int = 64
-    # Images of one StreamTag call in flight at once.
-    stream_window: int = 8
-    # A StreamTag that sends no message for this long is ended.
-    stream_idle_seconds: float = 30.0
-    # Per caller (API key; everyone together without keys); 0 turns a quota off.
-    quota_requests_per_second: float = 0.0
-    quota_images_per_second: float = 0.0
-    cache_entries: int = 10_000
-    # Where registered vocabularies are kept: a directory every replica shares (a volume), so one
-    # registered through any replica is known to all and kept across restarts; empty: in memory.
-    vocabulary_dir: str = ""
-    # Used when the client sets no deadline.
-    default_timeout_seconds: float = 300.0
-    # Comma-separated keys; empty disables authentication unless require_api_keys is set.
-    api_keys: tuple[str, ...] = ()
-    # A file of keys (comma- or line-separated), e.g. a mounted Secret; read at start, added to
-    # API_KEYS. Keeps keys out of the environment, which crash reports and /proc show.
-    api_keys_file: str = ""
-    # Refuse to start without keys (fail closed, e.g. when a Secret failed to mount).
-    require_api_keys: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.api_keys_file:
-            try:
-                text = Path(self.api_keys_file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ValueError(
-                    f"TAGLLM_GATEWAY_API_KEYS_FILE: cannot read {self.api_keys_file}: {exc}"
-                ) from None
-            from_file = tuple(k.strip() for k in text.replace("\n", ",").split(",") if k.strip())
-            object.__setattr__(self, "api_keys", (*self.api_keys, *from_file))
-        if self.require_api_keys and not self.api_keys:
-            raise ValueError(
-                "TAGLLM_GATEWAY_REQUIRE_API_KEYS is set but TAGLLM_GATEWAY_API_KEYS(_FILE) holds no key"
-            )
-        for name in (
-            "max_batch_images",
-            "max_in_flight",
-            "stream_window",
-            "max_image_bytes",
-            "max_image_pixels",
-            "max_jpeg_scans",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TAGLLM_GATEWAY_{name.upper()} must be at least 1")
-        if (
-            self.stream_idle_seconds <= 0
-            or self.quota_requests_per_second < 0
-            or self.quota_images_per_second < 0
-        ):
-            raise ValueError("TAGLLM_GATEWAY_STREAM_IDLE_SECONDS must be positive and quotas not negative")
-
-
-class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
-    """Requires `authorization: Bearer KEY`; health and reflection stay open.
-
-    Keys are compared in constant time. A refused call is answered UNAUTHENTICATED by a handler
-    of the method's own kind before it reads any message, so a stream without a key is refused at
-    once instead of holding the server while it waits for a message.
-    """
-
-    def __init__(self, keys: tuple[str, ...]) -> None:
-        self.keys = tuple(key.encode() for key in keys)
-
-    def _allowed(self, metadata) -> bool:
-        for key, value in metadata or ():
-            if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                token = value.removeprefix("Bearer ").strip().encode()
-                # Every key is compared, so the time taken does not say which one nearly matched.
-                return any([hmac.compare_digest(token, known) for known in self.keys])
-        return False
-
-    async def intercept_service(self, continuation, handler_call_details):
-        method = handler_call_details.method
-        handler = await continuation(handler_call_details)
-        if handler is None or method.startswith(("/grpc.health", "/grpc.reflection")):
-            return handler
-        if self._allowed(handler_call_details.invocation_metadata):
-            return handler
-
-        async def deny(request_or_iterator, context):
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED, "missing or unknown API key (authorization: Bearer KEY)"
-            )
-
-        async def deny_stream(request_or_iterator, context):
-            await deny(request_or_iterator, context)
-            yield  # never reached: makes this a stream of responses, as the method's kind wants
-
-        return rewrap_handler(
-            handler, lambda behavior, streaming_response: deny_stream if streaming_response else deny
-        )
-
-
 _PASS_THROUGH = {
     grpc.StatusCode.INVALID_ARGUMENT,
     grpc.StatusCode.NOT_FOUND,
@@ -158,8 +48,6 @@ _PASS_THROUGH = {
     grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.CANCELLED,
 }
-# What an overloaded gateway tells clients to wait before retrying.
-OVERLOAD_RETRY_SECONDS = 1.0
 
 
 class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
@@ -186,13 +74,24 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             settings.quota_images_per_second,
             min_image_burst=settings.max_batch_images,
         )
+        self.pixels = PixelBudget(
+            settings.max_pixels_in_flight,
+            settings.max_caller_pixels_in_flight,
+            settings.max_request_pixels_in_flight,
+        )
+        self.streams = StreamSlots(settings.max_streams_per_caller)
         self._model_version = ""
         self._decoders = futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="decode")
 
     # -- one image -------------------------------------------------------------------------
 
     async def tag_one(
-        self, request: tagging_pb2.TagRequest, timeout: float, request_id: str
+        self,
+        request: tagging_pb2.TagRequest,
+        timeout: float,
+        request_id: str,
+        caller: str = "anonymous",
+        call: object = None,
     ) -> tagging_pb2.TagResponse:
         """Tags one image or raises ServiceError with the status to answer. Cancelling the task
         (gRPC does when the client goes away) cancels the refiner's call too."""
@@ -204,13 +103,18 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             )
         self.in_flight += 1
         try:
-            return await self._tag_admitted(request, timeout, request_id)
+            return await self._tag_admitted(request, timeout, request_id, caller, call or object())
         finally:
             self.in_flight -= 1
 
-    async def _tag_admitted(self, request, timeout: float, request_id: str) -> tagging_pb2.TagResponse:
+    async def _tag_admitted(
+        self, request, timeout: float, request_id: str, caller: str, call: object
+    ) -> tagging_pb2.TagResponse:
         loop = asyncio.get_running_loop()
-        work = functools.partial(contextvars.copy_context().run, self._refine_request, request, request_id)
+        admit = functools.partial(self.pixels.reserve, caller, call)
+        work = functools.partial(
+            contextvars.copy_context().run, self._refine_request, request, request_id, admit
+        )
         refine, version = await loop.run_in_executor(self._decoders, work)
         # Requests with references go through, so the agreement metrics see every one of them.
         key = None
@@ -232,7 +136,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
         )
 
     def _refine_request(
-        self, request: tagging_pb2.TagRequest, request_id: str
+        self, request: tagging_pb2.TagRequest, request_id: str, admit: PixelAdmission
     ) -> tuple[refinement_pb2.RefineRequest, str]:
         """The refiner's request (and the vocabulary's version), or ServiceError for bad input."""
         try:
@@ -255,7 +159,7 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
                 f"{len(unknown)} reference labels not in vocabulary {vocabulary.name!r}: {shown}",
             )
         try:
-            image = normalize_image(request.image.content, self.limits)
+            image = normalize_image(request.image.content, self.limits, admit)
         except ImageRejected as exc:
             raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, f"image: {exc}") from None
         refine = refinement_pb2.RefineRequest(
@@ -266,7 +170,9 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             request_id=request_id,
         )
         if request.HasField("reference"):
-            refine.reference.CopyFrom(request.reference)
+            # A label repeated (one per box of a crowd photo) is one label of the image.
+            refine.reference.SetInParent()
+            refine.reference.labels.extend(dict.fromkeys(request.reference.labels))
         return refine, vocabulary.full_version
 
     async def _refine(self, refine: refinement_pb2.RefineRequest, timeout: float) -> common_pb2.TaggingResult:
@@ -290,11 +196,13 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
     def _request_id(self) -> str:
         return structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex
 
-    def _charge(self, context, requests: int = 0, images: int = 0) -> None:
+    def _caller(self, context) -> str:
         # Without keys every caller is one: a bucket per made-up header would be unbounded.
-        caller = caller_of(context.invocation_metadata()) if self.settings.api_keys else "anonymous"
+        return caller_of(context.invocation_metadata()) if self.settings.api_keys else "anonymous"
+
+    def _charge(self, context, requests: int = 0, images: int = 0) -> None:
         try:
-            self.quotas.charge(caller, requests=requests, images=images)
+            self.quotas.charge(self._caller(context), requests=requests, images=images)
         except QuotaExceeded as exc:
             raise ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after) from None
 
@@ -303,15 +211,17 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
     async def Tag(self, request, context):
         try:
             self._charge(context, requests=1, images=1)
-            return await self.tag_one(request, self._timeout(context), self._request_id())
+            return await self.tag_one(
+                request, self._timeout(context), self._request_id(), self._caller(context)
+            )
         except ServiceError as exc:
             await abort_for(context, exc)
 
-    async def _tag_to_status(self, request, timeout, request_id, context, charge: bool = False):
+    async def _tag_to_status(self, request, timeout, request_id, context, call: object, charge: bool = False):
         try:
             if charge:
                 self._charge(context, images=1)
-            response = await self.tag_one(request, timeout, request_id)
+            response = await self.tag_one(request, timeout, request_id, self._caller(context), call)
             return status_pb2.Status(code=code_pb2.OK), response
         except ServiceError as exc:
             return exc.to_status(), None
@@ -332,10 +242,10 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             self._charge(context, requests=1, images=len(request.requests))
         except ServiceError as exc:
             await abort_for(context, exc)
-        timeout, base_id = self._timeout(context), self._request_id()
+        timeout, base_id, call = self._timeout(context), self._request_id(), object()
         outcomes = await asyncio.gather(
             *(
-                self._tag_to_status(item, timeout, f"{base_id}.{i}", context)
+                self._tag_to_status(item, timeout, f"{base_id}.{i}", context, call)
                 for i, item in enumerate(request.requests)
             )
         )
@@ -346,64 +256,30 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
         )
 
     async def StreamTag(self, request_iterator, context):
-        """Answers each image as it is done, in completion order. At most `stream_window` images of
-        the stream are in flight: the next one is read only when one is done. A stream that sends
-        nothing for `stream_idle_seconds` is ended (DEADLINE_EXCEEDED) after its answers."""
+        """Answers each image as it is done, in completion order (flow control: `streaming.py`)."""
         try:
             self._charge(context, requests=1)
+            caller = self._caller(context)
+            self.streams.open(caller)
         except ServiceError as exc:
             await abort_for(context, exc)
-        timeout, base_id = self._timeout(context), self._request_id()
-        window = asyncio.Semaphore(self.settings.stream_window)
-        answers: asyncio.Queue = asyncio.Queue()
-        tasks: set[asyncio.Task] = set()
-        idle = False
-
-        async def work(item, request_id):
-            try:
-                status, response = await self._tag_to_status(item, timeout, request_id, context, charge=True)
-                await answers.put(
-                    tagging_pb2.StreamTagResponse(image_id=item.image.id, status=status, response=response)
-                )
-            finally:
-                window.release()
-
-        async def read():
-            nonlocal idle
-            messages = aiter(request_iterator)
-            try:
-                for i in itertools.count():
-                    await window.acquire()
-                    try:
-                        item = await asyncio.wait_for(anext(messages), self.settings.stream_idle_seconds)
-                    except StopAsyncIteration:
-                        break
-                    except TimeoutError:
-                        idle = True
-                        break
-                    task = asyncio.create_task(work(item, f"{base_id}.{i}"))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                await asyncio.gather(*tasks)
-            finally:
-                await answers.put(None)
-
-        reader = asyncio.create_task(read())
         try:
-            while (answer := await answers.get()) is not None:
-                yield answer
-            await reader  # surfaces a broken input stream
-        finally:  # the client went away or the stream failed: no work for nobody
-            reader.cancel()
-            for task in tasks:
-                task.cancel()
-        if idle:
-            await abort_with(
+            timeout, base_id, call = self._timeout(context), self._request_id(), object()
+
+            def tag_item(item, request_id):
+                return self._tag_to_status(item, timeout, request_id, context, call, charge=True)
+
+            async for answer in answer_stream(
+                request_iterator,
                 context,
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"no message for {self.settings.stream_idle_seconds:g} s; the stream was closed "
-                "after answering every image it sent",
-            )
+                tag_item,
+                base_id,
+                self.settings.stream_window,
+                self.settings.stream_idle_seconds,
+            ):
+                yield answer
+        finally:
+            self.streams.close(caller)
 
     async def ListVocabularies(self, request, context):
         return tagging_pb2.ListVocabulariesResponse(

@@ -8,6 +8,7 @@ from google.rpc import code_pb2, error_details_pb2
 
 from services.common.grpc_server import ServiceError
 from services.common.settings import load_settings
+from services.gateway.budgets import PixelBudget
 from services.gateway.quota import QuotaExceeded, Quotas
 from services.gateway.server import GatewaySettings, TaggingServicer
 from tagllm.client import strategy_options
@@ -258,3 +259,96 @@ def test_tag_is_refused_once_a_callers_quota_is_spent():
     refused = run(scenario())
     assert refused.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "quota" in refused.message
     assert dict(refused.trailing)["grpc-status-details-bin"]
+
+
+def test_decoded_pixels_are_bounded_per_request_per_caller_and_in_all():
+    budget = PixelBudget(total=100, per_caller=60, per_request=40)
+    with budget.reserve("a", "r1", 40):
+        with pytest.raises(ServiceError, match="40 decoded pixels in flight allowed for this request"):
+            budget.reserve("a", "r1", 1).__enter__()
+        with budget.reserve("a", "r2", 20):
+            with pytest.raises(ServiceError, match="60 decoded pixels in flight allowed for this caller"):
+                budget.reserve("a", "r3", 1).__enter__()
+            with budget.reserve("b", "r4", 40):
+                with pytest.raises(ServiceError) as caught:
+                    budget.reserve("c", "r5", 1).__enter__()
+                assert budget.in_flight == 100
+    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and caught.value.retry_after == 1.0
+    assert "allowed for the gateway" in str(caught.value)
+    assert budget.in_flight == 0  # and every refusal took nothing
+    with budget.reserve("a", "r1", 40), budget.reserve("a", "r2", 20):
+        pass
+
+
+def test_a_budget_smaller_than_one_image_is_refused_at_start():
+    with pytest.raises(ValueError, match="MAX_CALLER_PIXELS_IN_FLIGHT must be at least"):
+        load_settings(GatewaySettings, "X_", max_image_pixels=1000, max_caller_pixels_in_flight=999)
+
+
+def test_an_image_refused_for_the_pixel_budget_is_resource_exhausted_and_holds_nothing():
+    async def scenario():
+        gateway, refiner = servicer(
+            model_pixels=10_000,
+            max_image_pixels=1_000_000,
+            max_caller_pixels_in_flight=1_000_000,
+            max_request_pixels_in_flight=1_000_000,
+        )
+        with gateway.pixels.reserve("anonymous", "elsewhere", 950_000):  # another request's decode
+            status, response = await gateway._tag_to_status(
+                request(png(1000, 1000)), 10, "r", Context(), call="this"
+            )
+        assert response is None and status.code == code_pb2.RESOURCE_EXHAUSTED
+        assert "decoded pixels in flight" in status.message and not refiner.requests
+        assert gateway.pixels.in_flight == 0
+        response = await gateway.tag_one(request(png(1000, 1000)), 10, "r2")  # room again
+        assert response.result.labels[0].name == "cat" and gateway.pixels.in_flight == 0
+
+    run(scenario())
+
+
+def test_a_stream_whose_answers_are_not_read_stops_reading_images():
+    async def scenario():
+        gateway, refiner = servicer(stream_window=2, cache_entries=0)
+        items = [request(png(30 + i, 30)) for i in range(10)]
+        answers = gateway.StreamTag(Stream(items), Context())
+        first = await anext(answers)  # one answer taken; the client then reads no more
+        await asyncio.sleep(0.3)
+        read_while_unread = len(refiner.requests)
+        rest = [answer async for answer in answers]
+        return first, read_while_unread, rest
+
+    first, read_while_unread, rest = run(scenario())
+    assert first.status.code == code_pb2.OK
+    assert read_while_unread == 2  # the window: one answer with the client, one waiting
+    assert len(rest) == 9 and all(a.status.code == code_pb2.OK for a in rest)
+
+
+def test_a_caller_may_hold_only_so_many_streams_open():
+    class Aborted(Exception):
+        pass
+
+    class StreamContext(Context):
+        async def abort(self, code, message, trailing_metadata=()):
+            self.code, self.message = code, message
+            raise Aborted()
+
+    async def scenario():
+        gateway, _ = servicer(max_streams_per_caller=2)
+        held = [gateway.StreamTag(Stream([], hang=True), Context()) for _ in range(2)]
+        waiting = [asyncio.create_task(anext(stream)) for stream in held]
+        await asyncio.sleep(0.1)
+        third = StreamContext()
+        with pytest.raises(Aborted):
+            await anext(gateway.StreamTag(Stream([request()]), third))
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        for stream in held:
+            await stream.aclose()
+        # The slots are free again.
+        answers = [a async for a in gateway.StreamTag(Stream([request()]), Context())]
+        return third, answers
+
+    third, answers = run(scenario())
+    assert third.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "2 StreamTag calls open" in third.message
+    assert len(answers) == 1 and answers[0].status.code == code_pb2.OK
