@@ -4,7 +4,8 @@ Every export keeps each label's score (so `eval` scores it exactly as the run) a
 produced it (model, vocabulary version, prompt hash, strategy): COCO and Label Studio in their
 metadata fields, CSV in columns, JSONL on every line. `min_score` leaves out labels scoring
 below it. Label Studio tasks name images by the run's image ids under a URL prefix of your
-choice, and a labeling config to import with them is written beside them.
+choice, and a labeling config to import with them is written beside them. Every file is written
+to a temporary file and renamed, so an interrupted export leaves no torn file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from tagllm.bulk.records import AnnotationRecord
 from tagllm.bulk.run import RunDirectory
+from tagllm.files import atomic_write, write_text_atomically
 from tagllm.vocab import builtin_names, builtin_vocabulary
 
 Records = list[AnnotationRecord]
@@ -43,7 +45,7 @@ def _versions(results: Records) -> list[dict[str, Any]]:
 
 
 def export_jsonl(run: RunDirectory, results: Records, out: Path) -> None:
-    with out.open("w", encoding="utf-8") as handle:
+    with atomic_write(out) as handle:
         for record in results:
             line = {
                 "image": record.image,
@@ -82,13 +84,13 @@ def export_coco(run: RunDirectory, results: Records, out: Path) -> None:
         "annotations": annotations,
         "categories": [{"id": i, "name": name} for name, i in category_id.items()],
     }
-    out.write_text(json.dumps(data), encoding="utf-8")
+    write_text_atomically(out, json.dumps(data))
 
 
 def export_csv(run: RunDirectory, results: Records, out: Path) -> None:
     """One row per image, one column per category: the label's score, empty where absent."""
     categories = _categories(run, results)
-    with out.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_write(out, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", *CSV_STAMP, *categories])
         for record in results:
@@ -134,15 +136,15 @@ def export_labelstudio(run: RunDirectory, results: Records, out: Path, image_url
                 ],
             }
         )
-    out.write_text(json.dumps(tasks, indent=1), encoding="utf-8")
+    write_text_atomically(out, json.dumps(tasks, indent=1))
     choices = "\n".join(
         f'    <Choice value="{html.escape(name, quote=True)}"/>' for name in _categories(run, results)
     )
-    out.with_suffix(".config.xml").write_text(
+    write_text_atomically(
+        out.with_suffix(".config.xml"),
         '<View>\n  <Image name="image" value="$image"/>\n'
         f'  <Choices name="tags" toName="image" choice="multiple" showInline="true">\n{choices}\n'
         "  </Choices>\n</View>\n",
-        encoding="utf-8",
     )
 
 

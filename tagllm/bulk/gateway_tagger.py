@@ -8,6 +8,8 @@ from tagllm.bulk.annotate import TagFailure
 from tagllm.bulk.sources import Item
 from tagllm.client import TaggingClient, retry_delay
 from tagllm.convert import result_from_proto
+from tagllm.datasets.images import MAX_IMAGE_FILE_BYTES
+from tagllm.files import InputFileError, read_bytes
 from tagllm.strategies import TagResult
 from tagllm.v1 import common_pb2
 
@@ -34,9 +36,9 @@ class GatewayTagger:
 
     def __call__(self, item: Item, reference: list[str] | None) -> TagResult:
         try:
-            content = item.path.read_bytes()
-        except OSError as exc:
-            raise TagFailure("UNREADABLE", f"{item.path}: {exc.strerror}", retryable=False) from None
+            content = read_bytes(item.path, MAX_IMAGE_FILE_BYTES)
+        except InputFileError as exc:
+            raise TagFailure("UNREADABLE", str(exc), retryable=False) from None
         try:
             response = self.client.tag(
                 content,

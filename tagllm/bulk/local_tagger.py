@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tagllm.bulk.annotate import TagFailure
 from tagllm.bulk.sources import Item
+from tagllm.datasets.images import MAX_IMAGE_FILE_BYTES
+from tagllm.files import InputFileError, read_bytes
 from tagllm.imaging import ImageRejected, normalize_image
 from tagllm.mllm.contract import MLLM, MLLMError
 from tagllm.strategies import StrategyOptions, TagResult, tag_image
@@ -20,9 +22,9 @@ class LocalTagger:
 
     def __call__(self, item: Item, reference: list[str] | None) -> TagResult:
         try:
-            image = normalize_image(item.path.read_bytes()).png
-        except OSError as exc:
-            raise TagFailure("UNREADABLE", f"{item.path}: {exc.strerror}", retryable=False) from None
+            image = normalize_image(read_bytes(item.path, MAX_IMAGE_FILE_BYTES)).png
+        except InputFileError as exc:
+            raise TagFailure("UNREADABLE", str(exc), retryable=False) from None
         except ImageRejected as exc:
             raise TagFailure("INVALID_ARGUMENT", f"image: {exc}", retryable=False) from None
         try:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 from tagllm.bulk.exports import CSV_STAMP
 from tagllm.bulk.run import RunDirectory, RunError
+from tagllm.files import InputFileError, parse_json, read_json, read_text
 from tagllm.strategies import Usage
 
 
@@ -46,25 +48,26 @@ def _from_run(path: Path) -> Predictions:
 
 def _from_jsonl(path: Path) -> Predictions:
     scores, usage, versions, paths = {}, {}, [], {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
+            data = parse_json(line, f"{path}:{number}")
             scores[data["image"]] = {label["name"]: float(label["score"]) for label in data["labels"]}
             if data.get("usage"):
                 usage[data["image"]] = Usage(**data["usage"])
             versions.append(data.get("version") or {})
             if data.get("path"):
                 paths[data["image"]] = data["path"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise RunError(f"{path}:{number}: not an export line ({exc})") from None
+        except InputFileError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+            raise RunError(f"{path}:{number}: not an export line ({str(exc)[:200]})") from None
     return Predictions(scores, usage, _unique(versions), paths)
 
 
 def _from_csv(path: Path) -> Predictions:
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = list(csv.DictReader(io.StringIO(read_text(path), newline="")))
     if rows and "image" not in rows[0]:
         raise RunError(f"{path}: not a TagLLM CSV export (no 'image' column)")
     stamp = {"image", *CSV_STAMP}
@@ -107,13 +110,15 @@ def read_predictions(path: str | Path) -> Predictions:
             return _from_jsonl(path)
         if path.suffix == ".csv":
             return _from_csv(path)
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
         if isinstance(data, dict) and "annotations" in data:
             return _from_coco(data)
         if isinstance(data, list):
             return _from_labelstudio(data)
-    except OSError as exc:
-        raise RunError(f"{path}: cannot read: {exc.strerror}") from None
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise RunError(f"{path}: not a readable export ({type(exc).__name__}: {exc})") from None
+    except (InputFileError, RunError):
+        raise
+    except csv.Error as exc:
+        raise RunError(f"{path}: not a readable CSV export: {exc}") from None
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as exc:
+        raise RunError(f"{path}: not a readable export ({type(exc).__name__}: {str(exc)[:200]})") from None
     raise RunError(f"{path}: neither a run directory nor a JSONL, CSV, COCO or Label Studio export")

@@ -37,5 +37,15 @@ class AnnotationRecord:
 
     @classmethod
     def from_json(cls, line: str) -> AnnotationRecord:
-        data: dict[str, Any] = json.loads(line)
-        return cls(data.pop("image"), data.pop("path", ""), TagResult.from_dict(data))
+        return cls.from_data(json.loads(line))
+
+    @classmethod
+    def from_data(cls, data: Any) -> AnnotationRecord:
+        """From the line's parsed JSON; ValueError, KeyError or TypeError if it is no record."""
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        data = dict(data)
+        image, path = data.pop("image"), data.pop("path", "")
+        if not isinstance(image, str) or not isinstance(path, str):
+            raise TypeError("image and path must be strings")
+        return cls(image, path, TagResult.from_dict(data))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tagllm.bulk.records import AnnotationRecord
+from tagllm.files import check_regular, parse_json, read_json, read_text, write_text_atomically
 
 
 class RunError(ValueError):
@@ -33,19 +34,22 @@ class RunDirectory:
         """Create the run, or check that an existing one is the same run."""
         self.path.mkdir(parents=True, exist_ok=True)
         if self.manifest_path.exists():
-            existing = json.loads(self.manifest_path.read_text())
+            existing = self.manifest()
             different = {k: (existing.get(k), v) for k, v in manifest.items() if existing.get(k) != v}
             if different:
                 details = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in different.items())
                 raise RunError(f"{self.path} holds another run ({details}); choose another --out")
         else:
-            _write_atomically(self.manifest_path, json.dumps(manifest, indent=2))
+            write_text_atomically(self.manifest_path, json.dumps(manifest, indent=2))
         self._cut_torn_line()
 
     def manifest(self) -> dict[str, Any]:
         if not self.manifest_path.exists():
             raise RunError(f"{self.path} is not an annotation run (no run.json)")
-        return json.loads(self.manifest_path.read_text())
+        manifest = read_json(self.manifest_path, 1024 * 1024)
+        if not isinstance(manifest, dict):
+            raise RunError(f"{self.manifest_path}: not a run manifest (a JSON object)")
+        return manifest
 
     def _cut_torn_line(self) -> None:
         if not self.results_path.exists():
@@ -61,23 +65,30 @@ class RunDirectory:
         """Every complete result line, the first per image (later duplicates cannot arise)."""
         if not self.results_path.exists():
             return []
+        check_regular(self.results_path)
         seen: dict[str, AnnotationRecord] = {}
-        with self.results_path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.endswith("\n"):
+        with self.results_path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.endswith(b"\n"):
                     break  # torn by a crash; not a result yet
+                where = f"{self.results_path}:{number}"
                 try:
-                    record = AnnotationRecord.from_json(line)
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise RunError(f"{self.results_path}:{number}: not a result record ({exc})") from None
+                    record = AnnotationRecord.from_data(parse_json(raw.decode("utf-8"), where))
+                except UnicodeDecodeError:
+                    raise RunError(f"{where}: not UTF-8 text") from None
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    raise RunError(f"{where}: not a result record ({str(exc)[:200]})") from None
                 seen.setdefault(record.image, record)
         return list(seen.values())
 
     def failures(self) -> list[dict[str, Any]]:
         if not self.failures_path.exists():
             return []
+        text = read_text(self.failures_path)
         return [
-            json.loads(line) for line in self.failures_path.read_text(encoding="utf-8").splitlines() if line
+            parse_json(line, f"{self.failures_path}:{n}")
+            for n, line in enumerate(text.splitlines(), 1)
+            if line
         ]
 
     def append_result(self, handle: IO[str], record: AnnotationRecord) -> None:
@@ -87,13 +98,4 @@ class RunDirectory:
 
     def write_failures(self, failures: list[dict[str, Any]]) -> None:
         text = "".join(json.dumps(f, separators=(",", ":")) + "\n" for f in failures)
-        _write_atomically(self.failures_path, text)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+        write_text_atomically(self.failures_path, text)

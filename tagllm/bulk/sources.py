@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from pathlib import Path
 
 from tagllm.datasets.images import image_root, list_images
+from tagllm.files import read_json, read_text
 
 
 class SourceError(ValueError):
@@ -21,26 +21,41 @@ class Item:
     path: Path
 
 
-def read_source(source: str | Path, images_root: str | Path | None = None) -> list[Item]:
-    """Items of a folder (recursively), a .txt/.lst file list, or a COCO JSON (`images[].file_name`)."""
+def read_source(
+    source: str | Path, images_root: str | Path | None = None, allow_outside_root: bool = False
+) -> list[Item]:
+    """Items of a folder (recursively), a .txt/.lst file list, or a COCO JSON (`images[].file_name`).
+
+    A list or COCO file names images relative to the image root; a name that leads outside it
+    (an absolute path, `..`, a link out) is refused unless `allow_outside_root`: a label file
+    from elsewhere must not make a run read, and send away, any file the user can read."""
     source = Path(source)
     if source.is_dir():
         return [Item(str(p.relative_to(source)), p) for p in list_images(source)]
-    if not source.is_file():
+    if not source.exists():
         raise SourceError(f"{source}: no such file or folder")
     root = Path(images_root) if images_root else source.parent
     if source.suffix.lower() == ".json":
+        data = read_json(source)
         try:
-            data = json.loads(source.read_text(encoding="utf-8"))
-            names = [str(image["file_name"]) for image in data["images"]]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise SourceError(f"{source}: not a COCO-style file with images[].file_name ({exc})") from exc
+            names = [image["file_name"] for image in data["images"]]
+        except (KeyError, TypeError) as exc:
+            raise SourceError(f"{source}: not a COCO-style file with images[].file_name ({exc!r})") from None
+        if not all(isinstance(name, str) and name for name in names):
+            raise SourceError(f"{source}: every images[].file_name must be a non-empty string")
         root = image_root(source, names, Path(images_root) if images_root else None)
-        return [Item(name, root / name) for name in names]
-    lines = [line.strip() for line in source.read_text(encoding="utf-8").splitlines()]
-    return [
-        Item(line, (root / line) if not Path(line).is_absolute() else Path(line)) for line in lines if line
-    ]
+    else:
+        names = [line.strip() for line in read_text(source).splitlines() if line.strip()]
+    items = [Item(name, root / name) for name in names]
+    if not allow_outside_root:
+        inside = root.resolve()
+        for item in items:
+            if "\0" in item.image_id or not item.path.resolve().is_relative_to(inside):
+                raise SourceError(
+                    f"{source}: {item.image_id[:200]!r} is outside the image root {root}; "
+                    "pass --allow-outside-root to read it anyway"
+                )
+    return items
 
 
 def in_shard(image_id: str, index: int, count: int) -> bool:

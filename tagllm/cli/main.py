@@ -465,11 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from tagllm.files import InputFileError
     from tagllm.stack.ports import PortBusy
 
     try:
         return args.func(args)
-    except (ResourceMissing, PortBusy) as exc:
+    except (ResourceMissing, PortBusy, InputFileError) as exc:  # each names its file or port
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

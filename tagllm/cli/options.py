@@ -119,3 +119,11 @@ def gateway_client(args: argparse.Namespace):
 
     api_key = args.api_key or _key_from_environment()
     return TaggingClient(args.address, api_key=api_key, credentials=tls_credentials(args))
+
+
+def add_outside_root_argument(parser) -> None:
+    parser.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="read images a list or COCO file names outside the image root (absolute paths, ..)",
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# An image file larger than this is not read (the gateway's default limit is 20 MiB; gRPC's 64).
+MAX_IMAGE_FILE_BYTES = 64 * 1024 * 1024
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 

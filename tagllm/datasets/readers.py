@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
+import io
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+
+from tagllm.files import InputFileError, read_bytes, read_json, read_text
 
 
 class DatasetError(ValueError):
@@ -33,25 +35,23 @@ class LabelledSet:
 def read_coco(path: str | Path) -> LabelledSet:
     """Image-level labels from a COCO instances file: a category is present if any box has it."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON: {exc}") from exc
+    data = _read(read_json, path)
     if not isinstance(data, dict) or not all(k in data for k in ("images", "categories")):
         raise DatasetError(f"{path}: a COCO file needs 'images' and 'categories'")
+    for key in ("images", "categories", "annotations"):
+        if not isinstance(data.get(key, []), list):
+            raise DatasetError(f"{path}: '{key}' must be a list, not {type(data[key]).__name__}")
     try:
         categories = {int(c["id"]): str(c["name"]) for c in data["categories"]}
         images = {int(i["id"]): str(i["file_name"]) for i in data["images"]}
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DatasetError(f"{path}: malformed image or category entry: {exc!r}") from exc
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise DatasetError(f"{path}: malformed image or category entry: {str(exc)[:200]!r}") from None
     labels: dict[str, set[str]] = {name: set() for name in images.values()}
     for n, annotation in enumerate(data.get("annotations", [])):
         try:
             image, category = int(annotation["image_id"]), int(annotation["category_id"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"{path}: annotations[{n}] is malformed: {exc!r}") from exc
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise DatasetError(f"{path}: annotations[{n}] is malformed: {str(exc)[:200]!r}") from None
         if image not in images:
             raise DatasetError(f"{path}: annotations[{n}] names unknown image_id {image}")
         if category not in categories:
@@ -70,9 +70,9 @@ def read_voc(annotation_dir: str | Path) -> LabelledSet:
     seen: dict[str, None] = {}
     for file in files:
         try:
-            root = ElementTree.parse(file).getroot()
+            root = ElementTree.fromstring(_read(read_bytes, file))
         except ElementTree.ParseError as exc:
-            raise DatasetError(f"{file}: not valid XML: {exc}") from exc
+            raise DatasetError(f"{file}: not valid XML: {exc}") from None
         filename = root.findtext("filename") or f"{file.stem}.jpg"
         names = set()
         for obj in root.iter("object"):
@@ -89,10 +89,9 @@ def read_csv(path: str | Path) -> LabelledSet:
     """A CSV with an `image` column and a `labels` column of names separated by `|` or `;`."""
     path = Path(path)
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from exc
+        rows = list(csv.DictReader(io.StringIO(_read(read_text, path), newline="")))
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: not a readable CSV: {exc}") from None
     if not rows or not {"image", "labels"} <= set(rows[0]):
         raise DatasetError(f"{path}: needs a header with 'image' and 'labels' columns")
     labels: dict[str, frozenset[str]] = {}
@@ -106,6 +105,13 @@ def read_csv(path: str | Path) -> LabelledSet:
             seen.setdefault(name)
         labels[image] = labels.get(image, frozenset()) | names
     return LabelledSet(tuple(seen), labels)
+
+
+def _read(reader, path: Path):
+    try:
+        return reader(path)
+    except InputFileError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def read_labels(path: str | Path) -> LabelledSet:

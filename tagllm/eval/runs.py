@@ -12,15 +12,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tagllm.bulk.predictions import read_predictions
 from tagllm.datasets.readers import LabelledSet, read_labels
 from tagllm.eval.metrics import evaluate
 from tagllm.eval.report import RunEvaluation
+from tagllm.files import InputFileError, read_text
 from tagllm.metrics.cost import gpu_dollars
 from tagllm.parsing import AnswerParser
 from tagllm.vocab import Vocabulary
+from tagllm.vocab.strict_yaml import StrictYamlError, load_strict_yaml
+
+LABEL_MAP_BYTES = 16 * 1024 * 1024
 
 
 class EvalError(ValueError):
@@ -30,8 +32,10 @@ class EvalError(ValueError):
 def read_label_map(path: str | Path) -> dict[str, str]:
     """A JSON or YAML mapping of gold category name -> vocabulary category name."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        data = load_strict_yaml(read_text(path, LABEL_MAP_BYTES), LABEL_MAP_BYTES, max_depth=4)
+    except InputFileError as exc:
+        raise EvalError(str(exc)) from None
+    except StrictYamlError as exc:
         raise EvalError(f"{path}: not a readable label map ({exc})") from None
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()

@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -139,9 +140,14 @@ def test_sources_folder_list_and_coco(dataset, tmp_path):
     from_folder = read_source(dataset.parent / "images")
     assert [i.image_id for i in from_coco] == [i.image_id for i in from_folder]
     assert all(i.path.exists() for i in from_coco)
-    listing = tmp_path / "list.txt"
-    listing.write_text("\n".join(str(i.path) for i in from_coco[:3]) + "\n\n")
+    listing = dataset.parent / "list.txt"  # names relative to the list's folder
+    listing.write_text("\n".join(str(i.path.relative_to(dataset.parent)) for i in from_coco[:3]) + "\n\n")
     assert [i.path for i in read_source(listing)] == [i.path for i in from_coco[:3]]
+    elsewhere = tmp_path / "list.txt"  # absolute paths: outside the image root, read when allowed
+    elsewhere.write_text("\n".join(str(i.path) for i in from_coco[:3]) + "\n")
+    assert [i.path for i in read_source(elsewhere, allow_outside_root=True)] == [
+        i.path for i in from_coco[:3]
+    ]
     with pytest.raises(SourceError, match="no such file"):
         read_source(tmp_path / "missing")
 
@@ -241,4 +247,95 @@ def test_a_line_that_is_not_a_record_is_named(tmp_path):
     run.open(MANIFEST)
     run.results_path.write_text('{"image": "a", "labels": []}\n')
     with pytest.raises(RunError, match="results.jsonl:1: not a result record"):
+        run.results()
+
+
+@pytest.mark.parametrize(
+    "names", [["../secret.png"], ["/etc/passwd"], ["ok/../../secret.png"], ["link/outside.png"]]
+)
+def test_a_label_file_cannot_lead_a_run_outside_its_image_root(tmp_path, names):
+    root = tmp_path / "data"
+    (root / "ok").mkdir(parents=True)
+    (root / "link").symlink_to(tmp_path)  # a link inside the root that leads out of it
+    coco = root / "labels.json"
+    coco.write_text(json.dumps({"images": [{"id": 1, "file_name": n} for n in names], "categories": []}))
+    with pytest.raises(SourceError, match="is outside the image root .*--allow-outside-root"):
+        read_source(coco)
+    listing = root / "list.txt"
+    listing.write_text("\n".join(names))
+    with pytest.raises(SourceError, match="outside the image root"):
+        read_source(listing)
+    assert len(read_source(coco, allow_outside_root=True)) == len(names)
+
+
+def test_a_fifo_or_an_oversized_file_is_refused_without_waiting(tmp_path):
+    from tagllm.bulk.gateway_tagger import GatewayTagger
+    from tagllm.bulk.sources import Item
+    from tagllm.files import InputFileError, read_bytes
+
+    fifo = tmp_path / "image.png"
+    os.mkfifo(fifo)  # nobody ever writes: a blocking read would wait forever
+    tagger = GatewayTagger(client=None, vocabulary="coco", options=None)
+    with pytest.raises(TagFailure) as caught:
+        tagger(Item("image.png", fifo), None)
+    assert caught.value.code == "UNREADABLE" and "not a regular file" in caught.value.message
+    assert not caught.value.retryable
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 101)
+    with pytest.raises(InputFileError, match="101 bytes; the limit is 100 bytes"):
+        read_bytes(big, 100)
+    with pytest.raises(InputFileError, match="not a regular file"):
+        read_bytes(tmp_path)
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_partial_one(tmp_path):
+    from tagllm.files import atomic_write
+
+    target = tmp_path / "export.jsonl"
+    target.write_text("old\n")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(target) as handle:
+            handle.write("half of a ")
+            raise KeyboardInterrupt
+    assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["export.jsonl"]
+    with atomic_write(target) as handle:
+        handle.write("new\n")
+    assert target.read_text() == "new\n" and oct(target.stat().st_mode & 0o777) != oct(0o600)
+
+
+def test_an_export_interrupted_midway_leaves_no_torn_file(finished_run, tmp_path, monkeypatch):
+    import tagllm.bulk.exports as exports
+
+    run, _ = finished_run
+    out = tmp_path / "out.jsonl"
+    real = exports.dataclasses.asdict
+    calls = []
+
+    def interrupt_later(value):
+        calls.append(1)
+        if len(calls) > 10:
+            raise KeyboardInterrupt  # Ctrl-C after a few lines were written
+        return real(value)
+
+    monkeypatch.setattr(exports.dataclasses, "asdict", interrupt_later)
+    with pytest.raises(KeyboardInterrupt):
+        export_run(run, "jsonl", out)
+    assert list(tmp_path.glob("*out.jsonl*")) == []
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (b"\xff\xfe not utf-8\n", "results.jsonl:1: not UTF-8 text"),
+        (b'{"image": "a"\n', "results.jsonl:1: not valid JSON"),
+        (b"[" * 100_000 + b"\n", "results.jsonl:1: JSON nested too deeply"),
+        (b'{"image": "a", "labels": [{"name": "cat", "score": NaN}]}\n', "NaN is not a number JSON allows"),
+        (b"null\n", "results.jsonl:1: not a result record"),
+    ],
+)
+def test_every_damaged_results_line_is_named(tmp_path, text, message):
+    run = RunDirectory(tmp_path / "run")
+    run.open(MANIFEST)
+    run.results_path.write_bytes(text)
+    with pytest.raises(ValueError, match=message):
         run.results()
