@@ -2,8 +2,10 @@
 
 The model answers instantly, so what is measured is the gateway's and the refiner's own
 behaviour: latency and throughput under a steady load, shedding beyond the in-flight limit, the
-answers beside many idle streams, and the gateway's memory through all of it and through thin
-image strips that once made it allocate gigabytes.
+answers beside many idle streams, and the gateway's memory through all of it, through thin
+image strips that once made it allocate gigabytes, through a BatchTag of flat high-pixel PNGs
+(a few hundred KB on the wire, each decoded to 150 MB) and through a StreamTag whose client
+sends heavy images and never reads its answers.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ class LoadSettings:
     idle_streams: int = 64
     probes: int = 20
     strips: int = 10
+    # Flat images of this many pixels (under the gateway's default limit of 40 million), per batch.
+    heavy_pixels: int = 39_000_000
+    heavy_batch: int = 16
+    heavy_batches: int = 3
+    # Images of about 600 KB sent on a stream whose answers are not read.
+    unread_images: int = 200
+    unread_seconds: float = 5.0
 
 
 def _memory_mib(pid: int) -> dict[str, float]:
@@ -174,9 +183,91 @@ def load_benchmark(settings: LoadSettings = LoadSettings(), log=print) -> dict[s
                         assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, exc
             after = _memory_mib(gateway.pid)
             result["strips"] = {"peak_growth_mib": after["peak_mib"] - before["peak_mib"], **after}
-            memory["end"] = after
+            memory["after strips"] = after
+
+            log(f"{settings.heavy_batches} BatchTag calls of {settings.heavy_batch} flat images ...")
+            result["heavy_batch"] = _heavy_batches(
+                stack.settings.gateway_address, gateway.pid, settings, options
+            )
+            memory["after heavy batches"] = _memory_mib(gateway.pid)
+            log(f"a stream of {settings.unread_images} images whose answers are not read ...")
+            result["unread_stream"] = _unread_stream(
+                stack.settings.gateway_address, gateway.pid, settings, options
+            )
+            memory["end"] = _memory_mib(gateway.pid)
             result["gateway_memory"] = memory
     return result
+
+
+def _heavy_batches(address: str, pid: int, settings: LoadSettings, options) -> dict[str, Any]:
+    import grpc
+    from google.rpc import code_pb2
+    from PIL import Image
+
+    from tagllm.v1 import tagging_pb2, tagging_pb2_grpc
+
+    side = int(settings.heavy_pixels**0.5)
+    out = io.BytesIO()
+    Image.new("RGB", (side, settings.heavy_pixels // side), (90, 120, 150)).save(out, format="PNG")
+    image = out.getvalue()
+    batch = tagging_pb2.BatchTagRequest(
+        requests=[
+            tagging_pb2.TagRequest(image=tagging_pb2.Image(content=image, id=str(i)), options=options)
+            for i in range(settings.heavy_batch)
+        ]
+    )
+    before = _memory_mib(pid)
+    codes: Counter[str] = Counter()
+    with grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20)]) as channel:
+        stub = tagging_pb2_grpc.TaggingServiceStub(channel)
+        for _ in range(settings.heavy_batches):
+            for item in stub.BatchTag(batch, timeout=300).results:
+                codes[code_pb2.Code.Name(item.status.code)] += 1
+    after = _memory_mib(pid)
+    return {
+        "image_bytes": len(image),
+        "pixels": side * (settings.heavy_pixels // side),
+        "codes": dict(codes),
+        "peak_growth_mib": after["peak_mib"] - before["peak_mib"],
+        **after,
+    }
+
+
+def _unread_stream(address: str, pid: int, settings: LoadSettings, options) -> dict[str, Any]:
+    import os
+
+    import grpc
+    from PIL import Image, PngImagePlugin
+
+    from tagllm.v1 import tagging_pb2, tagging_pb2_grpc
+
+    def heavy(i: int) -> bytes:  # a small picture carrying 600 KB of text: cheap to tag, heavy to hold
+        info = PngImagePlugin.PngInfo()
+        info.add_text("padding", os.urandom(300_000).hex())
+        out = io.BytesIO()
+        Image.new("RGB", (64, 48 + i % 16), (i % 256, 40, 40)).save(out, format="PNG", pnginfo=info)
+        return out.getvalue()
+
+    pulled = []
+
+    def images():
+        for i in range(settings.unread_images):
+            pulled.append(i)
+            yield tagging_pb2.TagRequest(image=tagging_pb2.Image(content=heavy(i)), options=options)
+
+    before = _memory_mib(pid)
+    with grpc.insecure_channel(address) as channel:
+        answers = tagging_pb2_grpc.TaggingServiceStub(channel).StreamTag(images(), timeout=300)
+        time.sleep(settings.unread_seconds)  # the client reads nothing
+        held = len(pulled)
+        during = _memory_mib(pid)
+        answers.cancel()
+    return {
+        "images_sent": settings.unread_images,
+        "images_taken_while_unread": held,
+        "peak_growth_mib": during["peak_mib"] - before["peak_mib"],
+        **during,
+    }
 
 
 def format_load(result: dict[str, Any]) -> str:
@@ -201,13 +292,19 @@ def format_load(result: dict[str, Any]) -> str:
             )
         )
     idle = result["beside_idle_streams"]
-    strips = result["strips"]
+    strips, heavy, unread = result["strips"], result["heavy_batch"], result["unread_stream"]
     lines += [
         "",
         f"health check + Tag beside {idle['streams']} idle StreamTag calls: p50 {idle['p50_ms']:.1f} ms, "
         f"max {idle['max_ms']:.1f} ms",
         f"gateway peak memory growth over 2 x {result['settings']['strips']} thin strips: "
         f"{strips['peak_growth_mib']:.1f} MiB",
+        f"gateway peak memory growth over {result['settings']['heavy_batches']} BatchTag calls of "
+        f"{result['settings']['heavy_batch']} flat {heavy['pixels'] / 1e6:.0f}-megapixel PNGs "
+        f"({heavy['image_bytes'] // 1024} KB each; {heavy['codes']}): {heavy['peak_growth_mib']:.1f} MiB",
+        f"a StreamTag sending {unread['images_sent']} images of 600 KB whose answers are not read: "
+        f"{unread['images_taken_while_unread']} taken in {result['settings']['unread_seconds']:g} s, "
+        f"gateway peak memory growth {unread['peak_growth_mib']:.1f} MiB",
         "",
         "| gateway memory | RSS MiB | peak MiB |",
         "|---|---|---|",

@@ -5,9 +5,15 @@ The cases are those an outside attacker tried: images, request fields, malformed
 vocabularies, streams, authentication, overload, and the internal ports.
 """
 
+import asyncio
 import io
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
+from collections import Counter
 
 import grpc
 import numpy as np
@@ -16,7 +22,7 @@ import tritonclient.grpc as triton_grpc
 import yaml
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from tritonclient.utils import InferenceServerException
 
 from services.common.settings import load_settings
@@ -27,8 +33,8 @@ from tagllm.internal.v1 import metrics_pb2, metrics_pb2_grpc, refinement_pb2, re
 from tagllm.mllm.contract import MLLMRequest, Mode
 from tagllm.mllm.tensors import INPUTS, MODEL_NAME, OUTPUTS, request_to_arrays
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
-from tests.conftest import free_port, png
-from tests.e2e.conftest import MAX_IMAGE_BYTES
+from tests.conftest import free_port, png, scraped_total
+from tests.e2e.conftest import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from tests.hostile_images import many_scan_jpeg, other_formats
 
 pytestmark = pytest.mark.e2e
@@ -234,6 +240,13 @@ VOCABULARIES = {
     "not a mapping": ("- just\n- a list\n", "mapping"),
     "duplicate category names": (_vocabulary(categories=[{"name": "cat"}, {"name": "cat"}]), "cat"),
     "a name too long": (_vocabulary(categories=[{"name": "c" * 500}]), "name"),
+    "nesting 20000 levels deep": ("name: deep\nx: " + "[" * 20_000 + "]" * 20_000, "nested deeper than 8"),
+    "a number of 5000 digits": (_vocabulary() + "x: " + "9" * 5000 + "\n", "a number of 5000 characters"),
+    "a key given twice": (_vocabulary() + "name: other\n", "key 'name' is given twice"),
+    "a name with a trailing newline": (_vocabulary(name="hostile\n"), "name: must be"),
+    "version 1.10 unquoted": (_vocabulary().replace("version: '1'", "version: 1.10"), "float 1.1"),
+    "a description that is a list": (_vocabulary(description=["a", "b"]), "description: must be text"),
+    "a description that is a mapping": (_vocabulary(description={"a": "b"}), "description: must be text"),
 }
 
 
@@ -370,6 +383,181 @@ def test_a_spent_quota_is_resource_exhausted_with_retry_info(stack):
     assert 90 < retry_delay(caught.value) <= 100  # what annotate waits at least before retrying
 
 
+# -- budgets: what one caller may hold at once --------------------------------------------------
+
+
+def _gateway(stack, **settings):
+    """Another in-process gateway before the session's refiner, with its own settings."""
+    settings = load_settings(
+        GatewaySettings,
+        "X_",
+        port=free_port(),
+        refiner_address=stack.settings.refiner_address,
+        api_keys=(KEY, "other-key"),
+        cache_entries=0,
+        **settings,
+    )
+    server = build_gateway(settings)
+    server.start()
+    address = f"127.0.0.1:{server.port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _health(address) != health_pb2.HealthCheckResponse.SERVING:
+        time.sleep(0.2)
+    return server, address
+
+
+def test_a_batch_of_flat_high_pixel_images_is_bounded_by_decoded_pixels(stack):
+    # Each image is a few KB on the wire and 3.9 Mpx decoded; the request may decode one at a time.
+    server, address = _gateway(
+        stack,
+        max_image_pixels=MAX_IMAGE_PIXELS,
+        max_request_pixels_in_flight=MAX_IMAGE_PIXELS,
+        max_caller_pixels_in_flight=MAX_IMAGE_PIXELS,
+        max_pixels_in_flight=2 * MAX_IMAGE_PIXELS,
+    )
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = tagging_pb2_grpc.TaggingServiceStub(channel)
+            flat = [encode(Image.new("RGB", (2000, 1950), (i, 90, 90))) for i in range(16)]
+            batch = tagging_pb2.BatchTagRequest(requests=[tag_request(image) for image in flat])
+            outcome = stub.BatchTag(batch, timeout=120, metadata=AUTH)
+    finally:
+        server.stop()
+    codes = [result.status.code for result in outcome.results]
+    refused = [
+        r.status for r in outcome.results if r.status.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    ]
+    assert set(codes) <= {0, grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]} and 0 in codes and refused
+    assert "4000000 decoded pixels in flight allowed for this request" in refused[0].message
+    retry = error_details_pb2.RetryInfo()
+    assert refused[0].details[0].Unpack(retry) and retry.retry_delay.seconds == 1
+
+
+def _padded_png(width: int, text_bytes: int) -> bytes:
+    """A picture under the 28-pixel minimum side, so that the gateway re-encodes it (and the text
+    chunk stays behind): heavy on the wire, cheap for the model."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("padding", os.urandom(text_bytes // 2).hex())
+    out = io.BytesIO()
+    Image.new("RGB", (width, 20), (30, 60, 90)).save(out, format="PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def test_a_stream_whose_answers_are_not_read_stops_taking_images(stack):
+    # Small pictures (cheap to tag) of 600 KB each, in a text chunk: gRPC's buffers hold few.
+    heavy = [_padded_png(20 + i, 600_000) for i in range(40)]
+    pulled = []
+
+    def images():
+        for i, content in enumerate(heavy):
+            pulled.append(i)
+            yield tag_request(content)
+
+    server, address = _gateway(stack, max_image_bytes=MAX_IMAGE_BYTES)  # a stream window of 8
+    try:
+        with grpc.insecure_channel(address) as channel:
+            answers = tagging_pb2_grpc.TaggingServiceStub(channel).StreamTag(
+                images(), timeout=120, metadata=AUTH
+            )
+            first = next(answers)  # then the client reads nothing for a while
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and len(pulled) < len(heavy):
+                time.sleep(0.2)
+            held = len(pulled)
+            rest = list(answers)
+    finally:
+        server.stop()
+    assert first.status.code == 0 and held < 24  # window 8, plus what the transports buffer
+    assert len(rest) == len(heavy) - 1 and all(a.status.code == 0 for a in rest)
+
+
+def test_a_thousand_idle_streams_of_one_caller_leave_health_and_new_work_served(stack):
+    server, address = _gateway(stack, max_streams_per_caller=32, stream_idle_seconds=60)
+
+    async def scenario():
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = tagging_pb2_grpc.TaggingServiceStub(channel)
+            calls = [stub.StreamTag(timeout=60, metadata=AUTH) for _ in range(1000)]
+            # Refused ones raise here.
+            await asyncio.gather(*(call.wait_for_connection() for call in calls), return_exceptions=True)
+            # Refused streams end at once; the caller's 32 stay open and idle.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and sum(call.done() for call in calls) < 1000 - 32:
+                await asyncio.sleep(0.2)
+            refused = [await call.code() for call in calls if call.done()]
+            details = [await call.details() for call in calls if call.done()]
+            # Another connection, as a readiness probe or another client has.
+            served = await asyncio.to_thread(_health, address)
+            with grpc.insecure_channel(address) as other:
+                tagged = tagging_pb2_grpc.TaggingServiceStub(other).Tag(
+                    tag_request(png(48, 48)), timeout=60, metadata=AUTH
+                )
+            for call in calls:
+                call.cancel()
+            return refused, details, served, tagged
+
+    try:
+        refused, details, served, tagged = asyncio.run(scenario())
+    finally:
+        server.stop()
+    # Every stream but the caller's 32 ended: refused by the gateway, or (opened before the client
+    # knew of the 100 streams one connection may have) refused by HTTP/2 itself as UNAVAILABLE.
+    assert len(refused) == 1000 - 32
+    assert set(refused) <= {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE}
+    by_code = {code: d for code, d in zip(refused, details, strict=True)}
+    print(f"streams refused: {Counter(c.name for c in refused)}; {by_code}")
+    assert "32 StreamTag calls open" in by_code[grpc.StatusCode.RESOURCE_EXHAUSTED]
+    assert served == health_pb2.HealthCheckResponse.SERVING and tagged.result.usage.mllm_calls == 1
+
+
+def test_the_rpc_limit_never_counts_health_checks(stack):
+    server, address = _gateway(stack, max_concurrent_rpcs=8, max_streams_per_caller=100)
+    never = threading.Event()
+
+    def silent():
+        never.wait()
+        return
+        yield
+
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = tagging_pb2_grpc.TaggingServiceStub(channel)
+            streams = [stub.StreamTag(silent(), timeout=60, metadata=AUTH) for _ in range(8)]
+            deadline = time.monotonic() + 30
+            error = None
+            while time.monotonic() < deadline and error is None:
+                try:
+                    stub.ListVocabularies(tagging_pb2.ListVocabulariesRequest(), timeout=10, metadata=AUTH)
+                    time.sleep(0.1)  # the streams are still being opened
+                except grpc.RpcError as exc:
+                    error = exc
+            healthy = _health(address)
+            never.set()
+            for stream in streams:
+                stream.cancel()
+    finally:
+        server.stop()
+    assert error is not None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "more than 8 RPCs open" in error.details()
+    assert healthy == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_repeated_reference_labels_count_once_and_reach_the_metrics(api, stack):
+    url = f"http://{stack.settings.scrape_targets().metrics_service}/metrics"
+    before = scraped_total(url, "tagllm_reference_images_total", 'vocabulary="coco"')
+    invalid = scraped_total(url, "tagllm_metrics_records_invalid_total")
+    crowd = ["person"] * 120 + ["dog"] * 3  # one label per box: more than coco's 80 categories
+    response = api.Tag(tag_request(png(49, 49), reference=crowd), timeout=60, metadata=AUTH)
+    assert response.result.usage.mllm_calls == 1
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if scraped_total(url, "tagllm_reference_images_total", 'vocabulary="coco"') > before:
+            break
+        time.sleep(0.2)
+    assert scraped_total(url, "tagllm_reference_images_total", 'vocabulary="coco"') == before + 1
+    assert scraped_total(url, "tagllm_metrics_records_invalid_total") == invalid
+
+
 # -- the internal ports: each service defends itself -------------------------------------------
 
 
@@ -443,3 +631,102 @@ def test_triton_caps_generation_itself(stack):
 
 def test_the_stack_still_serves_after_the_suite(api):
     assert api.Tag(tag_request(png(47, 47)), timeout=60, metadata=AUTH).result.usage.mllm_calls == 1
+
+
+# -- bulk and eval files: the CLI as a user runs it ------------------------------------------------
+
+
+def tagllm_cli(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "tagllm.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr, lines
+    for fragment in fragments:
+        assert str(fragment) in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("name", ["../outside.png", "/etc/hostname"], ids=["dot-dot", "absolute"])
+def test_annotate_refuses_images_outside_the_root_a_coco_file_names(tmp_path, name):
+    root = tmp_path / "data"
+    root.mkdir()
+    (tmp_path / "outside.png").write_bytes(png())
+    coco = root / "labels.json"
+    coco.write_text(json.dumps({"images": [{"id": 1, "file_name": name}], "categories": []}))
+    result = tagllm_cli("annotate", coco, "--out", tmp_path / "run", "--address", f"127.0.0.1:{free_port()}")
+    assert_one_line_error(result, coco, "outside the image root", "--allow-outside-root")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_fifo_in_the_image_list_never_hangs_a_run(stack, tmp_path):
+    (tmp_path / "a.png").write_bytes(png(51, 51))
+    os.mkfifo(tmp_path / "b.png")  # nobody writes to it
+    listing = tmp_path / "list.txt"
+    listing.write_text("a.png\nb.png\n")
+    result = tagllm_cli(
+        "annotate", listing, "--out", tmp_path / "run", "--address", stack.settings.gateway_address
+    )
+    assert result.returncode == 1 and "1 annotated now" in result.stderr, result.stderr
+    failures = [json.loads(line) for line in (tmp_path / "run" / "failures.jsonl").read_text().splitlines()]
+    assert [(f["image"], f["code"]) for f in failures] == [("b.png", "UNREADABLE")]
+    assert "not a regular file" in failures[0]["message"]
+
+
+def _run_directory(path, results: bytes):
+    path.mkdir()
+    (path / "run.json").write_text(json.dumps({"vocabulary": "coco"}))
+    (path / "results.jsonl").write_bytes(results)
+    return path
+
+
+def test_export_names_a_corrupt_results_line(tmp_path):
+    run = _run_directory(tmp_path / "run", b'{"image": "a", "labels": [}\n')
+    result = tagllm_cli("export", run, "--format", "coco", "--out", tmp_path / "out.json")
+    assert_one_line_error(result, run / "results.jsonl", ":1: not valid JSON")
+    assert not (tmp_path / "out.json").exists()
+
+
+GOLD_FILES = {
+    "null annotations": (
+        b'{"images": [], "categories": [], "annotations": null}',
+        "'annotations' must be a list",
+    ),
+    "not UTF-8": (b'{"images": [{"id": 1, "file_name": "\xff.png"}], "categories": []}', "not UTF-8 text"),
+    "an infinite id": (
+        b'{"images": [{"id": 1e999, "file_name": "a.png"}], "categories": []}',
+        "out of range",
+    ),
+    "Infinity": (
+        b'{"images": [{"id": Infinity, "file_name": "a.png"}], "categories": []}',
+        "Infinity is not",
+    ),
+    "deep nesting": (b'{"images": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    "a 5000-digit id": (b'{"images": [{"id": ' + b"9" * 5000 + b', "file_name": "a"}]}', "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", list(GOLD_FILES))
+def test_eval_names_a_bad_gold_file_in_one_line(tmp_path, case):
+    content, message = GOLD_FILES[case]
+    gold = tmp_path / "gold.json"
+    gold.write_bytes(content)
+    run = _run_directory(tmp_path / "run", b"")
+    result = tagllm_cli("eval", "--pred", run, "--gold", gold)
+    assert_one_line_error(result, gold, message)
+
+
+def test_eval_names_a_label_map_with_a_repeated_key(tmp_path):
+    gold = tmp_path / "gold.json"
+    gold.write_text(json.dumps({"images": [], "categories": [{"id": 1, "name": "tvmonitor"}]}))
+    label_map = tmp_path / "map.yaml"
+    label_map.write_text("tvmonitor: tv\ntvmonitor: laptop\n")
+    run = _run_directory(tmp_path / "run", b"")
+    result = tagllm_cli("eval", "--pred", run, "--gold", gold, "--label-map", label_map)
+    assert_one_line_error(result, label_map, "key 'tvmonitor' is given twice")
