@@ -233,6 +233,12 @@ def _heavy_batches(address: str, pid: int, settings: LoadSettings, options) -> d
     }
 
 
+# A client that reads nothing takes answers into its HTTP/2 receive window until it is full; a
+# small fixed window (no growth by bandwidth probing) makes that a few answers, as a client
+# whose buffers are full would have.
+UNREAD_CLIENT_OPTIONS = [("grpc.http2.lookahead_bytes", 1024), ("grpc.http2.bdp_probe", 0)]
+
+
 def _unread_stream(address: str, pid: int, settings: LoadSettings, options) -> dict[str, Any]:
     import os
 
@@ -256,7 +262,7 @@ def _unread_stream(address: str, pid: int, settings: LoadSettings, options) -> d
             yield tagging_pb2.TagRequest(image=tagging_pb2.Image(content=heavy(i)), options=options)
 
     before = _memory_mib(pid)
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(address, options=UNREAD_CLIENT_OPTIONS) as channel:
         answers = tagging_pb2_grpc.TaggingServiceStub(channel).StreamTag(images(), timeout=300)
         time.sleep(settings.unread_seconds)  # the client reads nothing
         held = len(pulled)

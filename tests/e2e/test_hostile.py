@@ -30,6 +30,7 @@ from services.gateway.server import GatewaySettings
 from services.gateway.server import build_server as build_gateway
 from tagllm.client import retry_delay, strategy_options
 from tagllm.internal.v1 import metrics_pb2, metrics_pb2_grpc, refinement_pb2, refinement_pb2_grpc
+from tagllm.loadtest import UNREAD_CLIENT_OPTIONS
 from tagllm.mllm.contract import MLLMRequest, Mode
 from tagllm.mllm.tensors import INPUTS, MODEL_NAME, OUTPUTS, request_to_arrays
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
@@ -456,7 +457,8 @@ def test_a_stream_whose_answers_are_not_read_stops_taking_images(stack):
 
     server, address = _gateway(stack, max_image_bytes=MAX_IMAGE_BYTES)  # a stream window of 8
     try:
-        with grpc.insecure_channel(address) as channel:
+        # The client's receive window holds a few answers only, as a client whose buffers are full.
+        with grpc.insecure_channel(address, options=UNREAD_CLIENT_OPTIONS) as channel:
             answers = tagging_pb2_grpc.TaggingServiceStub(channel).StreamTag(
                 images(), timeout=300, metadata=AUTH
             )
