@@ -444,7 +444,9 @@ def build_server(settings: GatewaySettings) -> GrpcServer:
     servicer = TaggingServicer(settings)
     registry = CollectorRegistry()
     export_cache(registry, "result", servicer.cache)
-    credentials = channel_credentials(settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file)
+    credentials = channel_credentials(
+        settings.tls_ca_file, settings.tls_client_cert_file, settings.tls_client_key_file
+    )
     health: list[health_pb2_grpc.HealthStub] = []
 
     def add_servicers(server: grpc.aio.Server) -> None:

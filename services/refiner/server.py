@@ -152,7 +152,9 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
 def build_server(settings: RefinerSettings) -> GrpcServer:
     registry = CollectorRegistry()
     # One client identity for every call it makes: to Triton and to the metrics service.
-    credentials = channel_credentials(settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file)
+    credentials = channel_credentials(
+        settings.tls_ca_file, settings.tls_client_cert_file, settings.tls_client_key_file
+    )
     mllm = TritonMLLM(
         settings.triton_url,
         timeout=settings.triton_timeout_seconds,

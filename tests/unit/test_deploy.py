@@ -71,11 +71,48 @@ def env(container: dict) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container.get("env", [])}
 
 
+# Custom resources, validated against their operators' own schemas (validate_custom_resources).
+CUSTOM_GROUPS = {"monitoring.coreos.com", "cert-manager.io"}
+NODE_MODULES = ROOT / ".tools" / "npm" / "node_modules"
+
+
+def is_custom(document: dict) -> bool:
+    return document["apiVersion"].split("/")[0] in CUSTOM_GROUPS
+
+
+def custom_resource_errors(documents: list[dict]) -> list[str | None]:
+    """For each object, None or the error of its operator's CRD schema (the npm packages of
+    kubernetes-models, pinned in scripts/setup)."""
+    assert (NODE_MODULES / "@kubernetes-models").is_dir(), "run scripts/setup"
+    result = subprocess.run(
+        ["node", str(ROOT / "scripts" / "validate_custom_resources.mjs"), str(NODE_MODULES)],
+        input=json.dumps(documents), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(result.stdout)
+
+
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("target", TARGETS)
 def test_every_object_validates_against_the_kubernetes_schema(target, version):
     for document in rendered(target):
-        kubernetes_validate.validate(document, version, strict=True)
+        if not is_custom(document):
+            kubernetes_validate.validate(document, version, strict=True)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_custom_resource_validates_against_its_operators_schema(target):
+    custom = [d for d in rendered(target) if is_custom(d)]
+    errors = custom_resource_errors(custom)
+    assert {d["metadata"]["name"]: e for d, e in zip(custom, errors, strict=True)} == {
+        d["metadata"]["name"]: None for d in custom
+    }
+
+
+def test_a_custom_resource_schema_violation_is_caught():
+    (certificate, *_) = [d for d in rendered("gpu-tls") if d["kind"] == "Certificate"]
+    broken = {**certificate, "spec": {**certificate["spec"], "secretName": 7}}
+    (error,) = custom_resource_errors([broken])
+    assert error and "secretName" in error
 
 
 def test_a_schema_violation_is_caught():
@@ -404,3 +441,110 @@ def test_everything_lands_in_the_namespace(target):
                 document["kind"],
                 document["metadata"]["name"],
             )
+
+
+# -- probes: a pod starts and lives on its own; only readiness waits for what it calls
+
+
+def _probe_check(probe: dict | None) -> dict | None:
+    """What a probe asks (its action), without its timing."""
+    if probe is None:
+        return None
+    return {k: v for k, v in probe.items() if k in ("grpc", "exec", "httpGet", "tcpSocket")}
+
+
+def _calls_downstream(container: dict) -> bool:
+    """A tier whose readiness depends on another: it is configured with a peer's address."""
+    return any(n.endswith(("_ADDRESS", "_URL")) and v for n, v in env(container).items())
+
+
+def probe_problems(workload: dict) -> list[str]:
+    problems = []
+    for container in pod_spec(workload)["containers"]:
+        if not _calls_downstream(container):
+            continue
+        readiness = _probe_check(container.get("readinessProbe"))
+        assert readiness, container["name"]
+        for kind in ("startupProbe", "livenessProbe"):
+            if _probe_check(container.get(kind)) in (None, readiness):
+                problems.append(f"{container['name']}: {kind} is missing or is the readiness check")
+    return problems
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_no_dependent_tier_starts_or_lives_by_its_readiness_check(target):
+    workloads = of_kind(target, *WORKLOADS)
+    dependent = [w for w in workloads if any(_calls_downstream(c) for c in pod_spec(w)["containers"])]
+    if target != "annotate-job":
+        names = {w["metadata"]["name"] for w in dependent}
+        assert {"tagllm-gateway", "tagllm-refiner"} <= names
+    assert {w["metadata"]["name"]: probe_problems(w) for w in dependent} == {
+        w["metadata"]["name"]: [] for w in dependent
+    }
+
+
+@pytest.mark.parametrize("target", ["gpu", "gpu-tls"])
+def test_the_probe_check_catches_a_startup_probe_that_waits_for_the_model(target):
+    workload = named(target, "Deployment", "tagllm-refiner")
+    spec = pod_spec(workload)
+    container = spec["containers"][0]
+    waiting = {**container, "startupProbe": {**container["readinessProbe"], "failureThreshold": 30}}
+    changed = {"spec": {"template": {"spec": {**spec, "containers": [waiting]}}}}
+    assert probe_problems(changed) == ["refiner: startupProbe is missing or is the readiness check"]
+
+
+# -- a Secret a pod mounts is readable by the pod's user
+
+
+def _readable_by(mode: int, pod: dict, container: dict) -> bool:
+    """Whether the container's user reads a Secret file of `mode`: Secret files belong to root,
+    group fsGroup when the pod sets one."""
+    user = container.get("securityContext", {}).get("runAsUser", pod.get("runAsUser"))
+    if user == 0:
+        return True
+    if mode & 0o004:
+        return True
+    return "fsGroup" in pod and bool(mode & 0o040)
+
+
+def unreadable_secrets(workload: dict) -> list[str]:
+    spec = pod_spec(workload)
+    pod = spec.get("securityContext", {})
+    modes: dict[str, list[int]] = {}
+    for volume in spec.get("volumes", []):
+        sources = []
+        if "secret" in volume:
+            sources = [(volume["secret"], volume["secret"].get("defaultMode", 0o644))]
+        elif "projected" in volume:
+            default = volume["projected"].get("defaultMode", 0o644)
+            sources = [(s["secret"], default) for s in volume["projected"]["sources"] if "secret" in s]
+        for source, default in sources:
+            modes.setdefault(volume["name"], []).append(default)
+            modes[volume["name"]] += [item["mode"] for item in source.get("items", []) if "mode" in item]
+    problems = []
+    for container in containers(workload):
+        for mount in container.get("volumeMounts", []):
+            for mode in modes.get(mount["name"], []):
+                if not _readable_by(mode, pod, container):
+                    problems.append(f"{container['name']}: {mount['name']} (mode {mode:o})")
+    return problems
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_mounted_secret_is_readable_by_the_pods_user(target):
+    workloads = of_kind(target, *WORKLOADS)
+    mounting = [
+        w for w in workloads if any("secret" in v or "projected" in v for v in pod_spec(w).get("volumes", []))
+    ]
+    assert mounting
+    assert {w["metadata"]["name"]: unreadable_secrets(w) for w in mounting} == {
+        w["metadata"]["name"]: [] for w in mounting
+    }
+
+
+def test_the_secret_check_catches_a_pod_without_fs_group():
+    workload = named("gpu-tls", "Deployment", "tagllm-refiner")
+    spec = pod_spec(workload)
+    pod = {k: v for k, v in spec["securityContext"].items() if k != "fsGroup"}
+    changed = {"spec": {"template": {"spec": {**spec, "securityContext": pod}}}}
+    assert unreadable_secrets(changed)
