@@ -26,7 +26,7 @@ from services.common.logs import get_logger
 from services.common.settings import GrpcSettings
 from services.gateway.quota import QuotaExceeded, Quotas, caller_of
 from tagllm.caching import LRUCache
-from tagllm.client import channel_credentials, open_channel
+from tagllm.client import channel_credentials, open_channel, retry_delay
 from tagllm.convert import options_from_proto
 from tagllm.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, normalize_image
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
@@ -272,7 +272,9 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             )
         except grpc.aio.AioRpcError as exc:
             code = exc.code() if exc.code() in _PASS_THROUGH else grpc.StatusCode.UNAVAILABLE
-            raise ServiceError(code, f"refiner: {(exc.details() or '')[:500]}") from None
+            # The refiner's RetryInfo (a full model queue) reaches the client unchanged.
+            retry_after = retry_delay(exc) or None
+            raise ServiceError(code, f"refiner: {(exc.details() or '')[:500]}", retry_after) from None
         return reply.result
 
     def _timeout(self, context) -> float:

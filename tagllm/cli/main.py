@@ -250,6 +250,7 @@ def cmd_model_serve(args) -> int:
         dtype=args.dtype,
         threads=args.threads,
         exit_timeout=args.exit_timeout,
+        max_queue_size=args.max_queue_size,
         tls=tuple(Path(f) for f in tls_files) if all(tls_files) else None,  # type: ignore[arg-type]
     )
     if not (settings.model_dir / "config.json").exists():
@@ -425,6 +426,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--run-dir", default="/tmp/tagllm-model-server", help="model repository goes here")
     serve.add_argument(
         "--exit-timeout", type=int, default=10, help="seconds in-flight requests get after SIGTERM"
+    )
+    serve.add_argument(
+        "--max-queue-size",
+        type=int,
+        default=64,
+        help="requests that may wait for the model; more are refused at once (0: no bound)",
     )
     serve.add_argument("--tls-cert", help="server certificate (PEM): turns on mutual TLS, HTTP off")
     serve.add_argument("--tls-key", help="private key (PEM) of --tls-cert")

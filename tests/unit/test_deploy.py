@@ -315,6 +315,12 @@ def test_drain_times_fit_the_grace_period_and_the_longest_request(target):
         assert grace >= _pre_stop_seconds(container) + drain + 5, name
 
 
+@pytest.mark.parametrize("target", ["gpu", "gpu-tls", "cpu"])
+def test_the_model_servers_queue_is_bounded(target):
+    container = pod_spec(named(target, "Deployment", "tagllm-model-server"))["containers"][0]
+    assert int(_argument(container, "--max-queue-size")) > 0
+
+
 def _allowed_from(target: str, component: str) -> list[dict]:
     """The `from` clauses of every policy that selects `component`'s pods (empty: from anywhere)."""
     sources = []
