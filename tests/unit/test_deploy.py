@@ -554,3 +554,64 @@ def test_the_secret_check_catches_a_pod_without_fs_group():
     pod = {k: v for k, v in spec["securityContext"].items() if k != "fsGroup"}
     changed = {"spec": {"template": {"spec": {**spec, "securityContext": pod}}}}
     assert unreadable_secrets(changed)
+
+
+# -- monitoring: through the Prometheus operator, or plain files for a Prometheus without it
+
+
+@pytest.mark.parametrize("target", ["gpu", "gpu-tls"])
+def test_production_monitors_through_the_prometheus_operator(target):
+    (monitor,) = of_kind(target, "PodMonitor")
+    (rule,) = of_kind(target, "PrometheusRule")
+    workloads = [d for d in of_kind(target, "Deployment")]
+    selector = monitor["spec"]["selector"]["matchLabels"].items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    for deployment in workloads:  # every component's pods are selected and have the port
+        assert selector <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        ports = {p["name"] for c in pod_spec(deployment)["containers"] for p in c["ports"]}
+        assert endpoint["port"] in ports, deployment["metadata"]["name"]
+    groups = [
+        group
+        for path in ("prometheus/rules/tagllm.rules.yml", "prometheus/rules/tagllm.alerts.yml",
+                     "prometheus/kubernetes-rules/tagllm.kubernetes.alerts.yml")
+        for group in yaml.safe_load((ROOT / "deploy" / path).read_text())["groups"]
+    ]  # fmt: skip
+    assert rule["spec"]["groups"] == groups  # the rules promtool and the real-Prometheus tests check
+
+
+def test_the_pod_monitor_labels_series_as_the_plain_scrape_configuration_does():
+    (monitor,) = of_kind("gpu", "PodMonitor")
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    plain = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus-kubernetes.yml").read_text())
+    (job,) = plain["scrape_configs"]
+
+    def labelling(rules: list[dict], source: str, target: str) -> set[tuple]:
+        return {
+            (tuple(r[source]), r.get("regex", "(.*)"), r.get("replacement", "$1"))
+            for r in rules
+            if r.get(target) in ("job", "pod_ready")
+        }
+
+    assert labelling(endpoint["relabelings"], "sourceLabels", "targetLabel") == labelling(
+        job["relabel_configs"], "source_labels", "target_label"
+    )
+
+
+def test_without_the_operator_the_plain_files_ship_as_configmaps_and_no_data_source_collides():
+    names = {c["metadata"]["name"] for c in of_kind("cpu", "ConfigMap")}
+    assert {"tagllm-prometheus", "tagllm-prometheus-adapter", "tagllm-grafana-dashboard"} <= names
+    assert not of_kind("cpu", "PodMonitor")
+    (sources,) = [
+        c for c in of_kind("cpu", "ConfigMap") if c["metadata"]["name"] == "tagllm-grafana-datasource"
+    ]
+    (source,) = yaml.safe_load(sources["data"]["grafana-datasource.yaml"])["datasources"]
+    # kube-prometheus-stack's own: name Prometheus, uid prometheus, the default.
+    assert source["name"] != "Prometheus" and source["uid"] != "prometheus" and not source["isDefault"]
+
+
+def test_the_dashboard_names_its_data_source_only_through_its_variable():
+    board = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "tagllm.json").read_text())
+    references = re.findall(r'"uid": "([^"]*)"', json.dumps(board, indent=0))
+    assert [u for u in references if "datasource" not in u and u != board["uid"]] == []
+    (variable,) = [v for v in board["templating"]["list"] if v["type"] == "datasource"]
+    assert variable["query"] == "prometheus"
