@@ -27,7 +27,8 @@ log = get_logger("tls")
 
 def _check_pair(cert: str, key: str) -> None:
     try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key)
+        # No passphrase (gRPC takes none): an encrypted key fails here instead of prompting.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key, password=lambda: b"")
     except ssl.SSLError as exc:
         reason = exc.reason or str(exc)
         raise ValueError(f"{cert} and {key} are not a PEM certificate and its key ({reason})") from None

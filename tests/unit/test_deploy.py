@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -30,6 +31,7 @@ TARGETS = {
     "gpu-tls": "overlays/gpu-tls",
     "cpu": "overlays/cpu",
     "annotate-job": "jobs/annotate",
+    "annotate-job-tls": "jobs/annotate-tls",
 }
 # The oldest and newest minor versions supported, and one between.
 KUBERNETES_VERSIONS = ["1.30.0", "1.33.0", "1.37.0"]
@@ -275,7 +277,7 @@ def test_secrets_are_required_so_a_missing_one_fails_closed(target):
             for variable in container.get("env", []):
                 reference = variable.get("valueFrom", {}).get("secretKeyRef")
                 assert reference is None or not reference.get("optional", False)
-    if target != "annotate-job":
+    if not target.startswith("annotate-job"):
         gateway = named(target, "Deployment", "tagllm-gateway")
         assert env(pod_spec(gateway)["containers"][0])["TAGLLM_GATEWAY_REQUIRE_API_KEYS"] == "true"
 
@@ -345,8 +347,10 @@ def _component_selector(component: str) -> dict:
 
 @pytest.mark.parametrize("target", ["gpu", "cpu"])
 def test_network_policies_let_only_the_intended_callers_in(target):
-    deny = [p for p in of_kind(target, "NetworkPolicy") if p["spec"]["podSelector"] == {}]
-    assert deny and deny[0]["spec"]["policyTypes"] == ["Ingress"] and "ingress" not in deny[0]["spec"]
+    (deny,) = [
+        p for p in of_kind(target, "NetworkPolicy") if p["metadata"]["name"] == "tagllm-default-deny-ingress"
+    ]
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     scrape = {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
                         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}],
               "ports": ["metrics"]}  # fmt: skip
@@ -481,7 +485,7 @@ def probe_problems(workload: dict) -> list[str]:
 def test_no_dependent_tier_starts_or_lives_by_its_readiness_check(target):
     workloads = of_kind(target, *WORKLOADS)
     dependent = [w for w in workloads if any(_calls_downstream(c) for c in pod_spec(w)["containers"])]
-    if target != "annotate-job":
+    if not target.startswith("annotate-job"):
         names = {w["metadata"]["name"] for w in dependent}
         assert {"tagllm-gateway", "tagllm-refiner"} <= names
     assert {w["metadata"]["name"]: probe_problems(w) for w in dependent} == {
@@ -615,3 +619,189 @@ def test_the_dashboard_names_its_data_source_only_through_its_variable():
     assert [u for u in references if "datasource" not in u and u != board["uid"]] == []
     (variable,) = [v for v in board["templating"]["list"] if v["type"] == "datasource"]
     assert variable["query"] == "prometheus"
+
+
+# -- egress: DNS and the next hop, nothing else
+
+
+def _allowed_to(target: str, component: str) -> list[dict]:
+    """The `to` clauses of every egress policy that selects `component`'s pods."""
+    destinations = []
+    for policy in of_kind(target, "NetworkPolicy"):
+        selector = policy["spec"]["podSelector"].get("matchLabels", {})
+        if selector.get("app.kubernetes.io/component", component) != component:
+            continue
+        for rule in policy["spec"].get("egress", []):
+            destinations.append({"to": rule["to"], "ports": [p["port"] for p in rule["ports"]]})
+    return destinations
+
+
+DNS = {
+    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+    "ports": [53, 53],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("target", ["gpu", "gpu-tls", "cpu"])
+def test_egress_is_denied_but_for_dns_and_the_next_hop(target):
+    (deny,) = [
+        p for p in of_kind(target, "NetworkPolicy") if p["metadata"]["name"] == "tagllm-default-deny-egress"
+    ]
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Egress"]}
+    download = [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [443]}] if target != "cpu" else []
+    expected = {
+        "gateway": [DNS, {"to": [_component_selector("refiner")], "ports": ["grpc"]}],
+        "refiner": [DNS, {"to": [_component_selector("model-server")], "ports": ["grpc"]},
+                    {"to": [_component_selector("metrics")], "ports": ["grpc"]}],
+        "model-server": [DNS, *download],
+        "metrics": [DNS],
+    }  # fmt: skip
+    canonical = functools.partial(json.dumps, sort_keys=True)
+    for component, rules in expected.items():
+        assert sorted(map(canonical, _allowed_to(target, component))) == sorted(map(canonical, rules)), (
+            component
+        )
+
+
+@pytest.mark.parametrize("target", ["annotate-job", "annotate-job-tls"])
+def test_the_annotate_workers_reach_only_the_gateways_and_dns(target):
+    expected = [DNS, {"to": [_component_selector("gateway")], "ports": ["grpc"]}]
+    canonical = functools.partial(json.dumps, sort_keys=True)
+    assert sorted(map(canonical, _allowed_to(target, "annotate"))) == sorted(map(canonical, expected))
+
+
+# -- the annotate job: one shard count, a TLS variant
+
+
+@pytest.mark.parametrize("target", ["annotate-job", "annotate-job-tls"])
+def test_the_shard_count_is_the_jobs_completions(target):
+    (job,) = of_kind(target, "Job")
+    (container,) = pod_spec(job)["containers"]
+    assert env(container)["TAGLLM_SHARDS"] == str(job["spec"]["completions"])
+    assert "--shard ${JOB_COMPLETION_INDEX}/${TAGLLM_SHARDS}" in " ".join(container["args"])
+    text = (KUBERNETES / "jobs" / "annotate" / "job.yaml").read_text()
+    assert len(re.findall(rf"\b{job['spec']['completions']}\b", text.split("containers:")[1])) == 0
+
+
+def test_the_tls_annotate_job_verifies_the_gateway_with_the_ca():
+    (job,) = of_kind("annotate-job-tls", "Job")
+    (container,) = pod_spec(job)["containers"]
+    flags = env(container)["TAGLLM_ANNOTATE_TLS_ARGS"].split()
+    assert flags[0] == "--ca"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
+    (directory,) = [path for path in mounts if flags[1].startswith(path + "/")]
+    secret = volumes[mounts[directory]]["secret"]["secretName"]
+    (certificate,) = of_kind("annotate-job-tls", "Certificate")
+    assert certificate["spec"]["secretName"] == secret  # cert-manager writes ca.crt beside it
+    assert "client auth" in certificate["spec"]["usages"]
+
+
+# -- GPU nodes: portable scheduling, the checkpoint on the node, production minimums
+
+
+def _render_variant(tmp_path: Path, overlay: str, changes: dict[str, str]) -> list[dict]:
+    """`overlay` with `changes` made to its kustomization.yaml, as a user's copy of it would be."""
+    source = KUBERNETES / overlay
+    shutil.copytree(source, tmp_path, dirs_exist_ok=True)
+    text = (source / "kustomization.yaml").read_text()
+    for old, new in changes.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    up = "../" * len(Path(overlay).parts)
+    (tmp_path / "kustomization.yaml").write_text(
+        text.replace(up, os.path.relpath(KUBERNETES, tmp_path) + "/")
+    )
+    output = subprocess.run(
+        [str(KUSTOMIZE), "build", "--load-restrictor", "LoadRestrictionsNone", str(tmp_path)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return [d for d in yaml.safe_load_all(output) if d]
+
+
+def _gpu_model_server(documents: list[dict]) -> dict:
+    (server,) = [
+        d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "tagllm-model-server"
+    ]
+    return server
+
+
+def test_gpu_nodes_come_from_a_component_per_kind_of_cluster(tmp_path):
+    operator = pod_spec(named("gpu", "Deployment", "tagllm-model-server"))
+    assert operator["runtimeClassName"] == "nvidia"
+    terms = operator["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert {e["key"] for t in terms["nodeSelectorTerms"] for e in t["matchExpressions"]} >= {
+        "nvidia.com/gpu.present"
+    }
+    # The overlay chooses the operator's nodes by its component; without it, no GPU scheduling at all.
+    overlay = (KUBERNETES / "overlays" / "gpu" / "kustomization.yaml").read_text()
+    assert "runtimeClassName" not in (KUBERNETES / "overlays" / "gpu" / "model-server.yaml").read_text()
+    assert "../../components/gpu-operator-nodes" in overlay
+    managed_overlay = _render_variant(
+        tmp_path, "overlays/gpu", {"components/gpu-operator-nodes": "components/gpu-managed-nodes"}
+    )
+    managed = pod_spec(_gpu_model_server(managed_overlay))
+    assert "runtimeClassName" not in managed and "affinity" not in managed
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in managed["tolerations"]
+
+
+def test_the_checkpoint_is_fetched_onto_the_node_by_default_and_a_claim_is_an_option(tmp_path):
+    spec = pod_spec(named("gpu", "Deployment", "tagllm-model-server"))
+    (fetch,) = spec["initContainers"]
+    assert fetch["command"][:3] == ["tagllm", "model", "fetch"]
+    source = {m["name"]: m["mountPath"] for m in fetch["volumeMounts"]}["checkpoint-source"]
+    assert {f"--url-file={source}/url", f"--sha256-file={source}/sha256"} <= set(fetch["command"])
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert set(volumes["checkpoint"]) == {"name", "emptyDir"}
+    assert "--model-dir=/checkpoint" in spec["containers"][0]["args"]
+
+    claimed = _render_variant(
+        tmp_path, "overlays/gpu", {"components/checkpoint-fetch": "components/checkpoint-claim"}
+    )
+    spec = pod_spec(_gpu_model_server(claimed))
+    assert "initContainers" not in spec
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert set(volumes["checkpoint"]) == {"name", "persistentVolumeClaim"}
+    (claim,) = [
+        d
+        for d in claimed
+        if d["kind"] == "PersistentVolumeClaim" and d["metadata"]["name"] == "tagllm-checkpoint"
+    ]
+    assert claim["spec"]["accessModes"] == ["ReadOnlyMany"]
+    assert "tagllm-model-server-checkpoint-source" not in {d["metadata"]["name"] for d in claimed}
+    for document in claimed:
+        if not is_custom(document):
+            kubernetes_validate.validate(document, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+@pytest.mark.parametrize("target", ["gpu", "gpu-tls"])
+def test_production_keeps_two_model_servers_and_rolls_out_without_a_spare_gpu(target):
+    (scaler,) = [
+        h
+        for h in of_kind(target, "HorizontalPodAutoscaler")
+        if h["metadata"]["name"] == "tagllm-model-server"
+    ]
+    assert scaler["spec"]["minReplicas"] >= 2
+    for deployment in of_kind(target, "Deployment"):
+        limits = pod_spec(deployment)["containers"][0]["resources"].get("limits", {})
+        if "nvidia.com/gpu" in limits:  # a surge pod would wait for a GPU no one frees
+            assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+
+
+@pytest.mark.parametrize("target", ["gpu", "cpu"])
+def test_model_servers_have_a_writable_home_and_hugging_face_cache(target):
+    (container,) = pod_spec(named(target, "Deployment", "tagllm-model-server"))["containers"]
+    variables = env(container)
+    mounts = [m["mountPath"] for m in container["volumeMounts"]]
+    for name in ("HOME", "HF_HOME"):
+        assert any(variables[name] == m or variables[name].startswith(m + "/") for m in mounts), name
+    assert variables["HF_HUB_OFFLINE"] == "1"
+
+
+def test_the_images_name_no_package_index_and_build_for_cuda_12_and_13():
+    dockerfile = (ROOT / "deploy" / "docker" / "model-server.Dockerfile").read_text()
+    assert "ARG TORCH_BUILD=cu130" in dockerfile and "TORCH_BUILD=cu128" in dockerfile
+    for path in [*(ROOT / "deploy" / "docker").glob("*Dockerfile"), ROOT / "scripts" / "setup"]:
+        urls = re.findall(r"\b[a-z]+://[^\s\"'}]+", path.read_text())
+        assert [u for u in urls if not u.startswith("file://")] == [], path.name
