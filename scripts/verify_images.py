@@ -34,7 +34,6 @@ from tagllm.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "deploy" / "docker"
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # For the build steps only: pip trusts the system's bundle (above) instead of its own.
 BUILD_ENV = {"PIP_CERT": "/etc/ssl/certs/ca-certificates.crt"}
@@ -80,13 +79,32 @@ def substitute(text: str, values: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values.get(m.group(1) or m.group(2), ""), text)
 
 
-def base_rootfs(work: Path) -> Path:
+def debian_mirror(sources: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror this machine's apt uses (deb822 .sources or a sources.list line), for
+    debootstrap: the same mirror, and no host name written here."""
+    for path in sorted((sources / "sources.list.d").glob("*.sources")):
+        for stanza in path.read_text().split("\n\n"):
+            fields = dict(
+                line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith("#")
+            )
+            suites = fields.get("Suites", "").split()
+            if "bookworm" in suites and fields.get("URIs"):
+                return fields["URIs"].split()[0]
+    listing = sources / "sources.list"
+    for line in listing.read_text().splitlines() if listing.exists() else []:
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "deb" and parts[2] == "bookworm":
+            return parts[1]
+    raise SystemExit("no Debian bookworm mirror in /etc/apt: pass --mirror URL")
+
+
+def base_rootfs(work: Path, mirror: str) -> Path:
     base = work / "base"
     if (base / "usr" / "bin" / "python3.11").exists():
         return base
     log(f"debootstrap bookworm into {base}")
     command = ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(base)]
-    subprocess.run([*command, DEBIAN_MIRROR], check=True)
+    subprocess.run([*command, mirror], check=True)
     return base
 
 
@@ -135,9 +153,11 @@ def chroot_argv(stage: Stage, argv: list[str], user: str | None = None) -> list[
             f"cd {shlex.quote(stage.workdir)} && exec " + " ".join(map(shlex.quote, argv))]  # fmt: skip
 
 
-def build(dockerfile: Path, work: Path, build_args: dict[str, str], mounts: dict[str, Path]) -> Stage:
-    """Runs the Dockerfile's steps; the last stage, ready to start."""
-    base = base_rootfs(work)
+def build(
+    dockerfile: Path, work: Path, build_args: dict[str, str], mounts: dict[str, Path], mirror: str
+) -> Stage:
+    """Runs the Dockerfile's steps (the base root from Debian `mirror`); the last stage, ready to start."""
+    base = base_rootfs(work, mirror)
     args: dict[str, str] = {}
     stages: dict[str, Stage] = {}
     stage: Stage | None = None
@@ -285,7 +305,7 @@ def local_torch_index(work: Path) -> tuple[str, dict[str, Path]]:
     wheels = sorted(Path("/opt/wheels").glob("torch-2.13.0+cpu-*.whl"))
     if not wheels:
         raise SystemExit("no CPU torch 2.13.0 wheel in /opt/wheels")
-    index = work / "torch-index" / "torch"
+    index = work / "torch-index" / "cpu" / "torch"  # TORCH_INDEX/TORCH_BUILD, as PyTorch's
     index.mkdir(parents=True, exist_ok=True)
     shutil.copy2(wheels[0], index / wheels[0].name)
     (index / "index.html").write_text(f'<a href="{wheels[0].name}">{wheels[0].name}</a>\n')
@@ -296,23 +316,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default="/var/tmp/tagllm-images", help="root filesystems go here")
     parser.add_argument("--image", choices=["services", "model-server", "all"], default="all")
+    parser.add_argument("--mirror", help="Debian mirror for debootstrap (default: the one apt uses here)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: debootstrap, chroot and mount need it")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    mirror = args.mirror or debian_mirror()
     report = []
     started = time.monotonic()
     if args.image in ("services", "all"):
-        stage = build(DOCKER / "services.Dockerfile", work, {}, {})
+        stage = build(DOCKER / "services.Dockerfile", work, {}, {}, mirror)
         report += check_services(stage, work)
     if args.image in ("model-server", "all"):
         index, mounts = local_torch_index(work)
-        stage = build(DOCKER / "model-server.Dockerfile", work, {"TORCH_INDEX_URL": index}, mounts)
+        build_args = {"TORCH_BUILD": "cpu", "TORCH_INDEX": index}
+        stage = build(DOCKER / "model-server.Dockerfile", work, build_args, mounts, mirror)
         report += check_model_server(stage, work)
     report.append(
         "differences from a real build: Debian's Python 3.11 stands in for python.org's in the base "
-        "image; the CPU torch wheel comes from a local index instead of download.pytorch.org; the "
+        "image; the CPU torch wheel comes from a local index instead of PyTorch's; the "
         "build steps trust this machine's CA bundle (its proxy to the package indexes)"
     )
     print("\n".join(f"- {line}" for line in report))

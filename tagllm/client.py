@@ -22,8 +22,9 @@ STATUS_DETAILS_KEY = "grpc-status-details-bin"
 def retry_delay(error: grpc.RpcError) -> float:
     """Seconds the server asked to wait (google.rpc.RetryInfo in the status details), else 0."""
     trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    entry: Any
     for entry in trailing or ():
-        key, value = entry.key, entry.value
+        key, value = tuple(entry)  # (key, value): sync calls' metadata and grpc.aio's alike
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
             try:
                 status = status_pb2.Status.FromString(value)

@@ -17,7 +17,8 @@ RUN /opt/tagllm/bin/pip install --no-deps /src
 
 FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/tagllm /opt/tagllm
-ENV PATH=/opt/tagllm/bin:/usr/local/bin:/usr/bin:/bin PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+ENV PATH=/opt/tagllm/bin:/usr/local/bin:/usr/bin:/bin PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp
 # A user without a home or a shell; the root filesystem can be read-only (/tmp is a volume).
 USER 65532:65532
 WORKDIR /tmp

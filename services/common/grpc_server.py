@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import math
 import signal
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import NoReturn
@@ -120,6 +121,10 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):
 
 
 Readiness = Callable[[], Awaitable[bool]]
+# The health service name that says only "this process works" (SERVING from start to drain), for
+# startup and liveness probes: readiness ("" and the service names) also waits for dependencies,
+# and a process must not be restarted because the model servers are still loading.
+LIVENESS_SERVICE = "liveness"
 
 
 async def always_ready() -> bool:
@@ -132,7 +137,8 @@ class GrpcServer:
     `add_servicers(server)` registers the service's servicers; it runs on the server's event loop,
     so it may open asyncio channels. `service_names` are the full names reported by reflection and
     health. `readiness()`, awaited every second within `readiness_timeout_seconds`, decides whether
-    health says SERVING for them: a probe that hangs reads as not ready.
+    health says SERVING for them (and for ""): a probe that hangs reads as not ready. Health
+    service `LIVENESS_SERVICE` is SERVING whenever the server runs, ready or not.
     """
 
     def __init__(
@@ -228,6 +234,7 @@ class GrpcServer:
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {address}")
         await self._set_serving(False)
+        await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         await self.server.start()
         watcher = asyncio.create_task(self._watch_readiness())
         log.info("listening", address=f"{settings.host}:{self.port}", tls=self.credentials is not None)
@@ -287,6 +294,10 @@ def run_service(name: str, settings_class, prefix: str, build_server, argv: list
     """A service's process: settings from `prefix`* variables, logs, serve until SIGTERM."""
     parser = argparse.ArgumentParser(description=f"TagLLM {name} (settings: {prefix}* environment variables)")
     parser.parse_args(argv)
-    settings = load_settings(settings_class, prefix)
+    try:
+        settings = load_settings(settings_class, prefix)
+    except ValueError as exc:  # a setting or a file it names: one line, no traceback
+        print(f"{name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     configure_logging(settings.log_format)
     build_server(settings).serve_until_signal()

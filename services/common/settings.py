@@ -53,7 +53,10 @@ def load_settings(
             if isinstance(kind, types.UnionType):  # "X | None": take X
                 kind = next(a for a in typing.get_args(kind) if a is not type(None))
             values[field.name] = _convert(environ[name], kind, name)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as exc:  # checks that name a variable as "..._NAME" get the prefix
+        raise SettingsError(str(exc).replace("..._", prefix)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,17 +81,27 @@ class GrpcSettings:
     max_connection_age_seconds: float = 0.0
     # Longest wait for the readiness probe (a dependency's health); a hung one reads as not ready.
     readiness_timeout_seconds: float = 2.0
-    # TLS: this service's certificate chain and key (PEM), for its port and as its client
-    # certificate on the calls it makes. Empty: plaintext.
+    # TLS: this service's server certificate chain and key (PEM), for its port. Empty: plaintext.
     tls_cert_file: str = ""
     tls_key_file: str = ""
-    # CA bundle that verifies the services this one calls; empty: call them in plaintext.
-    tls_ca_file: str = ""
     # When set, callers must present a certificate signed by this CA bundle (mutual TLS).
     tls_client_ca_file: str = ""
+    # CA bundle that verifies the services this one calls; empty: call them in plaintext.
+    tls_ca_file: str = ""
+    # The client certificate and key this service presents to the services it calls (their
+    # mutual TLS); an identity of its own, apart from the server certificate of its port.
+    tls_client_cert_file: str = ""
+    tls_client_key_file: str = ""
 
     def __post_init__(self) -> None:
-        check_tls_settings(self.tls_cert_file, self.tls_key_file, self.tls_ca_file, self.tls_client_ca_file)
+        check_tls_settings(
+            self.tls_cert_file,
+            self.tls_key_file,
+            self.tls_client_ca_file,
+            self.tls_ca_file,
+            self.tls_client_cert_file,
+            self.tls_client_key_file,
+        )
         if self.max_connection_age_seconds < 0:
             raise ValueError("..._MAX_CONNECTION_AGE_SECONDS must not be negative")
         if self.workers < 1 or self.max_concurrent_rpcs < 1 or self.max_streams_per_connection < 1:

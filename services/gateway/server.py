@@ -26,7 +26,7 @@ from services.gateway.quota import QuotaExceeded, Quotas, caller_of
 from services.gateway.settings import GatewaySettings
 from services.gateway.streaming import answer_stream
 from tagllm.caching import LRUCache
-from tagllm.client import channel_credentials, open_channel
+from tagllm.client import channel_credentials, open_channel, retry_delay
 from tagllm.convert import options_from_proto
 from tagllm.imaging import ImageLimits, ImageRejected, PixelAdmission, normalize_image
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
@@ -182,7 +182,9 @@ class TaggingServicer(tagging_pb2_grpc.TaggingServiceServicer):
             )
         except grpc.aio.AioRpcError as exc:
             code = exc.code() if exc.code() in _PASS_THROUGH else grpc.StatusCode.UNAVAILABLE
-            raise ServiceError(code, f"refiner: {(exc.details() or '')[:500]}") from None
+            # The refiner's RetryInfo (a full model queue) reaches the client unchanged.
+            retry_after = retry_delay(exc) or None
+            raise ServiceError(code, f"refiner: {(exc.details() or '')[:500]}", retry_after) from None
         return reply.result
 
     def _timeout(self, context) -> float:
@@ -324,7 +326,9 @@ def build_server(settings: GatewaySettings) -> GrpcServer:
     servicer = TaggingServicer(settings)
     registry = CollectorRegistry()
     export_cache(registry, "result", servicer.cache)
-    credentials = channel_credentials(settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file)
+    credentials = channel_credentials(
+        settings.tls_ca_file, settings.tls_client_cert_file, settings.tls_client_key_file
+    )
     health: list[health_pb2_grpc.HealthStub] = []
 
     def add_servicers(server: grpc.aio.Server) -> None:

@@ -33,6 +33,7 @@ log = get_logger("refiner")
 _STATUS_OF = {
     ErrorKind.INVALID_INPUT: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorKind.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorKind.DEADLINE: grpc.StatusCode.DEADLINE_EXCEEDED,
     ErrorKind.CANCELLED: grpc.StatusCode.CANCELLED,
     ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
@@ -49,6 +50,11 @@ class RefinerSettings(GrpcSettings):
     triton_refresh_seconds: float = 5.0
     # Cap on one model-server call; a shorter client deadline wins.
     triton_timeout_seconds: float = 300.0
+    # An image keeps its model server unless that one has more of this refiner's calls in flight
+    # than twice the least-loaded one's plus this; then it goes to its next one.
+    triton_affinity_slack: int = 4
+    # What a caller is told to wait (RetryInfo) when every model server's queue is full.
+    overload_retry_seconds: float = 1.0
     # Where tagging records go; empty: nowhere.
     metrics_address: str = "127.0.0.1:50053"
     metrics_buffer: int = 10_000
@@ -67,8 +73,10 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
         sender: MetricsSender | None = None,
         limits: ImageLimits = DEFAULT_LIMITS,
         workers: int = 16,
+        overload_retry_seconds: float = 1.0,
     ) -> None:
         self.mllm = mllm
+        self.overload_retry_seconds = overload_retry_seconds
         self.sender = sender
         self.limits = limits
         # Custom vocabularies arrive inline with every request; parse each text once.
@@ -109,7 +117,8 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
         try:
             result = tag_image(request.image, vocabulary, options, self.mllm, call)
         except MLLMError as exc:
-            raise ServiceError(_STATUS_OF[exc.kind], str(exc)[:500]) from None
+            retry_after = self.overload_retry_seconds if exc.kind is ErrorKind.OVERLOADED else None
+            raise ServiceError(_STATUS_OF[exc.kind], str(exc)[:500], retry_after) from None
         except Exception:
             # A bug of ours: logged with the request id and answered INTERNAL, so it counts as an
             # error (never as OK) and no client retries it as if the model were busy.
@@ -152,13 +161,16 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
 def build_server(settings: RefinerSettings) -> GrpcServer:
     registry = CollectorRegistry()
     # One client identity for every call it makes: to Triton and to the metrics service.
-    credentials = channel_credentials(settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file)
+    credentials = channel_credentials(
+        settings.tls_ca_file, settings.tls_client_cert_file, settings.tls_client_key_file
+    )
     mllm = TritonMLLM(
         settings.triton_url,
         timeout=settings.triton_timeout_seconds,
         credentials=credentials,
         probe_timeout=settings.readiness_timeout_seconds,
         refresh_seconds=settings.triton_refresh_seconds,
+        affinity_slack=settings.triton_affinity_slack,
     )
     replicas = Gauge(
         "tagllm_model_server_replicas",
@@ -171,7 +183,9 @@ def build_server(settings: RefinerSettings) -> GrpcServer:
         sender = MetricsSender(settings.metrics_address, registry, capacity=settings.metrics_buffer,
                                credentials=credentials)  # fmt: skip
     limits = ImageLimits(max_bytes=settings.max_image_bytes, model_pixels=settings.model_pixels)
-    servicer = RefinementServicer(mllm, sender, limits, workers=settings.workers)
+    servicer = RefinementServicer(
+        mllm, sender, limits, workers=settings.workers, overload_retry_seconds=settings.overload_retry_seconds
+    )
 
     async def triton_ready() -> bool:
         return await asyncio.to_thread(mllm.ready)

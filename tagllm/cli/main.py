@@ -250,6 +250,7 @@ def cmd_model_serve(args) -> int:
         dtype=args.dtype,
         threads=args.threads,
         exit_timeout=args.exit_timeout,
+        max_queue_size=args.max_queue_size,
         tls=tuple(Path(f) for f in tls_files) if all(tls_files) else None,  # type: ignore[arg-type]
     )
     if not (settings.model_dir / "config.json").exists():
@@ -257,6 +258,30 @@ def cmd_model_serve(args) -> int:
         return 2
     exec_triton(settings, Path(args.run_dir))
     return 0  # not reached: tritonserver replaced this process
+
+
+def cmd_model_fetch(args) -> int:
+    from tagllm.mllm.fetch import FetchError, fetch_checkpoint
+
+    def given(value: str | None, path: str | None) -> str:
+        """A value from its flag or from the file its -file flag names (a mounted Secret)."""
+        if path:
+            try:
+                return Path(path).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise FetchError(f"cannot read {path}: {exc}") from None
+        return value or ""
+
+    try:
+        url, sha256 = given(args.url, args.url_file), given(args.sha256, args.sha256_file)
+        if not url:
+            raise FetchError("no checkpoint URL (--url or --url-file)")
+        fetched = fetch_checkpoint(url, Path(args.dest), sha256)
+    except FetchError as exc:
+        print(f"error: {args.dest}: {exc}", file=sys.stderr)
+        return 2
+    print("fetched" if fetched else "already there")
+    return 0
 
 
 def cmd_model_ready(args) -> int:
@@ -426,10 +451,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--exit-timeout", type=int, default=10, help="seconds in-flight requests get after SIGTERM"
     )
+    serve.add_argument(
+        "--max-queue-size",
+        type=int,
+        default=64,
+        help="requests that may wait for the model; more are refused at once (0: no bound)",
+    )
     serve.add_argument("--tls-cert", help="server certificate (PEM): turns on mutual TLS, HTTP off")
     serve.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
     serve.add_argument("--tls-ca", help="CA bundle (PEM) that signs the callers' certificates")
     serve.set_defaults(func=cmd_model_serve)
+
+    fetch = model_commands.add_parser(
+        "fetch", help="unpack a checkpoint archive from an http(s) URL (object storage) into a directory"
+    )
+    fetch.add_argument(
+        "--dest", required=True, help="directory the checkpoint goes to (config.json at its top)"
+    )
+    fetch.add_argument("--url", help="the archive (tar or tar.gz)")
+    fetch.add_argument("--url-file", help="a file holding the URL (a presigned one stays out of argv)")
+    fetch.add_argument("--sha256", help="the archive's SHA-256, checked before unpacking")
+    fetch.add_argument("--sha256-file", help="a file holding the SHA-256")
+    fetch.set_defaults(func=cmd_model_fetch)
 
     ready = model_commands.add_parser("ready", help="exit 0 when a Triton serves the model (a TLS probe)")
     ready.add_argument("--address", default="127.0.0.1:8001", help="Triton's gRPC address")

@@ -112,6 +112,7 @@ class MLLM(Protocol):
 class ErrorKind(enum.StrEnum):
     INVALID_INPUT = "invalid_input"  # the request itself is wrong (undecodable image, bad tensors)
     UNAVAILABLE = "unavailable"  # server down, overloaded or shutting down: retry later
+    OVERLOADED = "overloaded"  # every replica's queue is full: retry after a moment
     DEADLINE = "deadline"  # the caller's deadline passed
     CANCELLED = "cancelled"  # the caller went away; nobody waits for the answer
     INTERNAL = "internal"  # the model failed
@@ -126,4 +127,4 @@ class MLLMError(RuntimeError):
 
     @property
     def retryable(self) -> bool:
-        return self.kind is ErrorKind.UNAVAILABLE
+        return self.kind in (ErrorKind.UNAVAILABLE, ErrorKind.OVERLOADED)

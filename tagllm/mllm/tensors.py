@@ -201,6 +201,30 @@ def write_config(path: Path) -> None:
     path.write_text(_BLOCK.sub(lambda _: config_block(), text), encoding="utf-8")
 
 
+# -- the model's queue ---------------------------------------------------------------------------
+
+_QUEUE_BOUND = re.compile(r"max_queue_size:\s*\d+")
+
+
+def with_queue_bound(config_text: str, max_queue_size: int) -> str:
+    """`config_text` with at most `max_queue_size` requests waiting in Triton's queue (the
+    default queue policy of `dynamic_batching`, where Triton keeps its queue; 0: unbounded).
+    Triton refuses a request beyond it at once ("Exceeds maximum queue size") instead of letting
+    it wait out its caller's deadline. Any `dynamic_batching` settings already there are kept."""
+    if max_queue_size < 0:
+        raise ValueError("max_queue_size must not be negative")
+    if not max_queue_size:
+        return config_text
+    bound = f"max_queue_size: {max_queue_size}"
+    if _QUEUE_BOUND.search(config_text):
+        return _QUEUE_BOUND.sub(bound, config_text, count=1)
+    policy = f"default_queue_policy {{ {bound} }}"
+    batching = re.search(r"^dynamic_batching\s*\{", config_text, re.M)
+    if batching:
+        return config_text[: batching.end()] + f" {policy} " + config_text[batching.end() :]
+    return config_text.rstrip("\n") + f"\n\ndynamic_batching {{ {policy} }}\n"
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
         write_config(Path(sys.argv[2]))

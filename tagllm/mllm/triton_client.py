@@ -2,9 +2,14 @@
 
 With several Triton replicas, every request about one image goes to the same replica
 (rendezvous hashing on the image's hash), so the replica's image-prefix cache serves the second
-stage; adding or removing a replica moves only the images that hashed to it. A replica that is
-unavailable is skipped for the next one in that image's order, and put last in every order for a
-few seconds. The replicas are a fixed list or follow a DNS name (`tagllm.mllm.replicas`).
+stage; adding or removing a replica moves only the images that hashed to it. The load bounds the
+affinity: a replica with far more of this client's calls in flight than the least-loaded one
+(more than twice as many, plus `affinity_slack`) is passed over for the image's next replica, so a
+slow replica sheds new images instead of queueing them. A replica that is unavailable is skipped
+for the next one in that image's order, and put last in every order for a few seconds. A replica
+whose queue is full refuses at once; the next one is tried, and when every replica refuses the
+call fails OVERLOADED (retry after a moment). The replicas are a fixed list or follow a DNS name
+(`tagllm.mllm.replicas`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ INPUT_SPECS = {spec.name: spec for spec in INPUTS}
 _CANCEL_POLL_SECONDS = 0.05
 # A replica that answered UNAVAILABLE goes last in every image's order for this long.
 _DOWN_SECONDS = 5.0
+# What Triton says when a model's queue (config.pbtxt's max_queue_size) is full.
+_QUEUE_FULL = "Exceeds maximum queue size"
 
 
 def _default_channel_options() -> list[tuple[str, int]]:
@@ -56,6 +63,16 @@ def replica_order(urls: list[str], image: bytes) -> list[int]:
     return sorted(range(len(urls)), key=lambda i: weights[i], reverse=True)
 
 
+def bounded_load_order(order: list[str], load: dict[str, int], slack: int) -> list[str]:
+    """`order` (an image's replicas, preferred first) with the replicas whose load is far above
+    the least-loaded one's (more than twice it, plus `slack`) moved to the end, each part keeping
+    the image's order: an image stays on its replica unless that replica is much busier."""
+    least = min((load.get(url, 0) for url in order), default=0)
+    bound = 2 * least + slack
+    within = [url for url in order if load.get(url, 0) <= bound]
+    return within + [url for url in order if load.get(url, 0) > bound]
+
+
 class TritonMLLM:
     """Thread-safe client; `timeout` caps every call (seconds), the caller's deadline may shorten it.
 
@@ -64,6 +81,8 @@ class TritonMLLM:
     `refresh_seconds`. `credentials` (gRPC channel credentials) turn on TLS to every replica,
     whose certificates must name `server_name` (default: the DNS name of the target);
     `probe_timeout` bounds each replica's readiness check, so a hung server reads as not ready.
+    `affinity_slack`: how many more calls in flight than twice the least-loaded replica's an
+    image's replica may have before the image goes to its next replica.
     """
 
     def __init__(
@@ -75,6 +94,7 @@ class TritonMLLM:
         probe_timeout: float = 2.0,
         refresh_seconds: float = 5.0,
         server_name: str = "",
+        affinity_slack: int = 4,
     ) -> None:
         # parse_target refuses an empty list.
         target = parse_target(urls if isinstance(urls, str) else ",".join(urls))
@@ -90,6 +110,9 @@ class TritonMLLM:
         # Clients of replicas that went away, closed once no call can still be using them.
         self._retired: list[tuple[float, triton_grpc.InferenceServerClient]] = []
         self._down_until: dict[str, float] = {}
+        # This client's calls in flight per replica: the load that bounds affinity.
+        self._in_flight: dict[str, int] = {}
+        self.affinity_slack = affinity_slack
         self._version = ""
         self._watcher: ReplicaWatcher | None = None
         if target.dynamic:
@@ -143,21 +166,31 @@ class TritonMLLM:
             raise MLLMError(message, ErrorKind.UNAVAILABLE)
         urls = list(clients)
         now = time.monotonic()
-        # The image's own order, replicas recently down last (a stable sort keeps the rest).
+        with self._lock:
+            load = dict(self._in_flight)
+        # The image's own order, bounded by load, replicas recently down last (a stable sort
+        # keeps the rest).
         order = sorted(
-            (urls[i] for i in replica_order(urls, request.image)),
+            bounded_load_order(
+                [urls[i] for i in replica_order(urls, request.image)], load, self.affinity_slack
+            ),
             key=lambda url: self._down_until.get(url, 0.0) > now,
         )
         error: MLLMError | None = None
+        overloaded: MLLMError | None = None
         for url in order:
             context.check()  # before each replica: the caller may have gone or run out of time
             remaining = context.remaining()
             timeout = self.timeout if remaining is None else min(self.timeout, remaining)
             try:
-                result = self._infer(clients[url], inputs, outputs, context, timeout)
+                result = self._counted_infer(url, clients[url], inputs, outputs, context, timeout)
             except InferenceServerException as exc:
+                message = exc.message() or ""
+                if _QUEUE_FULL in message:  # refused at once; the replica itself is fine
+                    overloaded = MLLMError(f"model server {url}: {message}", ErrorKind.OVERLOADED)
+                    continue
                 kind = _KINDS.get(str(exc.status() or ""), ErrorKind.INTERNAL)
-                error = MLLMError(f"model server {url}: {exc.message()}", kind)
+                error = MLLMError(f"model server {url}: {message}", kind)
                 if kind is ErrorKind.UNAVAILABLE:
                     self._down_until[url] = time.monotonic() + _DOWN_SECONDS
                     continue  # try the image's next replica
@@ -167,8 +200,21 @@ class TritonMLLM:
             response = response_from_arrays(arrays)
             self._version = response.model_version or self._version
             return response
+        if overloaded is not None:  # every replica that answered had a full queue
+            raise MLLMError(f"every model-server queue is full ({overloaded})", ErrorKind.OVERLOADED)
         assert error is not None
         raise error
+
+    def _counted_infer(self, url: str, client, inputs, outputs, context: CallContext, timeout: float):
+        with self._lock:
+            self._in_flight[url] = self._in_flight.get(url, 0) + 1
+        try:
+            return self._infer(client, inputs, outputs, context, timeout)
+        finally:
+            with self._lock:
+                self._in_flight[url] -= 1
+                if not self._in_flight[url]:
+                    del self._in_flight[url]
 
     def _infer(self, client, inputs, outputs, context: CallContext, timeout: float):
         """One inference call, cancelled as soon as the caller goes away or runs out of time:

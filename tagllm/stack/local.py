@@ -120,6 +120,9 @@ class LocalStack:
             f"{prefix}TLS_CERT_FILE": str(self.pki[identity].cert),
             f"{prefix}TLS_KEY_FILE": str(self.pki[identity].key),
             f"{prefix}TLS_CA_FILE": str(self.pki.ca),
+            # The local CA's certificates carry both usages: one file serves as either identity.
+            f"{prefix}TLS_CLIENT_CERT_FILE": str(self.pki[identity].cert),
+            f"{prefix}TLS_CLIENT_KEY_FILE": str(self.pki[identity].key),
         }
         if require_client_certificate:
             env[f"{prefix}TLS_CLIENT_CA_FILE"] = str(self.pki.ca)

@@ -19,7 +19,7 @@ import urllib.request
 from importlib import util as import_util
 from pathlib import Path
 
-from tagllm.mllm.tensors import MODEL_NAME
+from tagllm.mllm.tensors import MODEL_NAME, with_queue_bound
 from tagllm.resources import MODEL_REPOSITORY, PACKAGE_ROOT, resource
 from tagllm.stack.processes import ManagedProcess
 
@@ -39,6 +39,8 @@ class TritonSettings:
     backend: str = "transformers"
     # Seconds Triton lets in-flight requests finish after SIGTERM.
     exit_timeout: int = 10
+    # Requests that may wait in the model's queue; more are refused at once (0: no bound).
+    max_queue_size: int = 64
     # Mutual TLS on the gRPC port: (certificate, key, CA that signs its callers). Triton's HTTP
     # port has no TLS, so it is turned off then; its metrics port stays plaintext (read-only).
     tls: tuple[Path, Path, Path] | None = None
@@ -76,7 +78,7 @@ def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
         config, count = re.subn(pattern, rf'\1"{replacement}"', config)
         if count != 1:
             raise RuntimeError(f"config.pbtxt has no parameter {key!r}")
-    config_path.write_text(config)
+    config_path.write_text(with_queue_bound(config, settings.max_queue_size))
     return repository
 
 

@@ -14,7 +14,9 @@ from tritonclient.utils import InferenceServerException
 from tagllm.client import TaggingClient, channel_credentials, strategy_options
 from tagllm.mllm.tensors import MODEL_NAME
 from tagllm.stack.certs import create_pki
-from tagllm.stack.local import LocalStack, StackSettings
+from tagllm.stack.local import LocalStack, StackSettings, grpc_serving
+from tagllm.stack.ports import free_port
+from tagllm.stack.processes import ManagedProcess
 from tests.conftest import free_ports, png
 
 pytestmark = pytest.mark.e2e
@@ -157,3 +159,32 @@ def test_a_renewed_certificate_is_served_without_a_restart(tls_stack, tmp_path):
     assert _health(address, channel_credentials(str(renewed.ca))) == health_pb2.HealthCheckResponse.SERVING
     assert _refused(address, channel_credentials(str(pki.ca)))
     assert tls_stack.processes["gateway"].running
+
+
+def test_tls_on_the_public_port_alone_serves_tls_clients_and_refuses_plaintext(stack, tmp_path):
+    # The common case: only TAGLLM_GATEWAY_TLS_CERT_FILE and _KEY_FILE, plaintext behind the gateway
+    # (here the plaintext stack's refiner).
+    pki = create_pki(tmp_path / "pki")
+    port = free_port()
+    environment = {
+        **os.environ,
+        "TAGLLM_LOG_FORMAT": "console",
+        "TAGLLM_GATEWAY_PORT": str(port),
+        "TAGLLM_GATEWAY_REFINER_ADDRESS": stack.settings.refiner_address,
+        "TAGLLM_GATEWAY_TLS_CERT_FILE": str(pki["gateway"].cert),
+        "TAGLLM_GATEWAY_TLS_KEY_FILE": str(pki["gateway"].key),
+    }
+    gateway = ManagedProcess(
+        "gateway-public-tls", [sys.executable, "-m", "services.gateway.server"], tmp_path / "gateway.log",
+        env=environment,
+    )  # fmt: skip
+    address, credentials = f"127.0.0.1:{port}", channel_credentials(str(pki.ca))
+    gateway.start()
+    try:
+        gateway.wait_until(lambda: grpc_serving(address, "", credentials), 60, "serving")
+        with TaggingClient(address, credentials=credentials) as client:
+            response = client.tag(png(), timeout=120)
+        assert response.result.usage.mllm_calls >= 1  # TLS to the gateway, plaintext behind it
+        assert _refused(address)  # a plaintext client
+    finally:
+        gateway.stop()

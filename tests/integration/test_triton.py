@@ -192,3 +192,42 @@ def test_a_caller_that_goes_away_cancels_the_call_in_flight(client):
     # The server dropped the cancelled work: a short call still gets its answer.
     short = client.run(MLLMRequest(png(), prompts[:1], Mode.GENERATE, max_new_tokens=2))
     assert len(short.results) == 1
+
+
+def test_a_full_queue_is_refused_at_once_as_overloaded(qwen_dir, tmp_path):
+    from concurrent import futures
+
+    settings = TritonSettings(
+        model_dir=qwen_dir, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(),
+        threads=1, max_queue_size=1,
+    )  # fmt: skip
+    process = triton_process(settings, tmp_path)
+    client = TritonMLLM(f"{settings.host}:{settings.grpc_port}", timeout=60)
+    process.start()
+    try:
+        process.wait_until(lambda: model_ready(settings), 180, "serving model mllm")
+        config = (tmp_path / "model_repository" / "mllm" / "config.pbtxt").read_text()
+        assert "default_queue_policy { max_queue_size: 1 }" in config
+
+        def one(index: int) -> tuple[str, float]:
+            started = time.monotonic()
+            request = MLLMRequest(
+                png(64 + index, 48), ("What is shown?",) * 8, Mode.GENERATE, max_new_tokens=16
+            )
+            try:
+                client.run(request)
+                return "ok", time.monotonic() - started
+            except MLLMError as exc:
+                return exc.kind.value, time.monotonic() - started
+
+        with futures.ThreadPoolExecutor(8) as pool:
+            outcomes = list(pool.map(one, range(8)))
+    finally:
+        client.close()
+        process.stop()
+    kinds = [kind for kind, _ in outcomes]
+    # One runs, one waits; the rest are refused as OVERLOADED (retryable), nothing else.
+    assert set(kinds) == {"ok", ErrorKind.OVERLOADED.value}, outcomes
+    assert kinds.count("ok") >= 2
+    refused = [round(seconds, 3) for kind, seconds in outcomes if kind != "ok"]
+    print(f"refused after {refused} s; answered after {[round(s, 3) for k, s in outcomes if k == 'ok']} s")

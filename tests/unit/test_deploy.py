@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -30,6 +31,7 @@ TARGETS = {
     "gpu-tls": "overlays/gpu-tls",
     "cpu": "overlays/cpu",
     "annotate-job": "jobs/annotate",
+    "annotate-job-tls": "jobs/annotate-tls",
 }
 # The oldest and newest minor versions supported, and one between.
 KUBERNETES_VERSIONS = ["1.30.0", "1.33.0", "1.37.0"]
@@ -71,11 +73,48 @@ def env(container: dict) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container.get("env", [])}
 
 
+# Custom resources, validated against their operators' own schemas (validate_custom_resources).
+CUSTOM_GROUPS = {"monitoring.coreos.com", "cert-manager.io"}
+NODE_MODULES = ROOT / ".tools" / "npm" / "node_modules"
+
+
+def is_custom(document: dict) -> bool:
+    return document["apiVersion"].split("/")[0] in CUSTOM_GROUPS
+
+
+def custom_resource_errors(documents: list[dict]) -> list[str | None]:
+    """For each object, None or the error of its operator's CRD schema (the npm packages of
+    kubernetes-models, pinned in scripts/setup)."""
+    assert (NODE_MODULES / "@kubernetes-models").is_dir(), "run scripts/setup"
+    result = subprocess.run(
+        ["node", str(ROOT / "scripts" / "validate_custom_resources.mjs"), str(NODE_MODULES)],
+        input=json.dumps(documents), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(result.stdout)
+
+
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("target", TARGETS)
 def test_every_object_validates_against_the_kubernetes_schema(target, version):
     for document in rendered(target):
-        kubernetes_validate.validate(document, version, strict=True)
+        if not is_custom(document):
+            kubernetes_validate.validate(document, version, strict=True)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_custom_resource_validates_against_its_operators_schema(target):
+    custom = [d for d in rendered(target) if is_custom(d)]
+    errors = custom_resource_errors(custom)
+    assert {d["metadata"]["name"]: e for d, e in zip(custom, errors, strict=True)} == {
+        d["metadata"]["name"]: None for d in custom
+    }
+
+
+def test_a_custom_resource_schema_violation_is_caught():
+    (certificate, *_) = [d for d in rendered("gpu-tls") if d["kind"] == "Certificate"]
+    broken = {**certificate, "spec": {**certificate["spec"], "secretName": 7}}
+    (error,) = custom_resource_errors([broken])
+    assert error and "secretName" in error
 
 
 def test_a_schema_violation_is_caught():
@@ -238,7 +277,7 @@ def test_secrets_are_required_so_a_missing_one_fails_closed(target):
             for variable in container.get("env", []):
                 reference = variable.get("valueFrom", {}).get("secretKeyRef")
                 assert reference is None or not reference.get("optional", False)
-    if target != "annotate-job":
+    if not target.startswith("annotate-job"):
         gateway = named(target, "Deployment", "tagllm-gateway")
         assert env(pod_spec(gateway)["containers"][0])["TAGLLM_GATEWAY_REQUIRE_API_KEYS"] == "true"
 
@@ -278,6 +317,12 @@ def test_drain_times_fit_the_grace_period_and_the_longest_request(target):
         assert grace >= _pre_stop_seconds(container) + drain + 5, name
 
 
+@pytest.mark.parametrize("target", ["gpu", "gpu-tls", "cpu"])
+def test_the_model_servers_queue_is_bounded(target):
+    container = pod_spec(named(target, "Deployment", "tagllm-model-server"))["containers"][0]
+    assert int(_argument(container, "--max-queue-size")) > 0
+
+
 def _allowed_from(target: str, component: str) -> list[dict]:
     """The `from` clauses of every policy that selects `component`'s pods (empty: from anywhere)."""
     sources = []
@@ -302,8 +347,10 @@ def _component_selector(component: str) -> dict:
 
 @pytest.mark.parametrize("target", ["gpu", "cpu"])
 def test_network_policies_let_only_the_intended_callers_in(target):
-    deny = [p for p in of_kind(target, "NetworkPolicy") if p["spec"]["podSelector"] == {}]
-    assert deny and deny[0]["spec"]["policyTypes"] == ["Ingress"] and "ingress" not in deny[0]["spec"]
+    (deny,) = [
+        p for p in of_kind(target, "NetworkPolicy") if p["metadata"]["name"] == "tagllm-default-deny-ingress"
+    ]
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     scrape = {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
                         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}],
               "ports": ["metrics"]}  # fmt: skip
@@ -404,3 +451,357 @@ def test_everything_lands_in_the_namespace(target):
                 document["kind"],
                 document["metadata"]["name"],
             )
+
+
+# -- probes: a pod starts and lives on its own; only readiness waits for what it calls
+
+
+def _probe_check(probe: dict | None) -> dict | None:
+    """What a probe asks (its action), without its timing."""
+    if probe is None:
+        return None
+    return {k: v for k, v in probe.items() if k in ("grpc", "exec", "httpGet", "tcpSocket")}
+
+
+def _calls_downstream(container: dict) -> bool:
+    """A tier whose readiness depends on another: it is configured with a peer's address."""
+    return any(n.endswith(("_ADDRESS", "_URL")) and v for n, v in env(container).items())
+
+
+def probe_problems(workload: dict) -> list[str]:
+    problems = []
+    for container in pod_spec(workload)["containers"]:
+        if not _calls_downstream(container):
+            continue
+        readiness = _probe_check(container.get("readinessProbe"))
+        assert readiness, container["name"]
+        for kind in ("startupProbe", "livenessProbe"):
+            if _probe_check(container.get(kind)) in (None, readiness):
+                problems.append(f"{container['name']}: {kind} is missing or is the readiness check")
+    return problems
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_no_dependent_tier_starts_or_lives_by_its_readiness_check(target):
+    workloads = of_kind(target, *WORKLOADS)
+    dependent = [w for w in workloads if any(_calls_downstream(c) for c in pod_spec(w)["containers"])]
+    if not target.startswith("annotate-job"):
+        names = {w["metadata"]["name"] for w in dependent}
+        assert {"tagllm-gateway", "tagllm-refiner"} <= names
+    assert {w["metadata"]["name"]: probe_problems(w) for w in dependent} == {
+        w["metadata"]["name"]: [] for w in dependent
+    }
+
+
+@pytest.mark.parametrize("target", ["gpu", "gpu-tls"])
+def test_the_probe_check_catches_a_startup_probe_that_waits_for_the_model(target):
+    workload = named(target, "Deployment", "tagllm-refiner")
+    spec = pod_spec(workload)
+    container = spec["containers"][0]
+    waiting = {**container, "startupProbe": {**container["readinessProbe"], "failureThreshold": 30}}
+    changed = {"spec": {"template": {"spec": {**spec, "containers": [waiting]}}}}
+    assert probe_problems(changed) == ["refiner: startupProbe is missing or is the readiness check"]
+
+
+# -- a Secret a pod mounts is readable by the pod's user
+
+
+def _readable_by(mode: int, pod: dict, container: dict) -> bool:
+    """Whether the container's user reads a Secret file of `mode`: Secret files belong to root,
+    group fsGroup when the pod sets one."""
+    user = container.get("securityContext", {}).get("runAsUser", pod.get("runAsUser"))
+    if user == 0:
+        return True
+    if mode & 0o004:
+        return True
+    return "fsGroup" in pod and bool(mode & 0o040)
+
+
+def unreadable_secrets(workload: dict) -> list[str]:
+    spec = pod_spec(workload)
+    pod = spec.get("securityContext", {})
+    modes: dict[str, list[int]] = {}
+    for volume in spec.get("volumes", []):
+        sources = []
+        if "secret" in volume:
+            sources = [(volume["secret"], volume["secret"].get("defaultMode", 0o644))]
+        elif "projected" in volume:
+            default = volume["projected"].get("defaultMode", 0o644)
+            sources = [(s["secret"], default) for s in volume["projected"]["sources"] if "secret" in s]
+        for source, default in sources:
+            modes.setdefault(volume["name"], []).append(default)
+            modes[volume["name"]] += [item["mode"] for item in source.get("items", []) if "mode" in item]
+    problems = []
+    for container in containers(workload):
+        for mount in container.get("volumeMounts", []):
+            for mode in modes.get(mount["name"], []):
+                if not _readable_by(mode, pod, container):
+                    problems.append(f"{container['name']}: {mount['name']} (mode {mode:o})")
+    return problems
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_mounted_secret_is_readable_by_the_pods_user(target):
+    workloads = of_kind(target, *WORKLOADS)
+    mounting = [
+        w for w in workloads if any("secret" in v or "projected" in v for v in pod_spec(w).get("volumes", []))
+    ]
+    assert mounting
+    assert {w["metadata"]["name"]: unreadable_secrets(w) for w in mounting} == {
+        w["metadata"]["name"]: [] for w in mounting
+    }
+
+
+def test_the_secret_check_catches_a_pod_without_fs_group():
+    workload = named("gpu-tls", "Deployment", "tagllm-refiner")
+    spec = pod_spec(workload)
+    pod = {k: v for k, v in spec["securityContext"].items() if k != "fsGroup"}
+    changed = {"spec": {"template": {"spec": {**spec, "securityContext": pod}}}}
+    assert unreadable_secrets(changed)
+
+
+# -- monitoring: through the Prometheus operator, or plain files for a Prometheus without it
+
+
+@pytest.mark.parametrize("target", ["gpu", "gpu-tls"])
+def test_production_monitors_through_the_prometheus_operator(target):
+    (monitor,) = of_kind(target, "PodMonitor")
+    (rule,) = of_kind(target, "PrometheusRule")
+    workloads = [d for d in of_kind(target, "Deployment")]
+    selector = monitor["spec"]["selector"]["matchLabels"].items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    for deployment in workloads:  # every component's pods are selected and have the port
+        assert selector <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        ports = {p["name"] for c in pod_spec(deployment)["containers"] for p in c["ports"]}
+        assert endpoint["port"] in ports, deployment["metadata"]["name"]
+    groups = [
+        group
+        for path in ("prometheus/rules/tagllm.rules.yml", "prometheus/rules/tagllm.alerts.yml",
+                     "prometheus/kubernetes-rules/tagllm.kubernetes.alerts.yml")
+        for group in yaml.safe_load((ROOT / "deploy" / path).read_text())["groups"]
+    ]  # fmt: skip
+    assert rule["spec"]["groups"] == groups  # the rules promtool and the real-Prometheus tests check
+
+
+def test_the_pod_monitor_labels_series_as_the_plain_scrape_configuration_does():
+    (monitor,) = of_kind("gpu", "PodMonitor")
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    plain = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus-kubernetes.yml").read_text())
+    (job,) = plain["scrape_configs"]
+
+    def labelling(rules: list[dict], source: str, target: str) -> set[tuple]:
+        return {
+            (tuple(r[source]), r.get("regex", "(.*)"), r.get("replacement", "$1"))
+            for r in rules
+            if r.get(target) in ("job", "pod_ready")
+        }
+
+    assert labelling(endpoint["relabelings"], "sourceLabels", "targetLabel") == labelling(
+        job["relabel_configs"], "source_labels", "target_label"
+    )
+
+
+def test_without_the_operator_the_plain_files_ship_as_configmaps_and_no_data_source_collides():
+    names = {c["metadata"]["name"] for c in of_kind("cpu", "ConfigMap")}
+    assert {"tagllm-prometheus", "tagllm-prometheus-adapter", "tagllm-grafana-dashboard"} <= names
+    assert not of_kind("cpu", "PodMonitor")
+    (sources,) = [
+        c for c in of_kind("cpu", "ConfigMap") if c["metadata"]["name"] == "tagllm-grafana-datasource"
+    ]
+    (source,) = yaml.safe_load(sources["data"]["grafana-datasource.yaml"])["datasources"]
+    # kube-prometheus-stack's own: name Prometheus, uid prometheus, the default.
+    assert source["name"] != "Prometheus" and source["uid"] != "prometheus" and not source["isDefault"]
+
+
+def test_the_dashboard_names_its_data_source_only_through_its_variable():
+    board = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "tagllm.json").read_text())
+    references = re.findall(r'"uid": "([^"]*)"', json.dumps(board, indent=0))
+    assert [u for u in references if "datasource" not in u and u != board["uid"]] == []
+    (variable,) = [v for v in board["templating"]["list"] if v["type"] == "datasource"]
+    assert variable["query"] == "prometheus"
+
+
+# -- egress: DNS and the next hop, nothing else
+
+
+def _allowed_to(target: str, component: str) -> list[dict]:
+    """The `to` clauses of every egress policy that selects `component`'s pods."""
+    destinations = []
+    for policy in of_kind(target, "NetworkPolicy"):
+        selector = policy["spec"]["podSelector"].get("matchLabels", {})
+        if selector.get("app.kubernetes.io/component", component) != component:
+            continue
+        for rule in policy["spec"].get("egress", []):
+            destinations.append({"to": rule["to"], "ports": [p["port"] for p in rule["ports"]]})
+    return destinations
+
+
+DNS = {
+    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+    "ports": [53, 53],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("target", ["gpu", "gpu-tls", "cpu"])
+def test_egress_is_denied_but_for_dns_and_the_next_hop(target):
+    (deny,) = [
+        p for p in of_kind(target, "NetworkPolicy") if p["metadata"]["name"] == "tagllm-default-deny-egress"
+    ]
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Egress"]}
+    download = [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [443]}] if target != "cpu" else []
+    expected = {
+        "gateway": [DNS, {"to": [_component_selector("refiner")], "ports": ["grpc"]}],
+        "refiner": [DNS, {"to": [_component_selector("model-server")], "ports": ["grpc"]},
+                    {"to": [_component_selector("metrics")], "ports": ["grpc"]}],
+        "model-server": [DNS, *download],
+        "metrics": [DNS],
+    }  # fmt: skip
+    canonical = functools.partial(json.dumps, sort_keys=True)
+    for component, rules in expected.items():
+        assert sorted(map(canonical, _allowed_to(target, component))) == sorted(map(canonical, rules)), (
+            component
+        )
+
+
+@pytest.mark.parametrize("target", ["annotate-job", "annotate-job-tls"])
+def test_the_annotate_workers_reach_only_the_gateways_and_dns(target):
+    expected = [DNS, {"to": [_component_selector("gateway")], "ports": ["grpc"]}]
+    canonical = functools.partial(json.dumps, sort_keys=True)
+    assert sorted(map(canonical, _allowed_to(target, "annotate"))) == sorted(map(canonical, expected))
+
+
+# -- the annotate job: one shard count, a TLS variant
+
+
+@pytest.mark.parametrize("target", ["annotate-job", "annotate-job-tls"])
+def test_the_shard_count_is_the_jobs_completions(target):
+    (job,) = of_kind(target, "Job")
+    (container,) = pod_spec(job)["containers"]
+    assert env(container)["TAGLLM_SHARDS"] == str(job["spec"]["completions"])
+    assert "--shard ${JOB_COMPLETION_INDEX}/${TAGLLM_SHARDS}" in " ".join(container["args"])
+    text = (KUBERNETES / "jobs" / "annotate" / "job.yaml").read_text()
+    assert len(re.findall(rf"\b{job['spec']['completions']}\b", text.split("containers:")[1])) == 0
+
+
+def test_the_tls_annotate_job_verifies_the_gateway_with_the_ca():
+    (job,) = of_kind("annotate-job-tls", "Job")
+    (container,) = pod_spec(job)["containers"]
+    flags = env(container)["TAGLLM_ANNOTATE_TLS_ARGS"].split()
+    assert flags[0] == "--ca"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
+    (directory,) = [path for path in mounts if flags[1].startswith(path + "/")]
+    secret = volumes[mounts[directory]]["secret"]["secretName"]
+    (certificate,) = of_kind("annotate-job-tls", "Certificate")
+    assert certificate["spec"]["secretName"] == secret  # cert-manager writes ca.crt beside it
+    assert "client auth" in certificate["spec"]["usages"]
+
+
+# -- GPU nodes: portable scheduling, the checkpoint on the node, production minimums
+
+
+def _render_variant(tmp_path: Path, overlay: str, changes: dict[str, str]) -> list[dict]:
+    """`overlay` with `changes` made to its kustomization.yaml, as a user's copy of it would be."""
+    source = KUBERNETES / overlay
+    shutil.copytree(source, tmp_path, dirs_exist_ok=True)
+    text = (source / "kustomization.yaml").read_text()
+    for old, new in changes.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    up = "../" * len(Path(overlay).parts)
+    (tmp_path / "kustomization.yaml").write_text(
+        text.replace(up, os.path.relpath(KUBERNETES, tmp_path) + "/")
+    )
+    output = subprocess.run(
+        [str(KUSTOMIZE), "build", "--load-restrictor", "LoadRestrictionsNone", str(tmp_path)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return [d for d in yaml.safe_load_all(output) if d]
+
+
+def _gpu_model_server(documents: list[dict]) -> dict:
+    (server,) = [
+        d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "tagllm-model-server"
+    ]
+    return server
+
+
+def test_gpu_nodes_come_from_a_component_per_kind_of_cluster(tmp_path):
+    operator = pod_spec(named("gpu", "Deployment", "tagllm-model-server"))
+    assert operator["runtimeClassName"] == "nvidia"
+    terms = operator["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert {e["key"] for t in terms["nodeSelectorTerms"] for e in t["matchExpressions"]} >= {
+        "nvidia.com/gpu.present"
+    }
+    # The overlay chooses the operator's nodes by its component; without it, no GPU scheduling at all.
+    overlay = (KUBERNETES / "overlays" / "gpu" / "kustomization.yaml").read_text()
+    assert "runtimeClassName" not in (KUBERNETES / "overlays" / "gpu" / "model-server.yaml").read_text()
+    assert "../../components/gpu-operator-nodes" in overlay
+    managed_overlay = _render_variant(
+        tmp_path, "overlays/gpu", {"components/gpu-operator-nodes": "components/gpu-managed-nodes"}
+    )
+    managed = pod_spec(_gpu_model_server(managed_overlay))
+    assert "runtimeClassName" not in managed and "affinity" not in managed
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in managed["tolerations"]
+
+
+def test_the_checkpoint_is_fetched_onto_the_node_by_default_and_a_claim_is_an_option(tmp_path):
+    spec = pod_spec(named("gpu", "Deployment", "tagllm-model-server"))
+    (fetch,) = spec["initContainers"]
+    assert fetch["command"][:3] == ["tagllm", "model", "fetch"]
+    source = {m["name"]: m["mountPath"] for m in fetch["volumeMounts"]}["checkpoint-source"]
+    assert {f"--url-file={source}/url", f"--sha256-file={source}/sha256"} <= set(fetch["command"])
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert set(volumes["checkpoint"]) == {"name", "emptyDir"}
+    assert "--model-dir=/checkpoint" in spec["containers"][0]["args"]
+
+    claimed = _render_variant(
+        tmp_path, "overlays/gpu", {"components/checkpoint-fetch": "components/checkpoint-claim"}
+    )
+    spec = pod_spec(_gpu_model_server(claimed))
+    assert "initContainers" not in spec
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert set(volumes["checkpoint"]) == {"name", "persistentVolumeClaim"}
+    (claim,) = [
+        d
+        for d in claimed
+        if d["kind"] == "PersistentVolumeClaim" and d["metadata"]["name"] == "tagllm-checkpoint"
+    ]
+    assert claim["spec"]["accessModes"] == ["ReadOnlyMany"]
+    assert "tagllm-model-server-checkpoint-source" not in {d["metadata"]["name"] for d in claimed}
+    for document in claimed:
+        if not is_custom(document):
+            kubernetes_validate.validate(document, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+@pytest.mark.parametrize("target", ["gpu", "gpu-tls"])
+def test_production_keeps_two_model_servers_and_rolls_out_without_a_spare_gpu(target):
+    (scaler,) = [
+        h
+        for h in of_kind(target, "HorizontalPodAutoscaler")
+        if h["metadata"]["name"] == "tagllm-model-server"
+    ]
+    assert scaler["spec"]["minReplicas"] >= 2
+    for deployment in of_kind(target, "Deployment"):
+        limits = pod_spec(deployment)["containers"][0]["resources"].get("limits", {})
+        if "nvidia.com/gpu" in limits:  # a surge pod would wait for a GPU no one frees
+            assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+
+
+@pytest.mark.parametrize("target", ["gpu", "cpu"])
+def test_model_servers_have_a_writable_home_and_hugging_face_cache(target):
+    (container,) = pod_spec(named(target, "Deployment", "tagllm-model-server"))["containers"]
+    variables = env(container)
+    mounts = [m["mountPath"] for m in container["volumeMounts"]]
+    for name in ("HOME", "HF_HOME"):
+        assert any(variables[name] == m or variables[name].startswith(m + "/") for m in mounts), name
+    assert variables["HF_HUB_OFFLINE"] == "1"
+
+
+def test_the_images_name_no_package_index_and_build_for_cuda_12_and_13():
+    dockerfile = (ROOT / "deploy" / "docker" / "model-server.Dockerfile").read_text()
+    assert "ARG TORCH_BUILD=cu130" in dockerfile and "TORCH_BUILD=cu128" in dockerfile
+    for path in [*(ROOT / "deploy" / "docker").glob("*Dockerfile"), ROOT / "scripts" / "setup"]:
+        urls = re.findall(r"\b[a-z]+://[^\s\"'}]+", path.read_text())
+        assert [u for u in urls if not u.startswith("file://")] == [], path.name

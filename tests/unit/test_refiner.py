@@ -7,6 +7,7 @@ import grpc
 import pytest
 
 from services.refiner.server import RefinementServicer
+from tagllm.client import retry_delay
 from tagllm.convert import strategy_options
 from tagllm.internal.v1 import refinement_pb2
 from tagllm.mllm.contract import NO_CONTEXT, ErrorKind, MLLMError
@@ -26,7 +27,7 @@ class Context:
         return 10.0
 
     async def abort(self, code, message, trailing_metadata=()):
-        self.code, self.message = code, message
+        self.code, self.message, self.trailing = code, message, trailing_metadata
         raise Aborted(message)
 
 
@@ -59,6 +60,23 @@ def test_a_failure_is_answered_with_its_own_status_never_as_a_retryable_or_ok(er
     assert context.code == code
     if code is grpc.StatusCode.INTERNAL:
         assert "a bug" not in context.message  # details stay in the refiner's log
+
+
+def test_full_model_queues_are_answered_resource_exhausted_with_retry_info():
+    refiner = RefinementServicer(
+        Broken(MLLMError("queues full", ErrorKind.OVERLOADED)), overload_retry_seconds=2.5
+    )
+    request = refinement_pb2.RefineRequest(
+        image=png(), vocabulary="coco", options=strategy_options("multi_option")
+    )
+    context = Context()
+    with pytest.raises(Aborted):
+        asyncio.run(refiner.Refine(request, context))
+    assert context.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    error = grpc.aio.AioRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.aio.Metadata(), grpc.aio.Metadata(*context.trailing)
+    )
+    assert retry_delay(error) == 2.5  # read as the gateway reads it, from a grpc.aio error
 
 
 class Held(ScriptedMLLM):

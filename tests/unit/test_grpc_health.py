@@ -1,0 +1,33 @@
+"""Health of every service: readiness waits for dependencies, liveness only for the process."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.grpc_server import LIVENESS_SERVICE, GrpcServer
+from services.common.settings import GrpcSettings
+from tagllm.internal.v1 import metrics_pb2
+
+SERVICE = metrics_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name
+
+
+async def never_ready() -> bool:
+    return False
+
+
+def _status(port: int, service: str) -> int:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        request = health_pb2.HealthCheckRequest(service=service)
+        return health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
+
+
+def test_liveness_serves_while_a_dependency_keeps_readiness_down():
+    server = GrpcServer(GrpcSettings(drain_seconds=0), [SERVICE], lambda s: None, readiness=never_ready)
+    server.start()
+    try:
+        assert _status(server.port, LIVENESS_SERVICE) == health_pb2.HealthCheckResponse.SERVING
+        assert _status(server.port, "") == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert _status(server.port, SERVICE) == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        server.stop()
