@@ -48,6 +48,7 @@ def _stack_settings(args, run_dir: Path):
         triton_grpc_port=args.triton_grpc_port,
         triton_metrics_port=args.triton_metrics_port,
         shared_prefix=not args.naive,
+        max_batch_size=args.max_batch_size,
         tls=args.tls,
     )
 
@@ -72,11 +73,28 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--naive", action="store_true", help="model computes every prompt separately (no prefix reuse)"
     )
+    _add_batch_argument(parser)
     parser.add_argument(
         "--tls",
         action="store_true",
         help="TLS on the gateway and mutual TLS on every internal hop, from a private CA in RUN_DIR/tls",
     )
+
+
+def _add_batch_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-batch-size",
+        type=_positive_int,
+        default=8,
+        help="requests the model server runs together (Triton's dynamic batch; 1: each request alone)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _run_dir(args) -> Path:
@@ -249,6 +267,7 @@ def cmd_model_serve(args) -> int:
         device=args.device,
         dtype=args.dtype,
         threads=args.threads,
+        max_batch_size=args.max_batch_size,
         exit_timeout=args.exit_timeout,
         tls=tuple(Path(f) for f in tls_files) if all(tls_files) else None,  # type: ignore[arg-type]
     )
@@ -418,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     serve.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     serve.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: torch's choice)")
+    _add_batch_argument(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address Triton listens on")
     serve.add_argument("--http-port", type=int, default=8000)
     serve.add_argument("--grpc-port", type=int, default=8001)
