@@ -106,3 +106,16 @@ def test_adapter_answers_a_batch_with_one_outcome_per_request():
     assert "MODE must be" in outcomes[1][1].message and outcomes[1][1].invalid_input
     assert outcomes[2][1].invalid_input and not outcomes[2][1].cancelled
     assert outcomes[3][1].cancelled and adapter.cancelled == 1
+
+
+def test_the_batch_size_setting_reaches_the_model_servers_config(tmp_path):
+    from tagllm.stack.triton import TritonSettings, prepare_model_repository
+
+    for size in (1, 16):
+        repository = prepare_model_repository(
+            TritonSettings(model_dir=tmp_path, max_batch_size=size), tmp_path
+        )
+        config = (repository / MODEL_NAME / "config.pbtxt").read_text()
+        assert f"\nmax_batch_size: {size}\n" in config and f"preferred_batch_size: [ {size} ]" in config
+    with pytest.raises(ValueError, match="at least 1"):
+        prepare_model_repository(TritonSettings(model_dir=tmp_path, max_batch_size=0), tmp_path)
