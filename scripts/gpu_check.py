@@ -4,8 +4,11 @@
 Builds the model from the written-out configuration below (bf16, random weights, nothing
 downloaded), serves it through the same TransformersMLLM as production, and runs the
 controlled TagLLM comparison of `tagllm bench` (stage 1 over COCO's groups, stage 2 over K
-candidates, against one whole-vocabulary multi-option pass). Prints one JSON object with the
-model seconds and images per second of each.
+candidates, against one whole-vocabulary multi-option pass). Then the throughput sweep: N
+images' TagLLM requests (stage 1, then stage 2 with 6 candidates) answered as one batch
+(`run_batch`, what the model server does with N concurrent clients) against one at a time, for
+N = 1, 2, 4, 8, 16, with how many answers differ. Prints one JSON object with the model seconds
+and images per second of each.
 
 Run on a machine with one GPU (the bf16 weights alone take 15.4 GiB), from the repository root:
     python scripts/gpu_check.py --images 4 > gpu_check.json
@@ -104,6 +107,7 @@ def main() -> int:
     parser.add_argument(
         "--count", action="store_true", help="only count the parameters (meta device, no GPU)"
     )
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     args = parser.parse_args()
     if args.count:
         from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
@@ -119,7 +123,7 @@ def main() -> int:
         print("no CUDA device", file=sys.stderr)
         return 2
 
-    from tagllm.bench import BenchSettings, _controlled, _images
+    from tagllm.bench import BenchSettings, _controlled, _images, batch_sweep
     from tagllm.mllm.tiny import TinySpec, build_tiny_model
     from tagllm.vocab import builtin_vocabulary
 
@@ -130,6 +134,10 @@ def main() -> int:
         optimised, naive = build(Path(folder), args.device, SMOKE if args.smoke else QWEN2_5_VL_7B)
     build_seconds = time.perf_counter() - started
     images = _images(settings.images, settings.image_size)
+
+    def images_at(first: int, count: int) -> list[bytes]:
+        return _images(first + count, settings.image_size)[first:]
+
     vocabulary = builtin_vocabulary("coco")
     _controlled(optimised, naive, images[:1], vocabulary, settings, lambda line: None)  # warm-up
     rows = _controlled(
@@ -138,6 +146,10 @@ def main() -> int:
     for row in rows:
         row["optimised_images_per_second"] = 1 / row["optimised_tagllm"]
         row["naive_images_per_second"] = 1 / row["naive_tagllm"]
+    sweep = batch_sweep(
+        optimised, vocabulary, images_at, args.batch_sizes, settings.answer_tokens,
+        lambda line: print(line, file=sys.stderr),
+    )  # fmt: skip
     result = {
         "device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else args.device,
         "parameters": sum(p.numel() for p in optimised.model.parameters()),
@@ -146,6 +158,7 @@ def main() -> int:
         "image_size": args.image_size,
         "answer_tokens": settings.answer_tokens,
         "controlled": rows,
+        "throughput": sweep,
     }
     print(json.dumps(result, indent=2))
     return 0

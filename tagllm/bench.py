@@ -192,6 +192,78 @@ def _sweep(optimised, naive, image, vocabulary, counts, log) -> list[dict]:
     return rows
 
 
+def batch_sweep(model, vocabulary, images_at, sizes, answer_tokens: int, log=print) -> list[dict]:
+    """N images' TagLLM requests (stage 1 over the vocabulary's groups, then stage 2 with three
+    candidates) answered as one batch each (`run_batch`: what the model server does with N
+    concurrent callers) against one at a time; wall and CPU seconds, and how many responses
+    differ (texts, or P(yes) by more than 1e-2). `images_at(first, count)` gives fresh images."""
+    prompts = Prompts.for_vocabulary(vocabulary)
+    groups = [[vocabulary.category(n) for n in g.categories] for g in vocabulary.groups]
+    candidates = list(vocabulary.categories)[:3]
+
+    def stages(image: bytes) -> tuple[MLLMRequest, MLLMRequest]:
+        first = MLLMRequest(
+            image, tuple(prompts.multi_option(g) for g in groups), Mode.GENERATE, answer_tokens,
+            allowed_names=tuple(tuple(c.display_name for c in g) for g in groups),
+        )  # fmt: skip
+        return first, MLLMRequest(image, tuple(prompts.yes_no(c, vocabulary) for c in candidates), Mode.SCORE)
+
+    def together(requests: list) -> list:
+        return [*model.run_batch([r[0] for r in requests]), *model.run_batch([r[1] for r in requests])]
+
+    def one_by_one(requests: list) -> list:
+        return [model.run(r[0]) for r in requests] + [model.run(r[1]) for r in requests]
+
+    def timed(run, requests: list) -> tuple[list, float, float]:
+        model.prefix_cache.clear()
+        wall, cpu = time.perf_counter(), time.process_time()
+        outcomes = run(requests)
+        return outcomes, time.perf_counter() - wall, time.process_time() - cpu
+
+    together([stages(image) for image in images_at(0, 2)])  # warm-up, untimed (timed() clears the cache)
+    rows, first = [], 0
+    for size in sizes:
+        requests = [stages(image) for image in images_at(first, size)]
+        first += size
+        batched, wall, cpu = timed(together, requests)
+        alone, alone_wall, alone_cpu = timed(one_by_one, requests)
+        differ = sum(
+            isinstance(b, Exception)
+            or any(x.text != y.text or abs(x.yes_probability - y.yes_probability) > 1e-2
+                   for x, y in zip(b.results, a.results, strict=True))
+            for b, a in zip(batched, alone, strict=True)
+        )  # fmt: skip
+        row = {
+            "images": size,
+            "batched_images_per_second": size / wall,
+            "alone_images_per_second": size / alone_wall,
+            "batched_cpu_seconds_per_image": cpu / size,
+            "alone_cpu_seconds_per_image": alone_cpu / size,
+            "responses_that_differ": differ,
+        }
+        log(f"batch sweep, {size} images: {row}")
+        rows.append(row)
+    return rows
+
+
+def format_batch_sweep(rows: list[dict]) -> str:
+    lines = [
+        "| images per batch | batched images/s | one at a time images/s | wall ratio "
+        "| batched CPU s/image | one at a time CPU s/image | CPU ratio | responses that differ |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        wall = row["batched_images_per_second"] / row["alone_images_per_second"]
+        cpu = row["alone_cpu_seconds_per_image"] / max(row["batched_cpu_seconds_per_image"], 1e-9)
+        lines.append(
+            f"| {row['images']} | {row['batched_images_per_second']:.2f} | "
+            f"{row['alone_images_per_second']:.2f} | {wall:.2f}x | "
+            f"{row['batched_cpu_seconds_per_image']:.3f} | "
+            f"{row['alone_cpu_seconds_per_image']:.3f} | {cpu:.2f}x | {row['responses_that_differ']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def overhead_benchmark(settings: BenchSettings, log=print) -> dict:
     """Median latency of one image through gateway -> refiner -> Triton, against the same
     strategy calling Triton directly, with a model that answers instantly."""

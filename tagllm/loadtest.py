@@ -61,7 +61,7 @@ def _images(count: int) -> list[bytes]:
     return images
 
 
-def _percentiles(seconds: list[float]) -> dict[str, float]:
+def percentiles(seconds: list[float]) -> dict[str, float]:
     if not seconds:
         return {}
     ordered = sorted(seconds)
@@ -101,8 +101,8 @@ def _drive(client, images: list[bytes], clients: int, requests: int, options) ->
         "requests": requests,
         "codes": dict(codes),
         "images_per_second": codes["OK"] / wall,
-        "ok": _percentiles(ok_seconds),
-        "refused": _percentiles(shed_seconds),
+        "ok": percentiles(ok_seconds),
+        "refused": percentiles(shed_seconds),
     }
 
 
@@ -169,7 +169,7 @@ def load_benchmark(settings: LoadSettings = LoadSettings(), log=print) -> dict[s
             for stream in streams:
                 stream.cancel()
             channel.close()
-            result["beside_idle_streams"] = {"streams": settings.idle_streams, **_percentiles(probes)}
+            result["beside_idle_streams"] = {"streams": settings.idle_streams, **percentiles(probes)}
 
             log("thin strips (1x400000 and 1x1003520 PNG) ...")
             before = _memory_mib(gateway.pid)

@@ -48,6 +48,7 @@ def _stack_settings(args, run_dir: Path):
         triton_grpc_port=args.triton_grpc_port,
         triton_metrics_port=args.triton_metrics_port,
         shared_prefix=not args.naive,
+        max_batch_size=args.max_batch_size,
         tls=args.tls,
     )
 
@@ -72,11 +73,28 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--naive", action="store_true", help="model computes every prompt separately (no prefix reuse)"
     )
+    _add_batch_argument(parser)
     parser.add_argument(
         "--tls",
         action="store_true",
         help="TLS on the gateway and mutual TLS on every internal hop, from a private CA in RUN_DIR/tls",
     )
+
+
+def _add_batch_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-batch-size",
+        type=_positive_int,
+        default=8,
+        help="requests the model server runs together (Triton's dynamic batch; 1: each request alone)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _run_dir(args) -> Path:
@@ -249,6 +267,7 @@ def cmd_model_serve(args) -> int:
         device=args.device,
         dtype=args.dtype,
         threads=args.threads,
+        max_batch_size=args.max_batch_size,
         exit_timeout=args.exit_timeout,
         max_queue_size=args.max_queue_size,
         tls=tuple(Path(f) for f in tls_files) if all(tls_files) else None,  # type: ignore[arg-type]
@@ -350,6 +369,30 @@ def cmd_bench(args) -> int:
         result["models"] = model_benchmark(settings, log)
     if args.part in ("all", "overhead"):
         result["overhead"] = overhead_benchmark(settings, log)
+    if args.part == "batching":  # in-process: the model's own gain from answering requests together
+        from tagllm.bench import batch_sweep, format_batch_sweep
+        from tagllm.datasets.world import VOCABULARY_NAME
+        from tagllm.mllm.default_model import default_model_dir
+        from tagllm.mllm.transformers_backend import TransformersMLLM
+        from tagllm.throughput import scenes
+        from tagllm.vocab import builtin_vocabulary
+
+        model = TransformersMLLM(args.model_dir or default_model_dir())
+        rows = batch_sweep(model, builtin_vocabulary(VOCABULARY_NAME), scenes, args.clients, 16, log)
+        print(json.dumps(rows, indent=2) if args.json else format_batch_sweep(rows))
+        return 0
+    if args.part == "throughput":  # not in "all": two stacks, minutes of load
+        from tagllm.throughput import ThroughputSettings, format_throughput, throughput_benchmark
+
+        sweep = throughput_benchmark(
+            ThroughputSettings(
+                clients=tuple(args.clients), max_batch_size=args.max_batch_size,
+                model_dir=args.model_dir or "", parts=tuple(args.throughput_parts),
+            ),
+            log,
+        )  # fmt: skip
+        print(json.dumps(sweep, indent=2) if args.json else format_throughput(sweep))
+        return 0
     if args.part == "load":  # not in "all": it loads the machine for a minute or two
         from tagllm.loadtest import format_load, load_benchmark
 
@@ -443,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     serve.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     serve.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: torch's choice)")
+    _add_batch_argument(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address Triton listens on")
     serve.add_argument("--http-port", type=int, default=8000)
     serve.add_argument("--grpc-port", type=int, default=8001)
@@ -488,10 +532,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="per-image cost of naive vs optimised TagLLM and the baselines")
     bench.add_argument(
         "--part",
-        choices=["all", "model", "overhead", "load"],
+        choices=["all", "model", "overhead", "load", "throughput", "batching"],
         default="all",
-        help="load: a bounded load test of the services (not part of all)",
+        help="load: a bounded load test of the services; throughput: images/s as concurrent clients grow, "
+        "batched against unbatched; batching: the model in-process, N requests as one batch against one "
+        "at a time (none of them part of all)",
     )
+    bench.add_argument(
+        "--clients",
+        type=_positive_int,
+        nargs="+",
+        default=[1, 2, 4, 8, 16],
+        help="throughput: client counts; batching: requests per batch",
+    )
+    bench.add_argument("--model-dir", help="throughput, batching: checkpoint (default: the demo model)")
+    bench.add_argument(
+        "--throughput-parts", nargs="+", choices=["model", "null"], default=["model", "null"],
+        help="throughput: the checkpoint, the null model (services alone), or both",
+    )  # fmt: skip
+    _add_batch_argument(bench)
     bench.add_argument("--images", type=int, default=3)
     bench.add_argument("--image-size", type=int, default=448, help="448 px gives Qwen2.5-VL 256 image tokens")
     bench.add_argument("--hidden-size", type=int, default=384)

@@ -63,7 +63,8 @@ class PromptResult:
 @dataclasses.dataclass(frozen=True)
 class MLLMResponse:
     results: tuple[PromptResult, ...]
-    # Seconds the model itself computed for this request (no queueing, no transport).
+    # Seconds the model itself computed for this request (no queueing, no transport); answered
+    # in a batch, an equal share of the batch's time.
     compute_seconds: float
     model_version: str = ""
 

@@ -1,6 +1,8 @@
 """The model server's side of the contract: tensors in, model run, tensors out.
 
-`services/triton/.../model.py` only moves tensors between Triton and `ModelAdapter.handle`.
+`services/triton/.../model.py` only moves tensors between Triton and `ModelAdapter.handle_batch`,
+which answers the requests of one dynamic batch together when the model can (`run_batch`) and
+one by one otherwise; every request gets its own answer or its own error.
 """
 
 from __future__ import annotations
@@ -9,11 +11,10 @@ import dataclasses
 import json
 import os
 import traceback
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from tagllm.mllm.contract import MLLM
+from tagllm.mllm.contract import MLLM, ErrorKind, MLLMError, MLLMRequest, MLLMResponse
 from tagllm.mllm.default_model import MODEL_DIR_ENV
 from tagllm.mllm.null import NullMLLM
 from tagllm.mllm.tensors import request_from_arrays, response_to_arrays
@@ -24,11 +25,18 @@ from tagllm.mllm.transformers_backend import TransformersMLLM
 class AdapterError:
     message: str
     invalid_input: bool
+    cancelled: bool = False
+
+
+Arrays = Mapping[str, Any]
+Outcome = tuple[dict[str, Any] | None, AdapterError | None]
 
 
 class ModelAdapter:
     def __init__(self, mllm: MLLM) -> None:
         self.mllm = mllm
+        # Requests the model dropped because their callers cancelled them (a server metric).
+        self.cancelled = 0
 
     @classmethod
     def from_triton_config(cls, model_config: str | dict[str, Any]) -> ModelAdapter:
@@ -52,19 +60,57 @@ class ModelAdapter:
             mllm.warm_up()
         return cls(mllm)
 
-    def handle(
-        self, arrays: dict[str, np.ndarray | None]
-    ) -> tuple[dict[str, np.ndarray] | None, AdapterError | None]:
+    def handle(self, arrays: Arrays) -> Outcome:
         """Outputs for one request, or the error to answer with; never raises."""
-        try:
-            request = request_from_arrays(arrays)
-            response = self.mllm.run(request)
-        except ValueError as exc:  # malformed tensors, undecodable image and the like
-            return None, AdapterError(f"invalid request: {exc}", invalid_input=True)
-        except Exception as exc:
-            traceback.print_exc()
-            return None, AdapterError(f"model failed: {type(exc).__name__}: {exc}", invalid_input=False)
-        return response_to_arrays(response), None
+        return self.handle_batch([arrays])[0]
+
+    def handle_batch(
+        self, batch: Sequence[Arrays], cancelled: Sequence[Callable[[], bool]] | None = None
+    ) -> list[Outcome]:
+        """Outputs or an error for each request of a batch, in order; never raises.
+        `cancelled[i]()` says whether request i's caller has gone (its work is then dropped)."""
+        checks = list(cancelled) if cancelled is not None else [lambda: False] * len(batch)
+        outcomes: list[Outcome | None] = [None] * len(batch)
+        parsed: list[tuple[int, MLLMRequest]] = []
+        for i, arrays in enumerate(batch):
+            try:
+                parsed.append((i, request_from_arrays(arrays)))
+            except ValueError as exc:  # malformed tensors
+                outcomes[i] = (None, AdapterError(f"invalid request: {exc}", invalid_input=True))
+        results = self._run([r for _, r in parsed], [checks[i] for i, _ in parsed])
+        for (i, _), result in zip(parsed, results, strict=True):
+            outcomes[i] = self._outcome(result)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _run(
+        self, requests: list[MLLMRequest], cancelled: list[Callable[[], bool]]
+    ) -> list[MLLMResponse | Exception]:
+        run_batch = getattr(self.mllm, "run_batch", None)
+        if run_batch is not None:
+            try:
+                return run_batch(requests, cancelled)
+            except Exception as exc:  # run_batch answers per request; this is a bug, for them all
+                return [exc] * len(requests)
+        results: list[MLLMResponse | Exception] = []
+        for request, gone in zip(requests, cancelled, strict=True):
+            try:
+                if gone():
+                    raise MLLMError("the caller cancelled the request", ErrorKind.CANCELLED)
+                results.append(self.mllm.run(request))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    def _outcome(self, result: MLLMResponse | Exception) -> Outcome:
+        if isinstance(result, MLLMResponse):
+            return response_to_arrays(result), None
+        if isinstance(result, MLLMError) and result.kind is ErrorKind.CANCELLED:
+            self.cancelled += 1
+            return None, AdapterError(str(result), invalid_input=False, cancelled=True)
+        if isinstance(result, ValueError):  # undecodable image and the like
+            return None, AdapterError(f"invalid request: {result}", invalid_input=True)
+        traceback.print_exception(result)
+        return None, AdapterError(f"model failed: {type(result).__name__}: {result}", invalid_input=False)
 
     def cache_stats(self) -> dict[str, float]:
         """Counters of the image-prefix cache, for the server's metrics (zeros without one)."""

@@ -9,6 +9,11 @@ Inputs:  IMAGE (one encoded image), PROMPTS (N), MODE (generate|score), MAX_NEW_
          (what a constrained answer may say instead of names; "" for nothing).
 Outputs: TEXT, YES_PROBABILITY, PROMPT_TOKENS, GENERATED_TOKENS (N each), COMPUTE_SECONDS and
          MODEL_VERSION (one each).
+
+The model batches requests (`max_batch_size` > 0), so every tensor on the wire has a leading
+batch axis of 1: one request is one image. The per-prompt inputs are ragged (requests with
+different numbers of prompts share a batch), and every input is always sent, so that any two
+requests can be batched together.
 """
 
 from __future__ import annotations
@@ -55,9 +60,14 @@ class TensorSpec:
         kind = self.data_type.removeprefix("TYPE_")
         return "BYTES" if kind == "STRING" else kind
 
-    def config_line(self) -> str:
+    def config_line(self, ragged: bool = False) -> str:
         optional = ", optional: true" if self.optional else ""
-        return f'  {{ name: "{self.name}", data_type: {self.data_type}, dims: [ {self.dims} ]{optional} }}'
+        # An input with one entry per prompt may differ in length between the requests of a batch.
+        ragged_batch = ", allow_ragged_batch: true" if ragged and self.dims == -1 else ""
+        return (
+            f'  {{ name: "{self.name}", data_type: {self.data_type}, dims: [ {self.dims} ]'
+            f"{optional}{ragged_batch} }}"
+        )
 
 
 INPUTS = (
@@ -80,10 +90,11 @@ _SPECS = {spec.name: spec for spec in (*INPUTS, *OUTPUTS)}
 
 
 def _array(name: str, values: Iterable) -> np.ndarray:
+    """One request's tensor: its values behind a batch axis of 1."""
     dtype = _SPECS[name].numpy_dtype
     if dtype is np.object_:
-        return np.array([v.encode("utf-8") if isinstance(v, str) else v for v in values], dtype=np.object_)
-    return np.array(list(values), dtype=dtype)
+        return np.array([[v.encode("utf-8") if isinstance(v, str) else v for v in values]], dtype=np.object_)
+    return np.array([list(values)], dtype=dtype)
 
 
 def _text(value) -> str:
@@ -91,18 +102,16 @@ def _text(value) -> str:
 
 
 def request_to_arrays(request: MLLMRequest) -> dict[str, np.ndarray]:
-    arrays = {
+    names = request.allowed_names or ((),) * len(request.prompts)
+    return {
         "IMAGE": _array("IMAGE", [request.image]),
         "PROMPTS": _array("PROMPTS", request.prompts),
         "MODE": _array("MODE", [request.mode.value]),
         "MAX_NEW_TOKENS": _array("MAX_NEW_TOKENS", [request.max_new_tokens]),
         "NONE_ANSWER": _array("NONE_ANSWER", [request.none_answer]),
+        # Always sent ("" for a free answer): requests with and without it batch together.
+        "ALLOWED_NAMES": _array("ALLOWED_NAMES", (json.dumps(list(n)) if n else "" for n in names)),
     }
-    if request.allowed_names is not None:
-        arrays["ALLOWED_NAMES"] = _array(
-            "ALLOWED_NAMES", (json.dumps(list(n)) if n else "" for n in request.allowed_names)
-        )
-    return arrays
 
 
 def request_from_arrays(arrays: Mapping[str, np.ndarray | None]) -> MLLMRequest:
@@ -131,10 +140,13 @@ def request_from_arrays(arrays: Mapping[str, np.ndarray | None]) -> MLLMRequest:
             )
         except json.JSONDecodeError as exc:
             raise ValueError(f"ALLOWED_NAMES entries must be JSON lists: {exc}") from None
+    prompt_texts = tuple(_text(p) for p in prompts.reshape(-1))
+    if allowed_names is not None and len(allowed_names) == len(prompt_texts) and not any(allowed_names):
+        allowed_names = None  # every answer free: the same as no constraint
     none_answer = arrays.get("NONE_ANSWER")
     return MLLMRequest(
         image=bytes(image[0]),
-        prompts=tuple(_text(p) for p in prompts.reshape(-1)),
+        prompts=prompt_texts,
         mode=mode,
         max_new_tokens=max_new_tokens,
         allowed_names=allowed_names,
@@ -182,7 +194,9 @@ _BLOCK = re.compile(re.escape(_BEGIN) + r".*?" + re.escape(_END), re.S)
 def config_block() -> str:
     """The `input` and `output` blocks of config.pbtxt, between their markers."""
     lines = [_BEGIN, "input ["]
-    lines += [spec.config_line() + ("," if i < len(INPUTS) - 1 else "") for i, spec in enumerate(INPUTS)]
+    lines += [
+        spec.config_line(ragged=True) + ("," if i < len(INPUTS) - 1 else "") for i, spec in enumerate(INPUTS)
+    ]
     lines += ["]", "output ["]
     lines += [spec.config_line() + ("," if i < len(OUTPUTS) - 1 else "") for i, spec in enumerate(OUTPUTS)]
     lines += ["]", _END]

@@ -10,7 +10,12 @@ Two execution paths answer the same request with the same texts and probabilitie
   (TagLLM's second stage) does not encode the image again.
 - `shared_prefix=False` (the naive reference): every prompt is a full `generate` or forward
   with the image, as a plain transformers user would write it.
-"""
+
+`run_batch` answers several requests together (the model server's dynamic batches): images
+whose inputs have one length are prefilled in one forward pass, and the suffixes of all
+requests share batches (`tagllm.mllm.suffix_rows`), generate and score rows side by side. Each
+request gets the answers it gets alone, or its own error; a cancelled one is dropped between
+decoding steps."""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import io
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +35,13 @@ from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor, DynamicCache
 from transformers.processing_utils import ProcessorMixin
 
+from tagllm.mllm.batch_jobs import Batch, Job, Row
 from tagllm.mllm.constraints import AllowedNamesConstraint, BatchConstraint
 from tagllm.mllm.contract import NO_CONTEXT, CallContext, MLLMRequest, MLLMResponse, Mode, PromptResult
+from tagllm.mllm.kv_rows import Prefix, concat_inputs, split_batch
 from tagllm.mllm.prefix_cache import PrefixEntry, cache_bytes, prefix_cache
 from tagllm.mllm.processors import register_processors
+from tagllm.mllm.suffix_rows import SuffixRows
 
 # Stands in for the prompt while the chat template is rendered, to split head from tail.
 _SENTINEL = "\ue000"
@@ -43,7 +51,7 @@ _NO_WORDS = ("no", "No", " no", " No", "NO")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-class TransformersMLLM:
+class TransformersMLLM(SuffixRows):
     """Loads any checkpoint that `AutoProcessor` + `AutoModelForImageTextToText` can load."""
 
     def __init__(
@@ -73,8 +81,7 @@ class TransformersMLLM:
             raise ValueError(f"{model_dir}: the processor has no chat template")
         self.tokenizer = self.processor.tokenizer
         self.model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=_DTYPES[dtype])
-        # transformers types `to` through a decorator that mypy reads as taking a model.
-        self.model.to(device).eval()  # type: ignore[arg-type]
+        self.model.to(device).eval()
         self.device = torch.device(device)
         self.shared_prefix = shared_prefix
         self.max_batch_rows = max_batch_rows
@@ -118,44 +125,150 @@ class TransformersMLLM:
 
     def run(self, request: MLLMRequest, context: CallContext = NO_CONTEXT) -> MLLMResponse:
         """Answers in-process; the context's deadline is the caller's business (nothing to cancel)."""
-        # Decoded on first use: a request whose image prefix is cached never needs the pixels.
-        image = functools.cache(lambda: decode_image(request.image))
+        outcome = self.run_batch([request])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def run_batch(
+        self, requests: Sequence[MLLMRequest], cancelled: Sequence[Callable[[], bool]] | None = None
+    ) -> list[MLLMResponse | Exception]:
+        """Answers several requests together: their image prefills in shared forward passes, then
+        all their prompts' suffixes in shared batches. Each request gets what it would alone, or
+        its own error (an undecodable image fails that request only). `cancelled[i]()` is asked
+        between batches and decoding steps; a request that says True is dropped with a CANCELLED
+        error while the others go on."""
+        checks = list(cancelled) if cancelled is not None else [_never] * len(requests)
+        outcomes: list[Any] = [None] * len(requests)
         with self._lock, torch.inference_mode():
             start = time.perf_counter()
-            constraints = self._constraints(request)
-            if self.shared_prefix:
-                results = self._run_shared(image, request, constraints)
-            else:
-                results = [
-                    self._run_single(image(), prompt, request, constraint)
-                    for prompt, constraint in zip(request.prompts, constraints, strict=True)
-                ]
-            seconds = time.perf_counter() - start
-        return MLLMResponse(results=tuple(results), compute_seconds=seconds, model_version=self._version)
+            jobs = []
+            for index, request in enumerate(requests):
+                try:
+                    constraints = self._constraints(request)
+                    split = self._split_prompts(request.prompts) if self.shared_prefix else None
+                except Exception as exc:
+                    outcomes[index] = exc
+                    continue
+                image = functools.cache(functools.partial(decode_image, request.image))
+                jobs.append(Job(index, request, constraints, split, image, [None] * len(request.prompts)))
+            batch = Batch(outcomes, checks)
+            try:
+                self._run_jobs(jobs, batch)
+            except Exception as exc:  # a failure of the shared work fails every request still open
+                for job in batch.live(jobs):
+                    outcomes[job.index] = exc
+            # Each request of a batch is charged an equal share of its time.
+            seconds = (time.perf_counter() - start) / max(1, len(requests))
+        for job in batch.live(jobs):
+            results = tuple(r for r in job.results if r is not None)
+            assert len(results) == len(job.results), "a prompt of an open request went unanswered"
+            outcomes[job.index] = MLLMResponse(results, seconds, self._version)
+        return outcomes
 
     def image_prefix_tokens(self, image: bytes) -> int:
         """Tokens of the chat header and the image that every prompt about `image` starts with."""
         with self._lock, torch.inference_mode():
-            return self._image_prefix(lambda: decode_image(image), image).length
+            entry = self._image_prefixes([(image, functools.partial(decode_image, image))])[0]
+        if isinstance(entry, Exception):
+            raise entry
+        return entry.length
+
+    def _run_jobs(self, jobs: list[Job], batch: Batch) -> None:
+        batch.drop_cancelled(jobs)
+        alone = [job for job in batch.live(jobs) if job.split is None]
+        for job in alone:  # the naive path, or prompts whose shared start cannot be cut
+            try:
+                for n, (prompt, constraint) in enumerate(
+                    zip(job.request.prompts, job.constraints, strict=True)
+                ):
+                    if batch.drop_cancelled([job]):
+                        break
+                    job.results[n] = self._run_single(job.image(), prompt, job.request, constraint)
+            except Exception as exc:
+                batch.fail(job, exc)
+        shared = [job for job in batch.live(jobs) if job.split is not None]
+        if not shared:
+            return
+        entries = self._image_prefixes([(job.request.image, job.image) for job in shared])
+        for job, entry in zip(shared, entries, strict=True):
+            if isinstance(entry, Exception):
+                batch.fail(job, entry)
+            else:
+                assert job.split is not None
+                job.prefix = self._extend(
+                    Prefix(entry.cache, entry.length, entry.next_position), job.split[0]
+                )
+        rows = [
+            Row(job, n, suffix)
+            for job in batch.live(shared)
+            if job.split is not None
+            for n, suffix in enumerate(job.split[1])
+        ]
+        for lo in range(0, len(rows), self.max_batch_rows):
+            batch.drop_cancelled(shared)
+            chunk = [row for row in rows[lo : lo + self.max_batch_rows] if batch.is_live(row.job)]
+            if chunk:
+                self._run_rows(chunk, batch)
 
     # -- shared prefix path ------------------------------------------------------------------
 
-    def _image_prefix(self, image: Callable[[], Image.Image], image_bytes: bytes) -> PrefixEntry:
-        """The KV state of the chat header and the image, from the cache or prefilled now."""
-        key = (hashlib.sha256(image_bytes).hexdigest(), self._head_hash)
-        entry = self.prefix_cache.get(key)
-        if entry is not None:
-            return entry
-        inputs = self.processor(images=[image()], text=[self._head], return_tensors="pt").to(self.device)
+    def _image_prefixes(self, images: list[tuple[bytes, Callable[[], Image.Image]]]) -> list[Any]:
+        """The KV state of the chat header and each image (or the error that image met), from the
+        cache or prefilled now; images whose inputs have the same length share one forward."""
+        keys = [(hashlib.sha256(data).hexdigest(), self._head_hash) for data, _ in images]
+        found: dict[tuple[str, str], Any] = {}
+        groups: dict[int, list[tuple[tuple[str, str], Any]]] = {}
+        for key, (_, image) in zip(keys, images, strict=True):
+            if key in found:
+                continue
+            found[key] = self.prefix_cache.get(key)
+            if found[key] is not None:
+                continue
+            try:
+                inputs = self.processor(images=[image()], text=[self._head], return_tensors="pt")
+            except Exception as exc:
+                found[key] = exc if isinstance(exc, ValueError) else ValueError(f"image not processed: {exc}")
+                continue
+            groups.setdefault(inputs["input_ids"].shape[1], []).append((key, inputs))
+        for group in groups.values():
+            for key, entry in zip((k for k, _ in group), self._prefill([i for _, i in group]), strict=True):
+                self.prefix_cache.put(key, entry)
+                found[key] = entry
+        return [found[key] for key in keys]
+
+    def _prefill(self, inputs: list[Any]) -> list[PrefixEntry]:
+        """Prefills processor outputs of one length in one forward; one entry per image."""
+        try:
+            batch = concat_inputs(inputs)
+        except RuntimeError:  # pixel tensors that do not stack (per-image tiling): one by one
+            if len(inputs) == 1:
+                raise
+            return [entry for item in inputs for entry in self._prefill([item])]
+        batch = {key: value.to(self.device) for key, value in batch.items()}
         cache = DynamicCache(config=self.model.config)
-        self.model(**inputs, cache=cache, use_cache=True)
-        length = inputs["input_ids"].shape[1]
+        self.model(**batch, cache=cache, use_cache=True)
+        length = batch["input_ids"].shape[1]
         # Multimodal rotary models (Qwen-VL) shift text positions after the image by rope_deltas.
         deltas = getattr(getattr(self.model, "model", None), "rope_deltas", None)
-        next_position = length + (int(deltas.reshape(-1)[0]) if deltas is not None else 0)
-        entry = PrefixEntry(cache, length, next_position, cache_bytes(cache))
-        self.prefix_cache.put(key, entry)
-        return entry
+        shifts = deltas.reshape(-1).tolist() if deltas is not None else [0] * len(inputs)
+        return [
+            PrefixEntry(row, length, length + int(shift), cache_bytes(row))
+            for row, shift in zip(split_batch(cache, self.model.config), shifts, strict=True)
+        ]
+
+    def _extend(self, prefix: Prefix, ids: list[int]) -> Prefix:
+        """The prefix with `ids` (the instructions every prompt of a request starts with) after it."""
+        if not ids:
+            return prefix
+        cache = copy.deepcopy(prefix.cache)
+        tokens = torch.tensor([ids], device=self.device)
+        positions = torch.arange(prefix.next_position, prefix.next_position + len(ids), device=self.device)
+        mask = torch.ones((1, prefix.length + len(ids)), dtype=torch.long, device=self.device)
+        self.model(
+            input_ids=tokens, attention_mask=mask, position_ids=positions[None], cache=cache, use_cache=True
+        )
+        return Prefix(cache, prefix.length + len(ids), prefix.next_position + len(ids))
 
     def _split_prompts(self, prompts: tuple[str, ...]) -> tuple[list[int], list[list[int]]] | None:
         """Token ids of the text all prompts share and of each one's rest, or None.
@@ -172,104 +285,6 @@ class TransformersMLLM:
             if all(head_ids + common_ids + s == f for s, f in zip(suffix_ids, full_ids, strict=True)):
                 return common_ids, suffix_ids
         return None
-
-    def _run_shared(self, image, request: MLLMRequest, constraints) -> list[PromptResult]:
-        split = self._split_prompts(request.prompts)
-        if split is None:
-            return [
-                self._run_single(image(), p, request, c)
-                for p, c in zip(request.prompts, constraints, strict=True)
-            ]
-        common_ids, suffix_ids = split
-        entry = self._image_prefix(image, request.image)
-        cache = copy.deepcopy(entry.cache)
-        prefix_len, next_position = entry.length, entry.next_position
-        if common_ids:  # the instructions every prompt of this stage starts with
-            ids = torch.tensor([common_ids], device=self.device)
-            positions = torch.arange(next_position, next_position + len(common_ids), device=self.device)[None]
-            mask = torch.ones((1, prefix_len + len(common_ids)), dtype=torch.long, device=self.device)
-            self.model(
-                input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
-            )
-            prefix_len += len(common_ids)
-            next_position += len(common_ids)
-
-        results: list[PromptResult] = []
-        for lo in range(0, len(suffix_ids), self.max_batch_rows):
-            rows = slice(lo, lo + self.max_batch_rows)
-            results += self._run_suffixes(
-                cache, prefix_len, next_position, suffix_ids[rows], constraints[rows], request
-            )
-        return results
-
-    def _run_suffixes(self, prefix_cache, prefix_len, next_position, suffix_ids, constraints, request):
-        rows = len(suffix_ids)
-        width = max(len(s) for s in suffix_ids)
-        # Pads sit between the prefix and each suffix, so every row ends in the same column.
-        ids = torch.full((rows, width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
-        mask[:, :prefix_len] = 1
-        positions = torch.full((rows, width), next_position, dtype=torch.long)
-        for row, suffix in enumerate(suffix_ids):
-            pad = width - len(suffix)
-            ids[row, pad:] = torch.tensor(suffix)
-            mask[row, prefix_len + pad :] = 1
-            positions[row, pad:] = torch.arange(next_position, next_position + len(suffix))
-        cache = copy.deepcopy(prefix_cache)
-        cache.batch_repeat_interleave(rows)
-        ids, mask, positions = ids.to(self.device), mask.to(self.device), positions.to(self.device)
-        logits = (
-            self.model(
-                input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
-            )
-            .logits[:, -1, :]
-            .float()
-        )
-        yes = self._yes_probability(logits)
-        prompt_tokens = [prefix_len + len(s) for s in suffix_ids]
-        if request.mode is Mode.SCORE:
-            return [
-                PromptResult(text="", yes_probability=p, prompt_tokens=n, generated_tokens=0)
-                for p, n in zip(yes, prompt_tokens, strict=True)
-            ]
-
-        processor = BatchConstraint(list(constraints), answer_start=0)
-        eos = torch.tensor(self._eos_ids, device=self.device)
-        generated: list[list[int]] = [[] for _ in range(rows)]
-        active = list(range(rows))  # rows still generating; finished ones leave the batch
-        last_positions = positions[:, -1:]
-        for step in range(request.max_new_tokens):
-            tokens = processor.apply(logits, active).argmax(dim=-1)
-            chosen = tokens.tolist()
-            for row, token in zip(active, chosen, strict=True):
-                generated[row].append(token)
-            processor.advance(active, chosen)
-            if step == request.max_new_tokens - 1:
-                break
-            going = (~torch.isin(tokens, eos)).nonzero().flatten()
-            if going.numel() == 0:
-                break
-            if going.numel() < len(active):
-                # Most group answers end early ("none"): stop computing their rows.
-                cache.batch_select_indices(going)
-                mask, last_positions, tokens = mask[going], last_positions[going], tokens[going]
-                active = [active[i] for i in going.tolist()]
-            mask = torch.cat(
-                [mask, torch.ones((len(active), 1), dtype=mask.dtype, device=self.device)], dim=1
-            )
-            last_positions = last_positions + 1
-            logits = (
-                self.model(
-                    input_ids=tokens[:, None],
-                    attention_mask=mask,
-                    position_ids=last_positions,
-                    cache=cache,
-                    use_cache=True,
-                )
-                .logits[:, -1, :]
-                .float()
-            )
-        return [self._result(generated[row], yes[row], prompt_tokens[row]) for row in range(rows)]
 
     # -- naive path --------------------------------------------------------------------------
 
@@ -309,20 +324,9 @@ class TransformersMLLM:
     def _text_ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _yes_probability(self, logits: torch.Tensor) -> list[float]:
-        probs = torch.softmax(logits, dim=-1)
-        yes = probs[:, self._yes_ids].sum(dim=-1)
-        no = probs[:, self._no_ids].sum(dim=-1)
-        return (yes / (yes + no).clamp_min(1e-30)).tolist()
 
-    def _result(self, tokens: list[int], yes_probability: float, prompt_tokens: int) -> PromptResult:
-        answer: list[int] = []
-        for token in tokens:
-            answer.append(token)
-            if token in self._eos_ids:
-                break
-        text = self.tokenizer.decode(answer, skip_special_tokens=True).strip()
-        return PromptResult(text, yes_probability, prompt_tokens, len(answer))
+def _never() -> bool:
+    return False
 
 
 def decode_image(data: bytes) -> Image.Image:

@@ -35,6 +35,8 @@ class StackSettings:
     triton_grpc_port: int = 8001
     triton_metrics_port: int = 8002
     shared_prefix: bool = True
+    # Requests the model server batches together (1: each alone); see TritonSettings.
+    max_batch_size: int = 8
     model_backend: str = "transformers"
     prometheus: bool = False
     prometheus_port: int = 9090
@@ -85,6 +87,7 @@ class StackSettings:
             grpc_port=self.triton_grpc_port,
             metrics_port=self.triton_metrics_port,
             shared_prefix=self.shared_prefix,
+            max_batch_size=self.max_batch_size,
             backend=self.model_backend,
         )
 

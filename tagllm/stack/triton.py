@@ -37,6 +37,9 @@ class TritonSettings:
     threads: int = 0
     prefix_cache_bytes: int = 256 * 1024 * 1024
     backend: str = "transformers"
+    # Requests Triton's dynamic batcher hands the model at once (their work runs together);
+    # 1: every request alone, as before batching.
+    max_batch_size: int = 8
     # Seconds Triton lets in-flight requests finish after SIGTERM.
     exit_timeout: int = 10
     # Requests that may wait in the model's queue; more are refused at once (0: no bound).
@@ -78,6 +81,12 @@ def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
         config, count = re.subn(pattern, rf'\1"{replacement}"', config)
         if count != 1:
             raise RuntimeError(f"config.pbtxt has no parameter {key!r}")
+    if settings.max_batch_size < 1:
+        raise ValueError(f"max_batch_size must be at least 1, got {settings.max_batch_size}")
+    for pattern in (r"^(max_batch_size: )\d+", r"^(  preferred_batch_size: \[ )\d+"):
+        config, count = re.subn(pattern, rf"\g<1>{settings.max_batch_size}", config, flags=re.M)
+        if count != 1:
+            raise RuntimeError(f"config.pbtxt has no line matching {pattern!r}")
     config_path.write_text(with_queue_bound(config, settings.max_queue_size))
     return repository
 

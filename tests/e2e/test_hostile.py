@@ -616,7 +616,7 @@ def test_the_metrics_service_counts_no_poisoned_record(stack, change):
 
 def test_triton_caps_generation_itself(stack):
     arrays = request_to_arrays(MLLMRequest(png(), ("Name the objects.",), Mode.GENERATE, max_new_tokens=8))
-    arrays["MAX_NEW_TOKENS"] = np.array([512], dtype=arrays["MAX_NEW_TOKENS"].dtype)
+    arrays["MAX_NEW_TOKENS"] = np.full_like(arrays["MAX_NEW_TOKENS"], 512)
     specs = {spec.name: spec for spec in INPUTS}
     client = triton_grpc.InferenceServerClient(stack.settings.triton_grpc_address)
     try:

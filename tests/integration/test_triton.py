@@ -10,7 +10,7 @@ from tagllm.mllm.contract import ErrorKind, MLLMError, MLLMRequest, Mode
 from tagllm.mllm.transformers_backend import TransformersMLLM
 from tagllm.mllm.triton_client import TritonMLLM
 from tagllm.stack.triton import TritonSettings, model_ready, triton_process
-from tests.conftest import free_port, png
+from tests.conftest import free_port, png, scraped_total
 
 pytestmark = pytest.mark.integration
 
@@ -172,11 +172,16 @@ def test_a_hung_server_reads_as_not_ready_and_a_killed_ones_shared_memory_is_rem
     assert not list(Path("/dev/shm").glob(f"{shm_prefix(settings)}*"))
 
 
-def test_a_caller_that_goes_away_cancels_the_call_in_flight(client):
+def _metric(triton, name: str) -> float:
+    return scraped_total(f"http://{triton.host}:{triton.metrics_port}/metrics", name, 'model="mllm"')
+
+
+def test_a_caller_that_goes_away_cancels_the_work_in_the_model(client, triton):
     from tagllm.mllm.contract import CallContext
 
     prompts = tuple(f"Describe object number {i} in detail." for i in range(80))
     request = MLLMRequest(png(), prompts, Mode.GENERATE, max_new_tokens=128)
+    dropped = _metric(triton, "tagllm_model_cancelled_requests_total")
     asked = []
 
     def is_active() -> bool:  # still there for the check before the call, gone at the first look
@@ -188,10 +193,16 @@ def test_a_caller_that_goes_away_cancels_the_call_in_flight(client):
         client.run(request, CallContext("cancel-test", None, is_active))
     gone_after = time.monotonic() - started
     assert caught.value.kind is ErrorKind.CANCELLED
-    print(f"cancelled after {gone_after * 1000:.0f} ms")
-    # The server dropped the cancelled work: a short call still gets its answer.
+    # The model itself dropped the work between decoding steps (Triton only drops queued requests).
+    deadline = time.monotonic() + 30
+    while _metric(triton, "tagllm_model_cancelled_requests_total") < dropped + 1:
+        assert time.monotonic() < deadline, "the model never dropped the cancelled request"
+        time.sleep(0.05)
+    # A short call is answered promptly, not after the cancelled one's 80 x 128 tokens.
+    start = time.monotonic()
     short = client.run(MLLMRequest(png(), prompts[:1], Mode.GENERATE, max_new_tokens=2))
     assert len(short.results) == 1
+    print(f"cancelled after {gone_after * 1000:.0f} ms; next call {1000 * (time.monotonic() - start):.0f} ms")
 
 
 def test_a_full_queue_is_refused_at_once_as_overloaded(qwen_dir, tmp_path):
@@ -231,3 +242,40 @@ def test_a_full_queue_is_refused_at_once_as_overloaded(qwen_dir, tmp_path):
     assert kinds.count("ok") >= 2
     refused = [round(seconds, 3) for kind, seconds in outcomes if kind != "ok"]
     print(f"refused after {refused} s; answered after {[round(s, 3) for k, s in outcomes if k == 'ok']} s")
+
+
+def test_concurrent_requests_are_batched_and_each_answered_as_alone(client, triton, qwen_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = ("Is there a cat?\nAnswer yes or no.", "Is there a dog?\nAnswer yes or no.")
+    requests = [
+        MLLMRequest(png(40 + 8 * i, 50, (10 * i, 90, 200)), questions[: 1 + i % 2], Mode.SCORE)
+        if i % 2
+        else MLLMRequest(
+            png(40 + 8 * i, 50, (10 * i, 90, 200)), ("Which?\nObjects: cat, dog",), max_new_tokens=6
+        )
+        for i in range(8)
+    ]
+    requests.insert(3, MLLMRequest(b"not an image", ("x",)))
+    executions = _metric(triton, "nv_inference_exec_count")
+
+    def ask(request):
+        try:
+            return client.run(request)
+        except MLLMError as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        outcomes = list(pool.map(ask, requests))
+    assert isinstance(outcomes[3], MLLMError) and outcomes[3].kind is ErrorKind.INVALID_INPUT
+    local = TransformersMLLM(qwen_dir, prefix_cache_bytes=0)
+    for request, outcome in zip(requests, outcomes, strict=True):
+        if request.image == b"not an image":
+            continue
+        alone = local.run(request)
+        assert [r.text for r in outcome.results] == [r.text for r in alone.results]
+        assert [round(r.yes_probability, 4) for r in outcome.results] == [
+            round(r.yes_probability, 4) for r in alone.results
+        ]
+    # Fewer model executions than requests: Triton handed the model several at once.
+    assert _metric(triton, "nv_inference_exec_count") - executions < len(requests)

@@ -26,3 +26,24 @@ def test_model_benchmark_runs_every_path_on_the_same_images():
     assert controlled["candidates"] == 2 and controlled["multi_option"] > 0
     table = format_table({"models": result})
     assert "naive / optimised TagLLM" in table and "| 2 |" in table
+
+
+def test_batch_sweep_answers_each_batch_as_one_at_a_time(tiny_model_dirs):
+    from tagllm.bench import _images, batch_sweep, format_batch_sweep
+    from tagllm.mllm.transformers_backend import TransformersMLLM
+
+    model = TransformersMLLM(tiny_model_dirs["qwen2_5_vl"])
+    rows = batch_sweep(
+        model,
+        COCO,
+        lambda first, count: _images(first + count, 112)[first:],
+        (1, 3),
+        4,
+        log=lambda line: None,
+    )
+    assert [row["images"] for row in rows] == [1, 3]
+    assert all(row["responses_that_differ"] == 0 for row in rows)
+    assert all(
+        row["batched_images_per_second"] > 0 and row["alone_cpu_seconds_per_image"] > 0 for row in rows
+    )
+    assert "| 3 |" in format_batch_sweep(rows)

@@ -62,7 +62,7 @@ class Echo:
 def test_adapter_answers_and_classifies_errors():
     adapter = ModelAdapter(Echo())
     outputs, error = adapter.handle(request_to_arrays(MLLMRequest(b"img", ("hi",))))
-    assert error is None and list(outputs["TEXT"]) == [b"HI"]
+    assert error is None and outputs["TEXT"].tolist() == [[b"HI"]]  # behind a batch axis
     _, error = adapter.handle({"IMAGE": None})
     assert error.invalid_input and "IMAGE is required" in error.message
     _, error = adapter.handle(request_to_arrays(MLLMRequest(b"bad", ("hi",))))
@@ -84,3 +84,38 @@ def test_config_pbtxt_declares_exactly_the_tensors_of_the_contract():
     config = (resource(MODEL_REPOSITORY) / MODEL_NAME / "config.pbtxt").read_text()
     assert config_is_fresh(config), "run: python -m tagllm.mllm.tensors --write <config.pbtxt>"
     assert not config_is_fresh(config.replace("TYPE_FP32", "TYPE_FP16"))
+
+
+def test_adapter_answers_a_batch_with_one_outcome_per_request():
+    adapter = ModelAdapter(Echo())
+    malformed = request_to_arrays(MLLMRequest(b"img", ("q",)))
+    malformed["MODE"] = np.array([[b"dream"]], dtype=object)
+    batch = [
+        request_to_arrays(MLLMRequest(b"img", ("one",))),
+        malformed,
+        request_to_arrays(MLLMRequest(b"bad", ("x",))),
+        request_to_arrays(MLLMRequest(b"img", ("gone",))),
+        request_to_arrays(MLLMRequest(b"img", ("two", "three"))),
+    ]
+    outcomes = adapter.handle_batch(
+        batch, [lambda: False, lambda: False, lambda: False, lambda: True, lambda: False]
+    )
+    assert [error is None for _, error in outcomes] == [True, False, False, False, True]
+    assert outcomes[0][0]["TEXT"].tolist() == [[b"ONE"]]
+    assert outcomes[4][0]["TEXT"].tolist() == [[b"TWO", b"THREE"]]
+    assert "MODE must be" in outcomes[1][1].message and outcomes[1][1].invalid_input
+    assert outcomes[2][1].invalid_input and not outcomes[2][1].cancelled
+    assert outcomes[3][1].cancelled and adapter.cancelled == 1
+
+
+def test_the_batch_size_setting_reaches_the_model_servers_config(tmp_path):
+    from tagllm.stack.triton import TritonSettings, prepare_model_repository
+
+    for size in (1, 16):
+        repository = prepare_model_repository(
+            TritonSettings(model_dir=tmp_path, max_batch_size=size), tmp_path
+        )
+        config = (repository / MODEL_NAME / "config.pbtxt").read_text()
+        assert f"\nmax_batch_size: {size}\n" in config and f"preferred_batch_size: [ {size} ]" in config
+    with pytest.raises(ValueError, match="at least 1"):
+        prepare_model_repository(TritonSettings(model_dir=tmp_path, max_batch_size=0), tmp_path)

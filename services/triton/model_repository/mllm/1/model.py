@@ -14,6 +14,10 @@ _CACHE_METRICS = {
     "evictions": ("tagllm_prefix_cache_evictions_total", "Image prefixes evicted for room.", "COUNTER"),
     "size": ("tagllm_prefix_cache_bytes", "Bytes of KV state held.", "GAUGE"),
 }
+_CANCELLED_METRIC = (
+    "tagllm_model_cancelled_requests_total",
+    "Requests whose work the model dropped because their callers cancelled them.",
+)
 
 
 class TritonPythonModel:
@@ -30,21 +34,34 @@ class TritonPythonModel:
             self.families.append(family)
             self.metrics[key] = family.Metric(labels=labels)
             self.reported[key] = 0
+        name, description = _CANCELLED_METRIC
+        self.families.append(
+            pb_utils.MetricFamily(name=name, description=description, kind=pb_utils.MetricFamily.COUNTER)
+        )
+        self.cancelled_metric = self.families[-1].Metric(labels=labels)
+        self.reported_cancelled = 0
 
     def execute(self, requests):
-        """Triton hands over a list of requests and expects one response per request, in order."""
-        responses = []
+        """Triton hands over the requests of one dynamic batch and expects one response per
+        request, in order; the adapter runs their work together."""
+        batch = []
         for request in requests:
             arrays = {}
             for spec in INPUTS:
                 tensor = pb_utils.get_input_tensor_by_name(request, spec.name)
                 arrays[spec.name] = tensor.as_numpy() if tensor is not None else None
-            outputs, error = self.adapter.handle(arrays)
+            batch.append(arrays)
+        outcomes = self.adapter.handle_batch(batch, [request.is_cancelled for request in requests])
+        responses = []
+        for outputs, error in outcomes:
             if outputs is None:
                 assert error is not None
-                code = (
-                    pb_utils.TritonError.INVALID_ARG if error.invalid_input else pb_utils.TritonError.INTERNAL
-                )
+                if error.cancelled:
+                    code = pb_utils.TritonError.CANCELLED
+                elif error.invalid_input:
+                    code = pb_utils.TritonError.INVALID_ARG
+                else:
+                    code = pb_utils.TritonError.INTERNAL
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(error.message, code)))
                 continue
             tensors = [pb_utils.Tensor(spec.name, outputs[spec.name]) for spec in OUTPUTS]
@@ -59,6 +76,9 @@ class TritonPythonModel:
             elif value > self.reported[key]:
                 self.metrics[key].increment(value - self.reported[key])
             self.reported[key] = value
+        if self.adapter.cancelled > self.reported_cancelled:
+            self.cancelled_metric.increment(self.adapter.cancelled - self.reported_cancelled)
+            self.reported_cancelled = self.adapter.cancelled
 
     def finalize(self):
         """Called once when the model unloads."""
