@@ -124,5 +124,11 @@ def summary_markdown(report: CalibrationReport) -> str:
         "| class | verified | right | map | threshold |",
         "|---|---|---|---|---|",
     ]
-    lines += [f"| {n} | {k} | {r} | {m} | {t:.3f} |" for n, k, r, m, t in report.classes]
+    lines += [f"| {n} | {k} | {r} | {m} | {t:.3f} |" for n, k, r, m, t in report.classes if k]
+    unseen = sum(1 for row in report.classes if not row[1])
+    if unseen:
+        lines += [
+            "",
+            f"{unseen} classes without a verified candidate take the global map and the pooled threshold.",
+        ]
     return "\n".join(lines) + "\n"

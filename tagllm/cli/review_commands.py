@@ -28,6 +28,18 @@ def _gold(args, vocabulary):
     return gold
 
 
+def _calibrated(report, name: str | None):
+    """The report's vocabulary under `name` (default: its own; NAME-calibrated for a built-in,
+    which cannot be registered again under its name)."""
+    from tagllm.vocab import builtin_names
+    from tagllm.vocab.model import revise
+
+    vocabulary = report.vocabulary
+    base = vocabulary.name
+    name = name or (f"{base}-calibrated" if base in builtin_names() else base)
+    return vocabulary if name == base else revise(vocabulary, name=name)
+
+
 def cmd_calibrate(args) -> int:
     import dataclasses
 
@@ -36,8 +48,7 @@ def cmd_calibrate(args) -> int:
     from tagllm.cli.bulk_commands import _run_vocabulary
     from tagllm.datasets.readers import DatasetError
     from tagllm.eval.runs import EvalError
-    from tagllm.vocab import VocabularyError, builtin_names
-    from tagllm.vocab.model import revise
+    from tagllm.vocab import VocabularyError
 
     try:
         target = Target.parse(args.target)
@@ -47,10 +58,7 @@ def cmd_calibrate(args) -> int:
         records = RunDirectory(args.run).results()
         samples = samples_from_results(((r.image, r.result.verifications) for r in records), gold)
         report = calibrate_vocabulary(vocabulary, samples, gold, target, settings, source=args.run)
-        name = args.name or (
-            f"{vocabulary.name}-calibrated" if vocabulary.name in builtin_names() else vocabulary.name
-        )
-        calibrated = report.vocabulary if name == vocabulary.name else revise(report.vocabulary, name=name)
+        calibrated = _calibrated(report, args.name)
     except (DatasetError, RunError, EvalError, VocabularyError, ValueError) as exc:
         return _error(str(exc))
     report = dataclasses.replace(report, vocabulary=calibrated)
@@ -176,9 +184,10 @@ def cmd_review_pull(args) -> int:
             report = calibrate_vocabulary(vocabulary, samples, gold, target, source=f"reviews of {args.run}")
         except ValueError as exc:
             return _error(str(exc))
-        Path(args.refit).write_text(report.vocabulary.to_yaml(), encoding="utf-8")
+        calibrated = _calibrated(report, None)
+        Path(args.refit).write_text(calibrated.to_yaml(), encoding="utf-8")
         print(summary_markdown(report))
-        print(f"wrote {args.refit}: vocabulary {report.vocabulary.name} {report.vocabulary.full_version}; "
+        print(f"wrote {args.refit}: vocabulary {calibrated.name} {calibrated.full_version}; "
               "fitted on the reviewed (uncertain) images only, so mix in a random labelled sample "
               "when you can", file=sys.stderr)  # fmt: skip
     return 0
