@@ -22,6 +22,7 @@ from tagllm.strategies import (
     TagResult,
     Usage,
     Verdict,
+    Verification,
     VersionInfo,
 )
 from tagllm.v1 import common_pb2
@@ -118,6 +119,7 @@ def result_to_proto(result: TagResult) -> common_pb2.TaggingResult:
                     proposed=label.provenance.proposed,
                     verdict=_VERDICT_TO_PROTO[label.provenance.verdict],
                     verification_score=label.provenance.verification_score or 0.0,
+                    reviewer=label.provenance.reviewer,
                 ),
             )
             for label in result.labels
@@ -144,6 +146,12 @@ def result_to_proto(result: TagResult) -> common_pb2.TaggingResult:
         verified=result.verified,
         confirmed=result.confirmed,
         dropped_answers=result.dropped_answers,
+        verifications=[
+            common_pb2.Verification(
+                name=v.name, yes_probability=v.probability, score=v.score, confirmed=v.confirmed
+            )
+            for v in result.verifications
+        ],
     )
 
 
@@ -164,6 +172,7 @@ def result_from_proto(message: common_pb2.TaggingResult) -> TagResult:
                         if label.provenance.verdict != common_pb2.Provenance.VERDICT_UNSPECIFIED
                         else None
                     ),
+                    reviewer=label.provenance.reviewer,
                 ),
             )
             for label in message.labels
@@ -187,6 +196,9 @@ def result_from_proto(message: common_pb2.TaggingResult) -> TagResult:
         dropped_answers=message.dropped_answers,
         verified=message.verified,
         confirmed=message.confirmed,
+        verifications=tuple(
+            Verification(v.name, v.yes_probability, v.score, v.confirmed) for v in message.verifications
+        ),
     )
 
 
@@ -230,12 +242,21 @@ def record_from_proto(message: metrics_pb2.TaggingRecord) -> TaggedImage:
     if not all(math.isfinite(d) and d >= 0 for d in durations):
         raise ValueError("durations must be finite and not negative")
     names = [label.name for label in result.labels] + list(result.candidates) + list(message.reference.labels)
+    names += [v.name for v in result.verifications]
     if any(len(name) > MAX_NAME_CHARS or not name.isprintable() for name in names):
         raise ValueError(f"label names must be printable and at most {MAX_NAME_CHARS} characters")
     # Reference labels are a set: repeats count once.
-    sizes = (len(result.labels), len(result.candidates), len(set(message.reference.labels)))
+    sizes = (
+        len(result.labels),
+        len(result.candidates),
+        len(set(message.reference.labels)),
+        len(result.verifications),
+    )
     if max(sizes) > message.vocabulary_size:
         raise ValueError("more labels than the vocabulary has categories")
+    scores = [p for v in result.verifications for p in (v.probability, v.score)]
+    if not all(0.0 <= p <= 1.0 for p in scores):
+        raise ValueError("verification scores must be in [0, 1]")
     return TaggedImage(
         result=result,
         vocabulary_size=message.vocabulary_size,

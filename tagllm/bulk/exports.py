@@ -52,6 +52,7 @@ def export_jsonl(run: RunDirectory, results: Records, out: Path) -> None:
                 "path": record.path,
                 "labels": [dataclasses.asdict(label) for label in record.result.labels],
                 "candidates": list(record.result.candidates),
+                "verifications": [dataclasses.asdict(v) for v in record.result.verifications],
                 "usage": dataclasses.asdict(record.result.usage),
                 "version": _version(record),
             }

@@ -2,7 +2,8 @@
 
 Every format keeps each label's score, so `eval` scores an export exactly as the run it came
 from: the run directory and JSONL also carry usage (MLLM calls, tokens, model seconds); COCO,
-CSV and Label Studio files carry labels and scores only.
+CSV and Label Studio files carry labels and scores only. The run directory and JSONL keep every
+verified candidate's P(yes) and served score too, which calibration is measured on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from tagllm.bulk.exports import CSV_STAMP
 from tagllm.bulk.run import RunDirectory, RunError
 from tagllm.files import InputFileError, parse_json, read_json, read_text
-from tagllm.strategies import Usage
+from tagllm.strategies import Usage, Verification
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Predictions:
     versions: tuple[dict[str, str], ...] = ()
     # image -> the file it was read from, where the format keeps it
     paths: dict[str, str] = dataclasses.field(default_factory=dict)
+    # image -> every yes/no answer, kept or dropped, where the format keeps them
+    verifications: dict[str, tuple[Verification, ...]] = dataclasses.field(default_factory=dict)
 
 
 def _unique(versions) -> tuple[dict[str, str], ...]:
@@ -43,11 +46,12 @@ def _from_run(path: Path) -> Predictions:
         {r.image: r.result.usage for r in records},
         _unique(dataclasses.asdict(r.result.version) for r in records),
         {r.image: r.path for r in records if r.path},
+        {r.image: r.result.verifications for r in records},
     )
 
 
 def _from_jsonl(path: Path) -> Predictions:
-    scores, usage, versions, paths = {}, {}, [], {}
+    scores, usage, versions, paths, verifications = {}, {}, [], {}, {}
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
@@ -59,11 +63,13 @@ def _from_jsonl(path: Path) -> Predictions:
             versions.append(data.get("version") or {})
             if data.get("path"):
                 paths[data["image"]] = data["path"]
+            if "verifications" in data:
+                verifications[data["image"]] = tuple(Verification(**v) for v in data["verifications"])
         except InputFileError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             raise RunError(f"{path}:{number}: not an export line ({str(exc)[:200]})") from None
-    return Predictions(scores, usage, _unique(versions), paths)
+    return Predictions(scores, usage, _unique(versions), paths, verifications)
 
 
 def _from_csv(path: Path) -> Predictions:

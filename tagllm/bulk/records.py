@@ -2,7 +2,12 @@
 
 On disk it is one JSON object: `image`, `path` and the fields of `TagResult.to_dict()`
 (`labels` with `name`, `score` and `provenance`, `usage`, `stages`, `version` with the strategy
-spelled as the registry spells it, `candidates`, `verified`, `confirmed`, `dropped_answers`).
+spelled as the registry spells it, `candidates`, `verified`, `confirmed`, `dropped_answers`,
+`verifications`: every yes/no answer with its P(yes), served score and whether it was kept).
+
+A person's review of an image (`RUN/reviews.jsonl`, one `Review` a line) is merged into the
+record when the run is read: the reviewer's labels replace the model's, each with the reviewer in
+its provenance; the model's verifications stay as they were, for calibration.
 """
 
 from __future__ import annotations
@@ -11,7 +16,31 @@ import dataclasses
 import json
 from typing import Any
 
-from tagllm.strategies import TagResult
+from tagllm.strategies import Label, Provenance, TagResult
+
+
+@dataclasses.dataclass(frozen=True)
+class Review:
+    """A person's answer for one image: the vocabulary's labels it has, all of them."""
+
+    image: str
+    labels: tuple[str, ...]
+    # Who answered, as the review tool names them (e.g. "label-studio:reviewer@example.com").
+    reviewer: str
+    # Where the answer lives: tool, project, task and annotation ids, and when it was last changed.
+    source: str = "label-studio"
+    project: int = 0
+    task: int = 0
+    annotation: int = 0
+    updated_at: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> Review:
+        data = json.loads(line)
+        return cls(**{**data, "labels": tuple(data["labels"])})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +50,8 @@ class AnnotationRecord:
     # Absolute path the image was read from.
     path: str
     result: TagResult
+    # The review merged into `result`, if a person answered for this image.
+    review: Review | None = None
 
     @property
     def scores(self) -> dict[str, float]:
@@ -31,8 +62,22 @@ class AnnotationRecord:
         return frozenset(label.name for label in self.result.labels)
 
     def to_json(self) -> str:
+        """The model's record (a review lives in its own file and is never written here)."""
         return json.dumps(
             {"image": self.image, "path": self.path, **self.result.to_dict()}, separators=(",", ":")
+        )
+
+    def reviewed(self, review: Review) -> AnnotationRecord:
+        """This record with the reviewer's labels in place of the model's."""
+        model = {label.name: label for label in self.result.labels}
+        labels = []
+        for name in review.labels:
+            before = model.get(name)
+            provenance = before.provenance if before else Provenance()
+            labels.append(Label(name, 1.0, dataclasses.replace(provenance, reviewer=review.reviewer)))
+        labels.sort(key=lambda label: label.name)
+        return dataclasses.replace(
+            self, result=dataclasses.replace(self.result, labels=tuple(labels)), review=review
         )
 
     @classmethod

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from tagllm.cli import bulk_commands, vocab_commands
+from tagllm.cli import bulk_commands, review_commands, vocab_commands
 from tagllm.cli.options import (
     add_gateway_arguments,
     add_strategy_arguments,
@@ -562,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     vocab_commands.add_parser(commands)
     bulk_commands.add_parsers(commands)
+    review_commands.add_parsers(commands)
     return parser
 
 

@@ -10,9 +10,11 @@ from collections.abc import Mapping
 
 from PIL import Image
 
+from tagllm.calibration.measures import BINS, CalibrationMeasures
 from tagllm.eval.metrics import Scores
-
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+from tagllm.eval.reliability import reliability_diagrams
+from tagllm.eval.svg import PALETTE
+from tagllm.eval.svg import axes as _axes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +33,8 @@ class RunEvaluation:
     versions: tuple[Mapping[str, str], ...] = ()
     # image -> file, where the run recorded it (for example images in the HTML report)
     paths: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Over the run's verified candidates; None when it recorded none (no yes/no stage).
+    calibration: CalibrationMeasures | None = None
 
 
 def _pct(value: float | None) -> str:
@@ -51,6 +55,7 @@ def markdown(runs: list[RunEvaluation]) -> str:
             f"{run.tokens_per_image:.0f} | {run.compute_seconds_per_image:.3f} | "
             f"{run.dollars_per_image:.6f} |"
         )
+    lines += calibration_markdown(runs)
     lines += ["", "Per-class F1 (support = gold images with the class):", ""]
     lines.append("| class | support | " + " | ".join(run.name for run in runs) + " |")
     lines.append("|---|---|" + "---|" * len(runs))
@@ -58,6 +63,28 @@ def markdown(runs: list[RunEvaluation]) -> str:
         cells = " | ".join(_pct(run.scores.classes[i].f1) for run in runs)
         lines.append(f"| {row.name} | {row.support} | {cells} |")
     return "\n".join(lines) + "\n"
+
+
+def calibration_markdown(runs: list[RunEvaluation]) -> list[str]:
+    """ECE and within-image AUC of each run's served scores, over its verified candidates."""
+    lines = [
+        "",
+        f"Calibration over verified candidates, kept or dropped (ECE: {BINS} equal-width score bins; "
+        "AUC: within each image with right and wrong candidates, then averaged):",
+        "",
+        "| run | verified | right | ECE | within-image AUC | AUC images |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        m = run.calibration
+        if m is None:
+            lines.append(f"| {run.name} | 0 | - | - | - | - |")
+            continue
+        auc = "-" if m.auc is None else f"{m.auc:.3f}"
+        lines.append(
+            f"| {run.name} | {m.samples} | {_pct(m.base_rate)}% | {m.ece:.4f} | {auc} | {m.auc_images} |"
+        )
+    return lines
 
 
 def _bars(runs: list[RunEvaluation]) -> str:
@@ -101,24 +128,6 @@ def _pr_curve(run: RunEvaluation, name: str, gold: Mapping[str, set[str]]) -> li
         fp += not positive
         points.append((tp / total if total else 0.0, tp / (tp + fp)))
     return points
-
-
-def _axes(x0: float, y0: float, size: float, x_label: str, y_label: str, x_max: float = 1.0) -> list[str]:
-    """A square plot frame with ticks at 0, 1/2 and 1 of each axis and both axis labels."""
-    svg = [f'<rect x="{x0}" y="{y0}" width="{size}" height="{size}" fill="none" stroke="#999"/>']
-    for fraction in (0.0, 0.5, 1.0):
-        x, y = x0 + size * fraction, y0 + size * (1 - fraction)
-        svg.append(f'<line x1="{x}" x2="{x}" y1="{y0 + size}" y2="{y0 + size + 4}" stroke="#999"/>')
-        svg.append(f'<text x="{x}" y="{y0 + size + 15}" font-size="9" text-anchor="middle">'
-                   f"{x_max * fraction:.3g}</text>")  # fmt: skip
-        svg.append(f'<line x1="{x0 - 4}" x2="{x0}" y1="{y}" y2="{y}" stroke="#999"/>')
-        svg.append(f'<text x="{x0 - 6}" y="{y + 3}" font-size="9" text-anchor="end">{fraction:.3g}</text>')
-    svg.append(f'<text class="axis" x="{x0 + size / 2}" y="{y0 + size + 28}" font-size="11" '
-               f'text-anchor="middle">{html.escape(x_label)}</text>')  # fmt: skip
-    middle = y0 + size / 2
-    svg.append(f'<text class="axis" x="{x0 - 30}" y="{middle}" font-size="11" text-anchor="middle" '
-               f'transform="rotate(-90 {x0 - 30} {middle})">{html.escape(y_label)}</text>')  # fmt: skip
-    return svg
 
 
 def _pr_curves(runs: list[RunEvaluation], gold: Mapping[str, set[str]], top: int = 6) -> str:
@@ -281,5 +290,6 @@ td.labels{{text-align:left;max-width:22em}} .right{{color:#1a7f37}} .wrong{{colo
 <h2>Per-class F1</h2>{_bars(runs)}
 <h2>Precision-recall, most frequent classes</h2>{_pr_curves(runs, gold)}
 <h2>Cost against quality</h2>{_cost_quality(runs)}
+<h2>Reliability of the served scores</h2>{reliability_diagrams(runs)}
 </body></html>
 """

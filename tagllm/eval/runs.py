@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tagllm.bulk.predictions import read_predictions
+from tagllm.calibration.calibrate import samples_from_results
+from tagllm.calibration.measures import measure
 from tagllm.datasets.readers import LabelledSet, read_labels
 from tagllm.eval.metrics import evaluate
 from tagllm.eval.report import RunEvaluation
@@ -79,6 +81,7 @@ def evaluate_run(
     usage = [u for image, u in predictions.usage.items() if image in gold]
     n = max(len(scores), 1)
     compute = sum(u.compute_seconds for u in usage) / n
+    samples = samples_from_results(predictions.verifications.items(), gold)
     return RunEvaluation(
         name=Path(path).name,
         scores=evaluate(scores, gold, categories),
@@ -90,6 +93,7 @@ def evaluate_run(
         predictions=scores,
         versions=predictions.versions,
         paths=predictions.paths,
+        calibration=measure(samples) if samples else None,
     )
 
 
@@ -121,6 +125,9 @@ def summary(runs: list[RunEvaluation]) -> list[dict[str, Any]]:
             "calls_per_image": run.calls_per_image,
             "dollars_per_image": run.dollars_per_image,
             **{k: getattr(run.scores, k) for k in ("op", "orec", "of1", "cp", "cr", "cf1", "map", "images")},
+            "verified": run.calibration.samples if run.calibration else 0,
+            "ece": run.calibration.ece if run.calibration else None,
+            "within_image_auc": run.calibration.auc if run.calibration else None,
         }
         for run in runs
     ]

@@ -3,7 +3,9 @@
 Naming follows Prometheus conventions: a `tagllm_` prefix, base units, `_total` counters, and
 label sets bounded by configuration (strategies x vocabularies; per-class series only for
 vocabularies up to `max_class_labels` categories). Precision, recall and F1 over any window
-are ratios of the agreement counters (deploy/prometheus/rules).
+are ratios of the agreement counters (deploy/prometheus/rules). Live calibration: per score band
+(BINS equal-width bands of the served score), the verified candidates of referenced images and
+how many the reference has; their ratio per band is the reliability diagram, live.
 """
 
 from __future__ import annotations
@@ -14,10 +16,19 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from tagllm.calibration.measures import BINS
 from tagllm.metrics.cost import gpu_dollars
 from tagllm.strategies import STRATEGIES, TagResult
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+SCORE_BANDS = tuple(f"{b / BINS:.1f}-{(b + 1) / BINS:.1f}" for b in range(BINS))
+
+
+def score_band(score: float) -> str:
+    """The band label of a served score; 1.0 falls into the last band."""
+    return SCORE_BANDS[min(max(int(score * BINS), 0), BINS - 1)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +100,13 @@ class TaggingMetrics:
         self.class_fn = counter(
             "tagllm_class_false_negatives", "Per class: reference labels missed.", per_class
         )
+        per_band = ("strategy", "vocabulary", "band")
+        self.band_verified = counter(
+            "tagllm_band_verified", "Verified candidates of referenced images, by score band.", per_band
+        )
+        self.band_agreed = counter(
+            "tagllm_band_agreed", "Of those, the candidates the reference has, by score band.", per_band
+        )
         self.verified = counter("tagllm_candidates_verified", "Candidates asked a yes/no question.")
         self.confirmed = counter("tagllm_candidates_confirmed", "Candidates the yes/no question kept.")
         self.dropped = counter("tagllm_dropped_answers", "Answer pieces that named no allowed category.")
@@ -118,6 +136,9 @@ class TaggingMetrics:
                 self.stage_latency.labels(strategy, stage)
             for counter in (self.images, self.referenced, self.tp, self.fp, self.fn):
                 counter.labels(strategy, vocabulary)
+            for band in SCORE_BANDS:
+                self.band_verified.labels(strategy, vocabulary, band)
+                self.band_agreed.labels(strategy, vocabulary, band)
             per_strategy = (
                 self.calls,
                 self.requests,
@@ -159,6 +180,11 @@ class TaggingMetrics:
         self.tp.labels(s, v).inc(len(labels & reference))
         self.fp.labels(s, v).inc(len(labels - reference))
         self.fn.labels(s, v).inc(len(reference - labels))
+        for verification in result.verifications:
+            band = score_band(verification.score)
+            self.band_verified.labels(s, v, band).inc()
+            if verification.name in reference:
+                self.band_agreed.labels(s, v, band).inc()
         if per_class:
             for name in labels & reference:
                 self.class_tp.labels(s, v, name).inc()

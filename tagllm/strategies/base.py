@@ -68,6 +68,23 @@ class Provenance:
     proposed: bool = False
     verdict: Verdict | None = None
     verification_score: float | None = None
+    # Who decided the label where a person did (a review merged into a run): then the label is
+    # theirs, whatever the model said.
+    reviewer: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Verification:
+    """One yes/no question about a candidate, whether the answer kept it or not: what calibration
+    and its error are measured on."""
+
+    name: str
+    # The model's P(yes), normalised over the yes and no tokens.
+    probability: float
+    # What is served: the category's calibration applied to `probability` (equal without one).
+    score: float
+    # Whether `score` reached the category's threshold.
+    confirmed: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +140,9 @@ class TagResult:
     # (before min_score and max_labels trim the answer).
     verified: int = 0
     confirmed: int = 0
+    # Every yes/no answer, kept or dropped, in the order asked. Labels no question was asked
+    # about (open-ended, multi-option) have none: their score 1 says "proposed", not a probability.
+    verifications: tuple[Verification, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; `from_dict` reads it back equal."""
@@ -145,6 +165,7 @@ class TagResult:
             dropped_answers=int(data.get("dropped_answers", 0)),
             verified=int(data.get("verified", 0)),
             confirmed=int(data.get("confirmed", 0)),
+            verifications=tuple(Verification(**item) for item in data.get("verifications", ())),
         )
 
 
@@ -212,7 +233,11 @@ class Run:
         return response
 
     def result(
-        self, labels: list[Label], candidates=(), dropped: int = 0, verified: int = 0, confirmed: int = 0
+        self,
+        labels: list[Label],
+        candidates=(),
+        dropped: int = 0,
+        verifications: tuple[Verification, ...] = (),
     ) -> TagResult:
         kept = [label for label in labels if label.score >= self.options.min_score]
         kept.sort(key=lambda label: (-label.score, label.name))
@@ -232,8 +257,9 @@ class Run:
             version,
             tuple(candidates),
             dropped,
-            verified,
-            confirmed,
+            verified=len(verifications),
+            confirmed=sum(v.confirmed for v in verifications),
+            verifications=verifications,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tagllm.mllm.contract import MLLMRequest, Mode
 from tagllm.parsing import AnswerParser
-from tagllm.strategies.base import Label, Provenance, Run, TagResult, Verdict, register
+from tagllm.strategies.base import Label, Provenance, Run, TagResult, Verdict, Verification, register
 from tagllm.vocab.model import Category
 from tagllm.vocab.partitions import partition
 
@@ -15,30 +15,35 @@ def _answer_budget(names: int, run: Run) -> int:
     return min(run.options.max_answer_tokens, _TOKENS_PER_NAME * names + 4)
 
 
-def _verify(run: Run, image: bytes, categories: list[Category], stage: str) -> dict[str, float]:
-    """One yes/no prompt per category in one request; returns P(yes) per category name."""
+def _verify(run: Run, image: bytes, categories: list[Category], stage: str) -> tuple[Verification, ...]:
+    """One yes/no prompt per category in one request; each answer's P(yes), its calibrated score
+    and whether that reaches the category's threshold."""
     if not categories:
-        return {}
+        return ()
     prompts = tuple(run.prompts.yes_no(c, run.vocabulary, run.concept_knowledge) for c in categories)
     response = run.ask(stage, MLLMRequest(image=image, prompts=prompts, mode=Mode.SCORE, max_new_tokens=1))
-    return {c.name: r.yes_probability for c, r in zip(categories, response.results, strict=True)}
+    verifications = []
+    for c, r in zip(categories, response.results, strict=True):
+        score = c.score(r.yes_probability)
+        verifications.append(Verification(c.name, r.yes_probability, score, score >= c.threshold))
+    return tuple(verifications)
 
 
-def _confirmed(categories: list[Category], scores: dict[str, float], groups: dict[str, str]) -> list[Label]:
-    """Labels of the categories whose P(yes) reaches their class threshold."""
+def _confirmed(verifications: tuple[Verification, ...], groups: dict[str, str]) -> list[Label]:
+    """Labels of the candidates whose score reached their class threshold."""
     return [
         Label(
-            c.name,
-            scores[c.name],
+            v.name,
+            v.score,
             Provenance(
-                group=groups.get(c.name, ""),
-                proposed=c.name in groups,
+                group=groups.get(v.name, ""),
+                proposed=v.name in groups,
                 verdict=Verdict.CONFIRMED,
-                verification_score=scores[c.name],
+                verification_score=v.probability,
             ),
         )
-        for c in categories
-        if scores[c.name] >= c.threshold
+        for v in verifications
+        if v.confirmed
     ]
 
 
@@ -110,9 +115,8 @@ class Binary:
 
     def tag(self, run: Run, image: bytes) -> TagResult:
         categories = list(run.vocabulary.categories)
-        scores = _verify(run, image, categories, "binary")
-        labels = _confirmed(categories, scores, groups={})
-        return run.result(labels, verified=len(scores), confirmed=len(labels))
+        verifications = _verify(run, image, categories, "binary")
+        return run.result(_confirmed(verifications, groups={}), verifications=verifications)
 
 
 @register
@@ -134,12 +138,10 @@ class TagLLM:
             groups = [("", list(vocabulary.categories))]
         proposed, dropped = _multi_option(run, image, groups, "candidates")
         candidates = [c for c in vocabulary.categories if c.name in proposed]
-        scores = _verify(run, image, candidates, "verification")
-        labels = _confirmed(candidates, scores, groups=proposed)
+        verifications = _verify(run, image, candidates, "verification")
         return run.result(
-            labels,
+            _confirmed(verifications, groups=proposed),
             candidates=[c.name for c in candidates],
             dropped=dropped,
-            verified=len(candidates),
-            confirmed=len(labels),
+            verifications=verifications,
         )

@@ -24,31 +24,33 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tagllm/v1/common.proto\x12\ttagllm.v1\"\xfd\x01\n\x0fStrategyOptions\x12%\n\x08strategy\x18\x01 \x01(\x0e\x32\x13.tagllm.v1.Strategy\x12\x15\n\x08grouping\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x1e\n\x11\x63oncept_knowledge\x18\x03 \x01(\x08H\x01\x88\x01\x01\x12\x11\n\tmin_score\x18\x04 \x01(\x02\x12\x12\n\nmax_labels\x18\x05 \x01(\r\x12\x19\n\x11max_answer_tokens\x18\x06 \x01(\r\x12\x14\n\x0cprompt_style\x18\x07 \x01(\t\x12\x11\n\tpartition\x18\x08 \x01(\tB\x0b\n\t_groupingB\x14\n\x12_concept_knowledge\"\xcc\x01\n\nProvenance\x12\r\n\x05group\x18\x01 \x01(\t\x12\x10\n\x08proposed\x18\x02 \x01(\x08\x12.\n\x07verdict\x18\x03 \x01(\x0e\x32\x1d.tagllm.v1.Provenance.Verdict\x12\x1a\n\x12verification_score\x18\x04 \x01(\x02\"Q\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x15\n\x11VERDICT_CONFIRMED\x10\x01\"\x04\x08\x02\x10\x02*\x10VERDICT_REJECTED\"O\n\x05Label\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12)\n\nprovenance\x18\x03 \x01(\x0b\x32\x15.tagllm.v1.Provenance\"\x82\x01\n\x05Usage\x12\x12\n\nmllm_calls\x18\x01 \x01(\r\x12\x15\n\rmllm_requests\x18\x02 \x01(\r\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x04\x12\x18\n\x10generated_tokens\x18\x04 \x01(\x04\x12\x1d\n\x15model_compute_seconds\x18\x05 \x01(\x01\"\x92\x01\n\x0cVersionStamp\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nvocabulary\x18\x02 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x03 \x01(\t\x12\x1c\n\x14prompt_template_hash\x18\x04 \x01(\t\x12%\n\x08strategy\x18\x05 \x01(\x0e\x32\x13.tagllm.v1.Strategy\"L\n\x0bStageTiming\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\x12\x1d\n\x15model_compute_seconds\x18\x03 \x01(\x01\"\xf6\x01\n\rTaggingResult\x12 \n\x06labels\x18\x01 \x03(\x0b\x32\x10.tagllm.v1.Label\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.tagllm.v1.Usage\x12(\n\x07version\x18\x03 \x01(\x0b\x32\x17.tagllm.v1.VersionStamp\x12&\n\x06stages\x18\x04 \x03(\x0b\x32\x16.tagllm.v1.StageTiming\x12\x12\n\ncandidates\x18\x05 \x03(\t\x12\x10\n\x08verified\x18\x06 \x01(\r\x12\x11\n\tconfirmed\x18\x07 \x01(\r\x12\x17\n\x0f\x64ropped_answers\x18\x08 \x01(\r\"!\n\x0fReferenceLabels\x12\x0e\n\x06labels\x18\x01 \x03(\t*\x82\x01\n\x08Strategy\x12\x18\n\x14STRATEGY_UNSPECIFIED\x10\x00\x12\x17\n\x13STRATEGY_OPEN_ENDED\x10\x01\x12\x19\n\x15STRATEGY_MULTI_OPTION\x10\x02\x12\x13\n\x0fSTRATEGY_BINARY\x10\x03\x12\x13\n\x0fSTRATEGY_TAGLLM\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tagllm/v1/common.proto\x12\ttagllm.v1\"\xfd\x01\n\x0fStrategyOptions\x12%\n\x08strategy\x18\x01 \x01(\x0e\x32\x13.tagllm.v1.Strategy\x12\x15\n\x08grouping\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x1e\n\x11\x63oncept_knowledge\x18\x03 \x01(\x08H\x01\x88\x01\x01\x12\x11\n\tmin_score\x18\x04 \x01(\x02\x12\x12\n\nmax_labels\x18\x05 \x01(\r\x12\x19\n\x11max_answer_tokens\x18\x06 \x01(\r\x12\x14\n\x0cprompt_style\x18\x07 \x01(\t\x12\x11\n\tpartition\x18\x08 \x01(\tB\x0b\n\t_groupingB\x14\n\x12_concept_knowledge\"\xde\x01\n\nProvenance\x12\r\n\x05group\x18\x01 \x01(\t\x12\x10\n\x08proposed\x18\x02 \x01(\x08\x12.\n\x07verdict\x18\x03 \x01(\x0e\x32\x1d.tagllm.v1.Provenance.Verdict\x12\x1a\n\x12verification_score\x18\x04 \x01(\x02\x12\x10\n\x08reviewer\x18\x05 \x01(\t\"Q\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x15\n\x11VERDICT_CONFIRMED\x10\x01\"\x04\x08\x02\x10\x02*\x10VERDICT_REJECTED\"O\n\x05Label\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12)\n\nprovenance\x18\x03 \x01(\x0b\x32\x15.tagllm.v1.Provenance\"\x82\x01\n\x05Usage\x12\x12\n\nmllm_calls\x18\x01 \x01(\r\x12\x15\n\rmllm_requests\x18\x02 \x01(\r\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x04\x12\x18\n\x10generated_tokens\x18\x04 \x01(\x04\x12\x1d\n\x15model_compute_seconds\x18\x05 \x01(\x01\"\x92\x01\n\x0cVersionStamp\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nvocabulary\x18\x02 \x01(\t\x12\x1a\n\x12vocabulary_version\x18\x03 \x01(\t\x12\x1c\n\x14prompt_template_hash\x18\x04 \x01(\t\x12%\n\x08strategy\x18\x05 \x01(\x0e\x32\x13.tagllm.v1.Strategy\"L\n\x0bStageTiming\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\x12\x1d\n\x15model_compute_seconds\x18\x03 \x01(\x01\"W\n\x0cVerification\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0fyes_probability\x18\x02 \x01(\x02\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x11\n\tconfirmed\x18\x04 \x01(\x08\"\xa6\x02\n\rTaggingResult\x12 \n\x06labels\x18\x01 \x03(\x0b\x32\x10.tagllm.v1.Label\x12\x1f\n\x05usage\x18\x02 \x01(\x0b\x32\x10.tagllm.v1.Usage\x12(\n\x07version\x18\x03 \x01(\x0b\x32\x17.tagllm.v1.VersionStamp\x12&\n\x06stages\x18\x04 \x03(\x0b\x32\x16.tagllm.v1.StageTiming\x12\x12\n\ncandidates\x18\x05 \x03(\t\x12\x10\n\x08verified\x18\x06 \x01(\r\x12\x11\n\tconfirmed\x18\x07 \x01(\r\x12\x17\n\x0f\x64ropped_answers\x18\x08 \x01(\r\x12.\n\rverifications\x18\t \x03(\x0b\x32\x17.tagllm.v1.Verification\"!\n\x0fReferenceLabels\x12\x0e\n\x06labels\x18\x01 \x03(\t*\x82\x01\n\x08Strategy\x12\x18\n\x14STRATEGY_UNSPECIFIED\x10\x00\x12\x17\n\x13STRATEGY_OPEN_ENDED\x10\x01\x12\x19\n\x15STRATEGY_MULTI_OPTION\x10\x02\x12\x13\n\x0fSTRATEGY_BINARY\x10\x03\x12\x13\n\x0fSTRATEGY_TAGLLM\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tagllm.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STRATEGY']._serialized_start=1226
-  _globals['_STRATEGY']._serialized_end=1356
+  _globals['_STRATEGY']._serialized_start=1381
+  _globals['_STRATEGY']._serialized_end=1511
   _globals['_STRATEGYOPTIONS']._serialized_start=38
   _globals['_STRATEGYOPTIONS']._serialized_end=291
   _globals['_PROVENANCE']._serialized_start=294
-  _globals['_PROVENANCE']._serialized_end=498
-  _globals['_PROVENANCE_VERDICT']._serialized_start=417
-  _globals['_PROVENANCE_VERDICT']._serialized_end=498
-  _globals['_LABEL']._serialized_start=500
-  _globals['_LABEL']._serialized_end=579
-  _globals['_USAGE']._serialized_start=582
-  _globals['_USAGE']._serialized_end=712
-  _globals['_VERSIONSTAMP']._serialized_start=715
-  _globals['_VERSIONSTAMP']._serialized_end=861
-  _globals['_STAGETIMING']._serialized_start=863
-  _globals['_STAGETIMING']._serialized_end=939
-  _globals['_TAGGINGRESULT']._serialized_start=942
-  _globals['_TAGGINGRESULT']._serialized_end=1188
-  _globals['_REFERENCELABELS']._serialized_start=1190
-  _globals['_REFERENCELABELS']._serialized_end=1223
+  _globals['_PROVENANCE']._serialized_end=516
+  _globals['_PROVENANCE_VERDICT']._serialized_start=435
+  _globals['_PROVENANCE_VERDICT']._serialized_end=516
+  _globals['_LABEL']._serialized_start=518
+  _globals['_LABEL']._serialized_end=597
+  _globals['_USAGE']._serialized_start=600
+  _globals['_USAGE']._serialized_end=730
+  _globals['_VERSIONSTAMP']._serialized_start=733
+  _globals['_VERSIONSTAMP']._serialized_end=879
+  _globals['_STAGETIMING']._serialized_start=881
+  _globals['_STAGETIMING']._serialized_end=957
+  _globals['_VERIFICATION']._serialized_start=959
+  _globals['_VERIFICATION']._serialized_end=1046
+  _globals['_TAGGINGRESULT']._serialized_start=1049
+  _globals['_TAGGINGRESULT']._serialized_end=1343
+  _globals['_REFERENCELABELS']._serialized_start=1345
+  _globals['_REFERENCELABELS']._serialized_end=1378
 # @@protoc_insertion_point(module_scope)

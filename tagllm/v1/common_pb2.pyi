@@ -41,7 +41,7 @@ class StrategyOptions(_message.Message):
     def __init__(self, strategy: _Optional[_Union[Strategy, str]] = ..., grouping: _Optional[bool] = ..., concept_knowledge: _Optional[bool] = ..., min_score: _Optional[float] = ..., max_labels: _Optional[int] = ..., max_answer_tokens: _Optional[int] = ..., prompt_style: _Optional[str] = ..., partition: _Optional[str] = ...) -> None: ...
 
 class Provenance(_message.Message):
-    __slots__ = ("group", "proposed", "verdict", "verification_score")
+    __slots__ = ("group", "proposed", "verdict", "verification_score", "reviewer")
     class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         VERDICT_UNSPECIFIED: _ClassVar[Provenance.Verdict]
@@ -52,11 +52,13 @@ class Provenance(_message.Message):
     PROPOSED_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     VERIFICATION_SCORE_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_FIELD_NUMBER: _ClassVar[int]
     group: str
     proposed: bool
     verdict: Provenance.Verdict
     verification_score: float
-    def __init__(self, group: _Optional[str] = ..., proposed: _Optional[bool] = ..., verdict: _Optional[_Union[Provenance.Verdict, str]] = ..., verification_score: _Optional[float] = ...) -> None: ...
+    reviewer: str
+    def __init__(self, group: _Optional[str] = ..., proposed: _Optional[bool] = ..., verdict: _Optional[_Union[Provenance.Verdict, str]] = ..., verification_score: _Optional[float] = ..., reviewer: _Optional[str] = ...) -> None: ...
 
 class Label(_message.Message):
     __slots__ = ("name", "score", "provenance")
@@ -106,8 +108,20 @@ class StageTiming(_message.Message):
     model_compute_seconds: float
     def __init__(self, stage: _Optional[str] = ..., seconds: _Optional[float] = ..., model_compute_seconds: _Optional[float] = ...) -> None: ...
 
+class Verification(_message.Message):
+    __slots__ = ("name", "yes_probability", "score", "confirmed")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    YES_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    yes_probability: float
+    score: float
+    confirmed: bool
+    def __init__(self, name: _Optional[str] = ..., yes_probability: _Optional[float] = ..., score: _Optional[float] = ..., confirmed: _Optional[bool] = ...) -> None: ...
+
 class TaggingResult(_message.Message):
-    __slots__ = ("labels", "usage", "version", "stages", "candidates", "verified", "confirmed", "dropped_answers")
+    __slots__ = ("labels", "usage", "version", "stages", "candidates", "verified", "confirmed", "dropped_answers", "verifications")
     LABELS_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +130,7 @@ class TaggingResult(_message.Message):
     VERIFIED_FIELD_NUMBER: _ClassVar[int]
     CONFIRMED_FIELD_NUMBER: _ClassVar[int]
     DROPPED_ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATIONS_FIELD_NUMBER: _ClassVar[int]
     labels: _containers.RepeatedCompositeFieldContainer[Label]
     usage: Usage
     version: VersionStamp
@@ -124,7 +139,8 @@ class TaggingResult(_message.Message):
     verified: int
     confirmed: int
     dropped_answers: int
-    def __init__(self, labels: _Optional[_Iterable[_Union[Label, _Mapping]]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., version: _Optional[_Union[VersionStamp, _Mapping]] = ..., stages: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., candidates: _Optional[_Iterable[str]] = ..., verified: _Optional[int] = ..., confirmed: _Optional[int] = ..., dropped_answers: _Optional[int] = ...) -> None: ...
+    verifications: _containers.RepeatedCompositeFieldContainer[Verification]
+    def __init__(self, labels: _Optional[_Iterable[_Union[Label, _Mapping]]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., version: _Optional[_Union[VersionStamp, _Mapping]] = ..., stages: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., candidates: _Optional[_Iterable[str]] = ..., verified: _Optional[int] = ..., confirmed: _Optional[int] = ..., dropped_answers: _Optional[int] = ..., verifications: _Optional[_Iterable[_Union[Verification, _Mapping]]] = ...) -> None: ...
 
 class ReferenceLabels(_message.Message):
     __slots__ = ("labels",)

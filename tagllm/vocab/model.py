@@ -13,7 +13,8 @@ A vocabulary is YAML:
         similar: [remote]           # up to 5 other categories of this vocabulary
         descriptions: [computer mouse, pointing device]   # up to 3 short phrases
         parent: null                # optional parent category name
-        threshold: 0.5              # P(yes) needed to keep the label
+        threshold: 0.5              # score needed to keep the label (after calibration)
+        calibration: {method: platt, a: 1.0, b: 0.0}   # optional: P(yes) -> score (calibration.py)
         provenance: "..."           # optional: where this entry's knowledge came from
     groups:                         # co-occurrence partition (CooP); default: super-category chunks
       - {name: desk, categories: [laptop, mouse, keyboard]}
@@ -35,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from tagllm.vocab.calibration import Calibration, parse_calibration
 from tagllm.vocab.strict_yaml import StrictYamlError, load_strict_yaml
 
 MAX_CATEGORIES = 2000
@@ -69,6 +71,12 @@ class Category:
     parent: str | None = None
     threshold: float = 0.5
     provenance: str = ""
+    # Maps the model's P(yes) to the served score; None: the score is P(yes) itself.
+    calibration: Calibration | None = None
+
+    def score(self, yes_probability: float) -> float:
+        """The served score of a yes/no answer about this category."""
+        return yes_probability if self.calibration is None else self.calibration.apply(yes_probability)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,8 +268,18 @@ def _category(raw: Any, where: str, fail) -> Category:
     provenance = raw.get("provenance") or ""
     if provenance:
         provenance = _phrase(provenance, f"{where}.provenance", fail, MAX_PROVENANCE_CHARS)
+    calibration = parse_calibration(raw.get("calibration"), f"{where}.calibration", fail)
     return Category(
-        name, display, synonyms, super_category, similar, descriptions, parent, float(threshold), provenance
+        name,
+        display,
+        synonyms,
+        super_category,
+        similar,
+        descriptions,
+        parent,
+        float(threshold),
+        provenance,
+        calibration,
     )
 
 
@@ -350,6 +368,8 @@ def _to_plain(vocabulary: Vocabulary) -> dict[str, Any]:
             entry["threshold"] = c.threshold
         if c.provenance:
             entry["provenance"] = c.provenance
+        if c.calibration is not None:
+            entry["calibration"] = c.calibration.to_plain()
         categories.append(entry)
     plain: dict[str, Any] = {
         "name": vocabulary.name,

@@ -13,7 +13,7 @@ from tagllm.datasets.readers import read_coco
 from tagllm.datasets.synthetic import generate
 from tagllm.eval.report import html_page
 from tagllm.eval.runs import evaluate_runs
-from tagllm.strategies import Label, TagResult, Usage, VersionInfo
+from tagllm.strategies import Label, TagResult, Usage, Verification, VersionInfo
 from tagllm.vocab import builtin_vocabulary
 
 pytestmark = pytest.mark.integration
@@ -31,11 +31,15 @@ def run_of(path, items, truth, scored: bool):
         for n, item in enumerate(items):
             labels = sorted(truth[item.image_id])[: 1 + n % 2] + (["cup"] if n % 3 == 0 else [])
             scores = [0.9 - 0.1 * i if scored else 1.0 for i in range(len(labels))]
+            # The scored run also asked about a "dog" it dropped (wrong when the image has none).
+            asked = [Verification(n, s, s, True) for n, s in zip(labels, scores, strict=True)]
+            asked += [Verification("dog", 0.3, 0.3, False)] if scored and "dog" not in labels else []
             result = TagResult(
                 tuple(Label(name, score) for name, score in zip(labels, scores, strict=True)),
                 Usage(calls=12, compute_seconds=0.2 if scored else 0.05),
                 (),
                 VersionInfo("qwen2_5_vl/demo", "coco", "1.1+abc", "0123456789ab", run.manifest()["strategy"]),
+                verifications=tuple(asked) if scored else (),
             )
             run.append_result(handle, AnnotationRecord(item.image_id, str(item.path), result))
     return run
@@ -65,13 +69,15 @@ def test_the_report_renders_in_chromium_with_axes_curves_provenance_and_examples
     assert "tagllm: AP " in html and "multi: one score for all: a point" in html
     assert "qwen2_5_vl/demo" in html and "0123456789ab" in html and str(annotations) in html
     assert html.count('src="data:image/jpeg;base64,') == 4 and 'class="missed"' in html
+    assert 'class="reliability"' in html and "mean served score in the bin" in html
+    assert "tagllm: ECE " in html and "multi: ECE" not in html  # multi-option labels have no probability
 
     shot = tmp_path / "report.png"
     result = subprocess.run(
-        [CHROMIUM, *FLAGS, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
+        [CHROMIUM, *FLAGS, f"--screenshot={shot}", "--window-size=1280,2800", page.as_uri()],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
     with Image.open(shot) as image:
-        assert image.size == (1280, 2400)
+        assert image.size == (1280, 2800)
         assert len(image.convert("RGB").getcolors(maxcolors=1_000_000) or ()) > 50  # text, plots and pictures

@@ -21,13 +21,14 @@ from tagllm.strategies import (
     TagResult,
     Usage,
     Verdict,
+    Verification,
     VersionInfo,
 )
 
 RESULT = TagResult(
     labels=(
         Label("cat", 0.75, Provenance("animals", True, Verdict.CONFIRMED, 0.75)),
-        Label("dog", 1.0, Provenance(proposed=True)),
+        Label("dog", 1.0, Provenance(proposed=True, reviewer="label-studio:ann@example.com")),
     ),
     usage=Usage(calls=12, requests=2, prompt_tokens=900, generated_tokens=14, compute_seconds=0.5),
     stages=(StageTiming("candidates", 0.25, 0.125), StageTiming("verification", 0.5, 0.375)),
@@ -36,6 +37,11 @@ RESULT = TagResult(
     dropped_answers=2,
     verified=3,
     confirmed=1,
+    verifications=(
+        Verification("cat", 0.75, 0.75, True),
+        Verification("dog", 0.25, 0.125, False),
+        Verification("cow", 0.5, 0.375, False),
+    ),
 )
 
 
@@ -55,6 +61,10 @@ def test_a_record_carries_the_result_and_the_reference():
     assert nobody_saw_anything.reference == ()
     with pytest.raises(ValueError, match="negative"):
         record_from_proto(record_to_proto(result_to_proto(RESULT), 80, -1.0, None, "r4"))
+    out_of_range = result_to_proto(RESULT)
+    out_of_range.verifications[0].score = 1.5
+    with pytest.raises(ValueError, match="verification scores"):
+        record_from_proto(record_to_proto(out_of_range, 80, 0.75, None, "r5"))
 
 
 def test_options_left_unset_take_the_librarys_defaults():
@@ -136,3 +146,26 @@ def test_series_stay_bounded_by_vocabularies_and_classes():
     assert (
         registry.get_sample_value("tagllm_images_total", {"strategy": "tagllm", "vocabulary": "zoo"}) is None
     )
+
+
+def test_agreement_per_score_band_counts_verified_candidates_of_referenced_images():
+    from prometheus_client import CollectorRegistry
+
+    from tagllm.metrics import TaggingMetrics
+
+    registry = CollectorRegistry()
+    metrics = TaggingMetrics(registry, 2.5, 0.05)
+    metrics.prepare("coco", ["cat", "dog", "cow"])
+
+    def sample(name, band):
+        labels = {"strategy": "tagllm", "vocabulary": "coco", "band": band}
+        return registry.get_sample_value(f"tagllm_band_{name}_total", labels)
+
+    assert sample("verified", "0.0-0.1") == 0  # series exist before the first record
+    message = record_to_proto(result_to_proto(RESULT), 80, 0.75, reference_to_proto(["cat", "cow"]), "r1")
+    metrics.observe(record_from_proto(message))
+    metrics.observe(record_from_proto(record_to_proto(result_to_proto(RESULT), 80, 0.75, None, "r2")))
+    # cat 0.75 (right), dog 0.125 (wrong), cow 0.375 (right); the unreferenced record counts nowhere.
+    assert (sample("verified", "0.7-0.8"), sample("agreed", "0.7-0.8")) == (1, 1)
+    assert (sample("verified", "0.1-0.2"), sample("agreed", "0.1-0.2")) == (1, 0)
+    assert (sample("verified", "0.3-0.4"), sample("agreed", "0.3-0.4")) == (1, 1)

@@ -215,3 +215,45 @@ def test_a_caller_that_goes_away_gets_no_second_stage():
     with pytest.raises(MLLMError) as caught:
         tag_image(KITCHEN, COCO, StrategyOptions(), scripted(), CallContext.within(-1.0))
     assert caught.value.kind is ErrorKind.DEADLINE
+
+
+def test_every_verified_candidate_is_recorded_kept_or_dropped_and_unverified_labels_carry_none():
+    result = tag_image(KITCHEN, COCO, StrategyOptions(), scripted(cooccur={"oven": "microwave"}))
+    recorded = {v.name: v for v in result.verifications}
+    assert set(recorded) == set(result.candidates)
+    assert recorded["microwave"].probability == 0.1 and not recorded["microwave"].confirmed
+    assert recorded["oven"].probability == 0.9 and recorded["oven"].confirmed
+    assert all(v.score == v.probability for v in result.verifications)  # no calibration in coco
+    assert (result.verified, result.confirmed) == (len(recorded), len(result.labels))
+    multi = tag_image(KITCHEN, COCO, StrategyOptions(strategy="multi_option"), scripted())
+    assert multi.verifications == () and multi.verified == 0
+    assert all(label.provenance.verification_score is None for label in multi.labels)
+
+
+def test_a_calibrated_vocabulary_serves_calibrated_scores_against_its_thresholds():
+    import dataclasses
+
+    from tagllm.vocab.calibration import Calibration
+    from tagllm.vocab.model import revise
+
+    shrink = Calibration("platt", a=1.0, b=-3.0)  # 0.9 -> 0.31, 0.1 -> 0.006
+    categories = [
+        dataclasses.replace(c, calibration=shrink, threshold=0.25) if c.name in ("oven", "cup") else c
+        for c in COCO.categories
+    ]
+    calibrated = revise(COCO, categories=categories)
+    result = tag_image(
+        KITCHEN, calibrated, StrategyOptions(), ScriptedMLLM(calibrated, {KITCHEN: {"oven", "cup", "person"}})
+    )
+    oven = next(label for label in result.labels if label.name == "oven")
+    assert oven.score == pytest.approx(shrink.apply(0.9)) and oven.provenance.verification_score == 0.9
+    assert names(result) == {"oven", "cup", "person"}
+    stricter = revise(
+        COCO,
+        categories=[dataclasses.replace(c, threshold=0.35) if c.name == "oven" else c for c in categories],
+    )
+    result = tag_image(
+        KITCHEN, stricter, StrategyOptions(), ScriptedMLLM(stricter, {KITCHEN: {"oven", "cup", "person"}})
+    )
+    assert names(result) == {"cup", "person"}
+    assert result.version.vocabulary_version == stricter.full_version
