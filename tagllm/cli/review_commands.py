@@ -45,7 +45,7 @@ def cmd_calibrate(args) -> int:
 
     from tagllm.bulk.run import RunDirectory, RunError
     from tagllm.calibration.calibrate import calibrate_vocabulary, samples_from_results, summary_markdown
-    from tagllm.cli.bulk_commands import _run_vocabulary
+    from tagllm.cli.eval_commands import _run_vocabulary
     from tagllm.datasets.readers import DatasetError
     from tagllm.eval.runs import EvalError
     from tagllm.vocab import VocabularyError
@@ -78,7 +78,7 @@ def cmd_calibrate(args) -> int:
 
 def _records_and_vocabulary(args):
     from tagllm.bulk.run import RunDirectory
-    from tagllm.cli.bulk_commands import _run_vocabulary
+    from tagllm.cli.eval_commands import _run_vocabulary
 
     run = RunDirectory(args.run)
     return run, run.results(), _run_vocabulary([args.run], args.vocab)
