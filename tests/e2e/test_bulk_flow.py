@@ -84,8 +84,8 @@ def test_annotate_eval_train_compare(stack, synthetic, tmp_path):
     assert all(0 <= numbers[r][k] <= 1 for r in numbers for k in ("op", "orec", "of1", "cp", "cr", "cf1"))
     html = report.read_text()
     assert html.count("<svg") >= 3 and "<script" not in html
-    # Summary, per-class F1, provenance and examples (with the images the runs recorded).
-    assert html.count("<table") == 4 and html.count('src="data:image/jpeg;base64,') == 4
+    # Summary, calibration, per-class F1, provenance and examples (with the images the runs recorded).
+    assert html.count("<table") == 5 and "ECE" in html and html.count('src="data:image/jpeg;base64,') == 4
 
     trained = {}
     common = ["--val", synthetic, "--backbone", "tiny", "--image-size", 64, "--epochs", 2, "--batch-size", 16,
