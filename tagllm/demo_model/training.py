@@ -177,7 +177,7 @@ class DemoTrainer:
         import torch
 
         scenes = self._scenes("instructions", step, self.recipe.batch)
-        head, tail = _chat_parts(processor)
+        head, tail = chat_parts(processor)
         texts, answers = [], []
         for i, drawn in enumerate(scenes):
             rng = random.Random(split_seed("train-prompts", step * self.recipe.batch + i))
@@ -356,7 +356,7 @@ def _name_token_ids(tokenizer) -> list[list[list[int]]]:
     ]
 
 
-def _chat_parts(processor) -> tuple[str, str]:
+def chat_parts(processor) -> tuple[str, str]:
     """The chat template around a user prompt with one image, as the serving path renders it."""
     sentinel = "\x00PROMPT\x00"
     conversation: Any = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": sentinel}]}]

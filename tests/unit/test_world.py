@@ -4,7 +4,10 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from PIL import Image, ImageDraw
+
 from tagllm.datasets.world import CLASSES, THEMES, scene, split_seed, vocabulary_yaml
+from tagllm.datasets.world_painters import PAINTERS
 from tagllm.demo_model.instructions import InstructionMaker
 from tagllm.parsing.answers import AnswerParser
 from tagllm.prompts import build_styles
@@ -53,3 +56,17 @@ def test_instruction_answers_come_from_the_scenes_truth_in_the_engines_own_promp
         "multi_option_group", "multi_option_partition", "multi_option_all", "yes_no_concepts", "yes_no_bare",
         "open_ended",
     }  # fmt: skip
+
+
+def test_every_painter_draws_its_object_the_same_way_each_time_at_any_size():
+    assert {c.name for c in CLASSES} <= set(PAINTERS) and len(PAINTERS) >= 40
+    for name, paint in PAINTERS.items():
+        for side in (40, 80, 120):  # the world draws objects of 39 px and more
+            layers = []
+            for _ in range(2):
+                layer = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+                paint(ImageDraw.Draw(layer), side, random.Random(side))
+                layers.append(layer)
+            drawn = sum(layers[0].getchannel("A").histogram()[129:])
+            assert layers[0].tobytes() == layers[1].tobytes(), name
+            assert 0.08 * side * side < drawn < side * side, (name, side, drawn)  # an object, not the canvas
