@@ -407,15 +407,13 @@ def test_the_monitoring_component_carries_current_copies():
 def referenced_metrics() -> dict[str, set[str]]:
     """Metric names each consumer reads: the HPAs, the adapter rules, alerts, rules, panels."""
     deploy = ROOT / "deploy"
+    rules = yaml.safe_load((deploy / "prometheus" / "prometheus-adapter.yaml").read_text())["rules"]
     names = {
-        "hpa": {
-            m["pods"]["metric"]["name"]
-            for h in of_kind("gpu", "HorizontalPodAutoscaler")
-            for m in h["spec"]["metrics"]
-        },
+        # The series the adapter reads: its rules' series and what their queries divide by.
         "adapter": {
-            r["seriesQuery"].split("{")[0]
-            for r in yaml.safe_load((deploy / "prometheus" / "prometheus-adapter.yaml").read_text())["rules"]
+            n
+            for r in rules
+            for n in re.findall(r"\b((?:tagllm|nv)_[a-z_]+)\b", r["seriesQuery"] + r["metricsQuery"])
         },
     }
     expressions = {"rules and alerts": [], "panels": []}
@@ -434,12 +432,21 @@ def referenced_metrics() -> dict[str, set[str]]:
 
 
 def test_the_autoscalers_and_adapter_rules_agree():
-    names = referenced_metrics()
-    assert (
-        names["hpa"]
-        == names["adapter"]
-        == {"tagllm_grpc_server_in_flight", "nv_inference_pending_request_count"}
-    )
+    """Every custom metric an HPA asks for is one the adapter serves, and the reverse; the gateway
+    also scales on CPU, where idle streams make its open RPCs over-count the work."""
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus-adapter.yaml").read_text())["rules"]
+    served = {r["name"]["as"] for r in rules}
+    metrics = {h["metadata"]["name"]: h["spec"]["metrics"] for h in of_kind("gpu", "HorizontalPodAutoscaler")}
+    asked = {m["pods"]["metric"]["name"] for ms in metrics.values() for m in ms if m["type"] == "Pods"}
+    assert asked == served == {
+        "tagllm_grpc_server_in_flight", "nv_inference_pending_request_count", "tagllm_model_queue_seconds"
+    }  # fmt: skip
+    by_kind = {
+        name: {m["resource"]["name"] if m["type"] == "Resource" else m["pods"]["metric"]["name"] for m in ms}
+        for name, ms in metrics.items()
+    }
+    assert "tagllm_model_queue_seconds" in by_kind["tagllm-model-server"]
+    assert "cpu" in by_kind["tagllm-gateway"]
 
 
 @pytest.mark.parametrize("target", TARGETS)
