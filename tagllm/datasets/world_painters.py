@@ -1,9 +1,6 @@
 """The painters of the synthetic world: each draws one object filling a transparent square canvas.
-
-`PAINTERS` holds 43 COCO classes; the world (`world.py`) draws the 20 its demo model knows, and
-the rest (look-alikes such as a fork, a knife and a spoon, or a plate and a frisbee) are ready
-for a larger world.
-"""
+`PAINTERS` has 43 COCO classes; `world.py` draws the 20 the demo model knows, the rest are ready
+for a larger world (look-alikes such as a fork, a knife and a spoon, or a plate and a frisbee)."""
 
 from __future__ import annotations
 
