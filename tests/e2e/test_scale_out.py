@@ -280,7 +280,12 @@ def test_replicas_found_by_dns_share_the_load_keep_affinity_and_survive_changes(
     assert changed.is_set()
     assert _answered_once(before, cluster.answered(), 48)  # every image once, none failed
     assert cluster.triton_metric("127.0.0.6", "nv_inference_request_success") > 0
-    assert cluster.refiner_handled("127.0.0.7") > 0
+    # The gateways reach the added refiner after their next lookup (every second here); a batched
+    # model server may answer the 48 images before that, so tag on until it takes traffic.
+    deadline = time.monotonic() + 30
+    while cluster.refiner_handled("127.0.0.7") == 0:
+        assert time.monotonic() < deadline, "the added refiner never took traffic"
+        _tag_all(cluster, _images(8, 200), "pets")
 
     # Both gateways restart: the registered vocabulary is still known to each.
     for name in ("a", "b"):
@@ -300,7 +305,10 @@ def queued_cluster(qwen_dir, tmp_path):
     with DnsServer() as dns:
         cluster = Cluster(qwen_dir, tmp_path, dns, max_queue_size=2,
                           refiner_env={"TAGLLM_REFINER_TRITON_AFFINITY_SLACK": "0",
-                                       "TAGLLM_REFINER_OVERLOAD_RETRY_SECONDS": "0.5"})  # fmt: skip
+                                       "TAGLLM_REFINER_OVERLOAD_RETRY_SECONDS": "0.5",
+                                       # No connection age here: it would cut (UNAVAILABLE, after
+                                       # the drain) the calls that wait on the stalled server.
+                                       "TAGLLM_REFINER_MAX_CONNECTION_AGE_SECONDS": "0"})  # fmt: skip
         dns.set(TRITON_NAME, cluster.triton_hosts[:2])
         dns.set(REFINER_NAME, cluster.refiner_hosts[:1])
         try:
