@@ -1,16 +1,18 @@
 """Whether the demo model's yes/no answers depend on the name asked: within-image AUC of P(yes).
 
-For every scene, every class of the vocabulary is asked about; the AUC is the share of
-(drawn class, class not drawn) pairs of the same scene in which the drawn one gets the higher
-P(yes) (ties count half). A model that answers from the image alone or from the name alone
-scores 0.5; one that binds the name to what it sees scores near 1. Training logs it as it goes
-(`DemoRecipe.track_every`).
+For every scene, every class of the vocabulary is asked about; each scene's AUC is the share of
+its (drawn class, class not drawn) pairs in which the drawn one gets the higher P(yes) (ties
+count half), averaged over scenes: the same measure `tagllm eval` reports
+(`tagllm.calibration.measures`). A model that answers from the image alone or from the name
+alone scores 0.5; one that binds the name to what it sees scores near 1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tagllm.calibration.measures import Sample
+from tagllm.calibration.measures import within_image_auc as image_auc
 from tagllm.prompts import Prompts
 from tagllm.vocab import Vocabulary
 
@@ -46,23 +48,10 @@ def within_image_auc(processor, model, vocabulary: Vocabulary, scenes: Sequence,
     questions = [prompts.yes_no(c, vocabulary, concept_knowledge=concepts) for c in categories]
     rows = [(question, drawn.image) for drawn in scenes for question in questions]
     scores = yes_probabilities(processor, model, [q for q, _ in rows], [i for _, i in rows])
-    return pairwise_auc(
-        [
-            [(scores[s * len(categories) + k], c.name in drawn.labels) for k, c in enumerate(categories)]
-            for s, drawn in enumerate(scenes)
-        ]
-    )
-
-
-def pairwise_auc(images: Sequence[Sequence[tuple[float, bool]]]) -> float:
-    """Share of (positive, negative) pairs within one image ranked right, ties half; 0.5 when no
-    image has both."""
-    right = pairs = 0.0
-    for scored in images:
-        positives = [s for s, present in scored if present]
-        negatives = [s for s, present in scored if not present]
-        for p in positives:
-            for n in negatives:
-                right += 1.0 if p > n else 0.5 if p == n else 0.0
-                pairs += 1
-    return right / pairs if pairs else 0.5
+    samples = [
+        Sample(str(s), c.name, score, score, c.name in drawn.labels)
+        for s, drawn in enumerate(scenes)
+        for c, score in zip(categories, scores[s * len(categories) : (s + 1) * len(categories)], strict=True)
+    ]
+    auc, _ = image_auc(samples)
+    return 0.5 if auc is None else auc
