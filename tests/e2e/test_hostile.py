@@ -68,28 +68,35 @@ def tag_request(content: bytes = b"", vocabulary="coco", options=None, reference
     return request
 
 
-@pytest.fixture(scope="module")
-def hostile_gateway(stack):
-    """A gateway with keys, a small in-flight limit and a short stream idle time, before the
-    session's refiner; in-process, on real gRPC."""
+def _gateway(stack, **settings):
+    """Another in-process gateway before the session's refiner, with its own settings."""
     settings = load_settings(
         GatewaySettings,
         "X_",
         port=free_port(),
         refiner_address=stack.settings.refiner_address,
         api_keys=(KEY, "other-key"),
-        max_image_bytes=MAX_IMAGE_BYTES,
-        max_in_flight=4,
-        stream_idle_seconds=2.0,
-        quota_requests_per_second=200,
         cache_entries=0,
+        **settings,
     )
     server = build_gateway(settings)
     server.start()
     address = f"127.0.0.1:{server.port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _health(address) != health_pb2.HealthCheckResponse.SERVING:
+    while _health(address) != health_pb2.HealthCheckResponse.SERVING:
+        assert time.monotonic() < deadline, f"the gateway on {address} never said SERVING"
         time.sleep(0.2)
+    return server, address
+
+
+@pytest.fixture(scope="module")
+def hostile_gateway(stack):
+    """A gateway with keys, a small in-flight limit and a short stream idle time, before the
+    session's refiner; in-process, on real gRPC."""
+    server, address = _gateway(
+        stack, max_image_bytes=MAX_IMAGE_BYTES, max_in_flight=4, stream_idle_seconds=2.0,
+        quota_requests_per_second=200,
+    )  # fmt: skip
     yield address
     server.stop()
 
@@ -385,26 +392,6 @@ def test_a_spent_quota_is_resource_exhausted_with_retry_info(stack):
 
 
 # -- budgets: what one caller may hold at once --------------------------------------------------
-
-
-def _gateway(stack, **settings):
-    """Another in-process gateway before the session's refiner, with its own settings."""
-    settings = load_settings(
-        GatewaySettings,
-        "X_",
-        port=free_port(),
-        refiner_address=stack.settings.refiner_address,
-        api_keys=(KEY, "other-key"),
-        cache_entries=0,
-        **settings,
-    )
-    server = build_gateway(settings)
-    server.start()
-    address = f"127.0.0.1:{server.port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _health(address) != health_pb2.HealthCheckResponse.SERVING:
-        time.sleep(0.2)
-    return server, address
 
 
 def test_a_batch_of_flat_high_pixel_images_is_bounded_by_decoded_pixels(stack):

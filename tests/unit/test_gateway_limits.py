@@ -57,6 +57,18 @@ class Context:
         return self.metadata
 
 
+class Aborted(Exception):
+    pass
+
+
+class AbortingContext(Context):
+    """A context whose abort ends the handler, as gRPC's does, and keeps what it was told."""
+
+    async def abort(self, code, message, trailing_metadata=()):
+        self.code, self.message, self.trailing = code, message, trailing_metadata
+        raise Aborted()
+
+
 def request(content=None, **kwargs):
     return tagging_pb2.TagRequest(
         image=tagging_pb2.Image(content=content or png()), options=strategy_options("multi_option"), **kwargs
@@ -192,17 +204,9 @@ def test_a_stream_keeps_at_most_its_window_in_flight():
 
 
 def test_an_idle_stream_is_ended_after_its_answers():
-    class Aborted(Exception):
-        pass
-
-    class StreamContext(Context):
-        async def abort(self, code, message, trailing_metadata=()):
-            self.code, self.message = code, message
-            raise Aborted()
-
     async def scenario():
         gateway, _ = servicer(stream_idle_seconds=0.2)
-        context, answers = StreamContext(), []
+        context, answers = AbortingContext(), []
         with pytest.raises(Aborted):
             async for answer in gateway.StreamTag(Stream([request()], hang=True), context):
                 answers.append(answer)
@@ -238,22 +242,14 @@ def test_quotas_refuse_whole_charges_with_the_time_to_wait():
 
 
 def test_tag_is_refused_once_a_callers_quota_is_spent():
-    class Aborted(Exception):
-        pass
-
-    class KeyedContext(Context):
-        async def abort(self, code, message, trailing_metadata=()):
-            self.code, self.message, self.trailing = code, message, trailing_metadata
-            raise Aborted()
-
     async def scenario():
         gateway, _ = servicer(api_keys=("k1", "k2"), quota_requests_per_second=1)
-        first = KeyedContext([("authorization", "Bearer k1")])
+        first = AbortingContext([("authorization", "Bearer k1")])
         await gateway.Tag(request(), first)
         await gateway.Tag(request(), first)  # a burst of two seconds' worth
         with pytest.raises(Aborted):
             await gateway.Tag(request(), first)
-        await gateway.Tag(request(), KeyedContext([("authorization", "Bearer k2")]))
+        await gateway.Tag(request(), AbortingContext([("authorization", "Bearer k2")]))
         return first
 
     refused = run(scenario())
@@ -324,20 +320,12 @@ def test_a_stream_whose_answers_are_not_read_stops_reading_images():
 
 
 def test_a_caller_may_hold_only_so_many_streams_open():
-    class Aborted(Exception):
-        pass
-
-    class StreamContext(Context):
-        async def abort(self, code, message, trailing_metadata=()):
-            self.code, self.message = code, message
-            raise Aborted()
-
     async def scenario():
         gateway, _ = servicer(max_streams_per_caller=2)
         held = [gateway.StreamTag(Stream([], hang=True), Context()) for _ in range(2)]
         waiting = [asyncio.create_task(anext(stream)) for stream in held]
         await asyncio.sleep(0.1)
-        third = StreamContext()
+        third = AbortingContext()
         with pytest.raises(Aborted):
             await anext(gateway.StreamTag(Stream([request()]), third))
         for task in waiting:
