@@ -171,7 +171,7 @@ def add_parsers(commands) -> None:
     synthetic.add_argument("--size", type=int, default=256)
     synthetic.set_defaults(func=cmd_dataset_synthetic)
     world = dataset_commands.add_parser(
-        "world", help="scenes of the demo model's synthetic world (20 classes) with exact labels"
+        "world", help="scenes of the demo model's synthetic world with exact labels"
     )
     world.add_argument("--out", required=True)
     world.add_argument("--count", type=int, default=100)

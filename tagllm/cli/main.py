@@ -55,7 +55,7 @@ def _stack_settings(args, run_dir: Path):
 
 def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model-dir", help="checkpoint directory (default: $TAGLLM_MODEL_DIR, else a tiny Qwen2.5-VL)"
+        "--model-dir", help="checkpoint directory (default: $TAGLLM_MODEL_DIR, else the demo model)"
     )
     parser.add_argument("--run-dir", help="where logs and the model repository go (default: a new temp dir)")
     parser.add_argument("--host", default="127.0.0.1", help="address every service listens on")

@@ -1,10 +1,16 @@
-"""A synthetic world whose truth is known: twenty kinds of object drawn procedurally in scenes.
+"""A synthetic world whose truth is known: 43 kinds of object drawn procedurally in scenes.
 
 It is the world the demo model is trained on and measured in. It has the traits that make the
-TagLLM method matter: classes that look alike (an orange and a sports ball, a clock and a
-plate, a tv and a laptop, a car and a bus), classes that appear together (a street: traffic
-light, stop sign, car; a meal: plate, cup, pizza), and small, rotated, half-hidden objects on
-varied backgrounds with clutter. Class names are COCO names, but for `plate`, which COCO lacks.
+TagLLM method matter:
+- classes that look alike, within a theme (a fork, a knife and a spoon; a car, a bus and a
+  truck) and across themes (a plate and a frisbee, broccoli and a potted plant, a vase and a
+  bottle);
+- strong themes (street, meal, market, room, park): most of a scene's 2 to 6 objects come from
+  one theme, so classes co-occur and grouping by co-occurrence has something to find;
+- many names: a prompt listing all 43 is long, and a list answer must read which names it was
+  given;
+- small, rotated, half-hidden objects on varied backgrounds with clutter.
+Class names are COCO names, but for `plate`, which COCO lacks.
 
 Scenes come from a seed: `scene(seed)` always draws the same image with the same labels, and
 `split_seed(split, index)` keeps the training split and the held-out split apart for good.
@@ -24,6 +30,9 @@ from PIL import Image, ImageDraw
 from tagllm.datasets.world_painters import PAINTERS, Painter
 
 VOCABULARY_NAME = "world"
+# The P(yes) a verified class needs, for every class: chosen for TagLLM's OF1 on validation
+# scenes (split `val`) with the shipped demo model, by `scripts/choose_demo_threshold.py`.
+VERIFY_THRESHOLD = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,47 +44,62 @@ class WorldClass:
     similar: tuple[str, ...]
     description: str
     # Its usual size, as a fraction of the image side.
-    size: tuple[float, float] = (0.22, 0.42)
+    size: tuple[float, float] = (0.2, 0.36)
 
     @property
     def painter(self) -> Painter:
         return PAINTERS[self.name]
 
 
-CLASSES: tuple[WorldClass, ...] = (
-    WorldClass("car", "street", "vehicle", ("bus",), "small car on four wheels"),
-    WorldClass("bus", "street", "vehicle", ("car",), "long bus with a row of windows", (0.3, 0.5)),
-    WorldClass(
-        "traffic light",
-        "street",
-        "outdoor",
-        ("fire hydrant",),
-        "dark post with red, yellow and green lamps",
-    ),
-    WorldClass("stop sign", "street", "outdoor", ("traffic light",), "red octagonal sign"),
-    WorldClass(
-        "fire hydrant",
-        "street",
-        "outdoor",
-        ("bottle",),
-        "short fire hydrant with side outlets",
-    ),
-    WorldClass("plate", "meal", "kitchen", ("clock", "donut"), "round plate with a rim and nothing on it"),
-    WorldClass("cup", "meal", "kitchen", ("bottle",), "drinking cup with a handle"),
-    WorldClass("bottle", "meal", "kitchen", ("cup", "fire hydrant"), "bottle with a narrow neck and a cap"),
-    WorldClass("pizza", "meal", "food", ("donut", "orange"), "round pizza with red toppings"),
-    WorldClass("donut", "meal", "food", ("plate", "pizza"), "ring-shaped donut with icing"),
-    WorldClass("orange", "fruit", "food", ("sports ball", "apple"), "orange citrus fruit with a leaf"),
-    WorldClass("apple", "fruit", "food", ("orange",), "red or green apple with a stem"),
-    WorldClass("banana", "fruit", "food", ("kite",), "curved yellow banana"),
-    WorldClass("tv", "room", "electronic", ("laptop",), "television screen on a stand"),
-    WorldClass("laptop", "room", "electronic", ("tv", "book"), "open laptop computer with a keyboard"),
-    WorldClass("clock", "room", "indoor", ("plate",), "round clock with hands and hour marks"),
-    WorldClass("book", "room", "indoor", ("laptop",), "closed book with a spine"),
-    WorldClass("sports ball", "park", "sports", ("orange", "clock"), "ball with curved seams"),
-    WorldClass("kite", "park", "sports", ("umbrella",), "diamond-shaped kite with a tail"),
-    WorldClass("umbrella", "park", "accessory", ("kite",), "open umbrella with a curved handle"),
-)
+SMALL = (0.15, 0.27)
+LARGE = (0.26, 0.42)
+_ROWS: tuple[tuple[str, str, str, tuple[str, ...], str, tuple[float, float]], ...] = (
+    # name, theme, super category, look-alikes, concept description, size
+    ("car", "street", "vehicle", ("bus", "truck"), "small car on four wheels", (0.2, 0.36)),
+    ("bus", "street", "vehicle", ("car", "truck"), "long bus with a row of windows", LARGE),
+    ("truck", "street", "vehicle", ("bus", "car"), "truck with a cab and a box cargo body", LARGE),
+    ("bicycle", "street", "vehicle", ("motorcycle",), "bicycle with a thin frame and thin wheels", (0.2, 0.36)),
+    ("motorcycle", "street", "vehicle", ("bicycle",), "motorcycle with thick wheels and an engine", (0.2, 0.36)),
+    ("traffic light", "street", "outdoor", ("parking meter", "fire hydrant"), "dark post with red, yellow and green lamps", (0.2, 0.36)),
+    ("stop sign", "street", "outdoor", ("traffic light",), "red octagonal sign", (0.2, 0.36)),
+    ("fire hydrant", "street", "outdoor", ("parking meter", "bottle"), "short fire hydrant with side outlets", (0.2, 0.36)),
+    ("parking meter", "street", "outdoor", ("fire hydrant", "traffic light"), "grey meter head with a dial on a thin post", (0.2, 0.36)),
+    ("plate", "meal", "kitchen", ("clock", "frisbee", "bowl"), "round plate with a rim and nothing on it", (0.2, 0.36)),
+    ("cup", "meal", "kitchen", ("bowl", "wine glass", "vase"), "drinking cup with a handle", SMALL),
+    ("bottle", "meal", "kitchen", ("vase", "wine glass", "fire hydrant"), "bottle with a narrow neck and a cap", SMALL),
+    ("wine glass", "meal", "kitchen", ("cup", "bottle"), "glass bowl on a thin stem and a foot", SMALL),
+    ("bowl", "meal", "kitchen", ("cup", "plate"), "deep bowl seen from the side, with no handle", (0.2, 0.36)),
+    ("fork", "meal", "kitchen", ("knife", "spoon"), "fork with tines", SMALL),
+    ("knife", "meal", "kitchen", ("fork", "spoon"), "knife with a flat blade and a handle", SMALL),
+    ("spoon", "meal", "kitchen", ("fork", "knife"), "spoon with an oval bowl", SMALL),
+    ("pizza", "meal", "food", ("cake", "donut", "orange"), "round pizza with red toppings", (0.2, 0.36)),
+    ("donut", "meal", "food", ("plate", "pizza", "cake"), "ring-shaped donut with icing", SMALL),
+    ("cake", "meal", "food", ("sandwich", "pizza"), "layered cake with frosting and a candle", (0.2, 0.36)),
+    ("sandwich", "meal", "food", ("cake", "hot dog", "book"), "triangle of bread with a filling", (0.2, 0.36)),
+    ("orange", "market", "food", ("sports ball", "apple"), "orange citrus fruit with a leaf", SMALL),
+    ("apple", "market", "food", ("orange",), "red or green apple with a stem", SMALL),
+    ("banana", "market", "food", ("carrot", "hot dog", "kite"), "curved yellow banana", (0.2, 0.36)),
+    ("broccoli", "market", "food", ("potted plant",), "green broccoli florets on a pale stem", (0.2, 0.36)),
+    ("carrot", "market", "food", ("banana",), "orange carrot tapering to a point, with green leaves", SMALL),
+    ("hot dog", "market", "food", ("banana", "sandwich"), "sausage in a long bun", (0.2, 0.36)),
+    ("tv", "room", "electronic", ("laptop", "keyboard"), "television screen on a stand", LARGE),
+    ("laptop", "room", "electronic", ("tv", "keyboard", "book"), "open laptop computer with a screen and a keyboard", (0.2, 0.36)),
+    ("keyboard", "room", "electronic", ("laptop", "remote"), "flat keyboard with rows of keys and no screen", (0.2, 0.36)),
+    ("mouse", "room", "electronic", ("cell phone", "remote"), "computer mouse with buttons and a cable", SMALL),
+    ("cell phone", "room", "electronic", ("remote", "mouse", "book"), "slim phone with a bright screen", SMALL),
+    ("remote", "room", "electronic", ("cell phone", "keyboard"), "long dark remote control with small buttons", SMALL),
+    ("clock", "room", "indoor", ("plate", "frisbee"), "round clock with hands and hour marks", (0.2, 0.36)),
+    ("book", "room", "indoor", ("laptop", "cell phone", "sandwich"), "closed book with a spine", (0.2, 0.36)),
+    ("vase", "room", "indoor", ("bottle", "cup"), "vase with a wide belly and a narrow neck", (0.2, 0.36)),
+    ("potted plant", "room", "furniture", ("broccoli",), "plant with leaves growing from a pot", (0.2, 0.36)),
+    ("chair", "room", "furniture", ("bench",), "chair with a seat, a back and four legs", (0.2, 0.36)),
+    ("sports ball", "park", "sports", ("orange", "frisbee", "clock"), "ball with curved seams", SMALL),
+    ("frisbee", "park", "sports", ("plate", "sports ball"), "bright flying disc with a rim", (0.2, 0.36)),
+    ("kite", "park", "sports", ("umbrella", "banana"), "diamond-shaped kite with a tail", (0.2, 0.36)),
+    ("umbrella", "park", "accessory", ("kite",), "open umbrella with a curved handle", (0.2, 0.36)),
+    ("bench", "park", "furniture", ("chair",), "long park bench with slats on legs", LARGE),
+)  # fmt: skip
+CLASSES: tuple[WorldClass, ...] = tuple(WorldClass(*row) for row in _ROWS)
 BY_NAME = {c.name: c for c in CLASSES}
 THEMES = {
     theme: [c.name for c in CLASSES if c.theme == theme] for theme in dict.fromkeys(c.theme for c in CLASSES)
@@ -133,11 +157,12 @@ def _clutter(d: ImageDraw.ImageDraw, rng: random.Random, size: int) -> None:
 
 
 def _pick_labels(rng: random.Random) -> list[str]:
-    count = rng.choices([1, 2, 3, 4], weights=[3, 4, 3, 1])[0]
+    """2 to 6 objects (4 on average), most from one theme."""
+    count = rng.choices([2, 3, 4, 5, 6], weights=[1, 3, 3, 2, 1])[0]
     theme = THEMES[rng.choice(list(THEMES))]
     labels: list[str] = []
     while len(labels) < count:
-        pool = theme if rng.random() < 0.8 else [c.name for c in CLASSES]
+        pool = theme if rng.random() < 0.85 else [c.name for c in CLASSES]
         name = rng.choice(pool)
         if name not in labels:
             labels.append(name)
@@ -176,7 +201,7 @@ def vocabulary_document() -> dict[str, Any]:
     return {
         "name": VOCABULARY_NAME,
         "version": "1",
-        "description": "The synthetic world of the demo model: twenty drawn object classes.",
+        "description": "The synthetic world of the demo model: 43 drawn object classes in five themes.",
         "provenance": {
             "knowledge": "written with the world's drawings",
             "groups": "the world's scene themes",
@@ -187,6 +212,7 @@ def vocabulary_document() -> dict[str, Any]:
                 "super_category": c.super_category,
                 "similar": list(c.similar),
                 "descriptions": [c.description],
+                **({"threshold": VERIFY_THRESHOLD} if VERIFY_THRESHOLD != 0.5 else {}),
             }
             for c in CLASSES
         ],

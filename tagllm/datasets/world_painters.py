@@ -1,6 +1,4 @@
-"""The painters of the synthetic world: each draws one object filling a transparent square canvas.
-`PAINTERS` has 43 COCO classes; `world.py` draws the 20 the demo model knows, the rest are ready
-for a larger world (look-alikes such as a fork, a knife and a spoon, or a plate and a frisbee)."""
+"""The painters of the synthetic world: each draws one object filling a transparent square canvas."""
 
 from __future__ import annotations
 

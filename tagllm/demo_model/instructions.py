@@ -1,9 +1,24 @@
 """Instruction data for the demo model: every prompt the engine sends, answered from a scene's
 true labels.
 
-The prompts come from the prompts module, for every style and every list the strategies send
-(co-occurrence groups, the other partitions, the whole vocabulary), so the model learns exactly
-the questions it will be asked; only the answers know the scene's truth.
+The prompts come from the prompts module, in every style, so the model learns exactly the
+questions it will be asked; only the answers know the scene's truth. Each training scene gives
+several rows (`InstructionMaker.examples`):
+
+- yes/no questions in pairs: one about a class that is drawn, one about a class that is not
+  (half the time one it is easily taken for). Within a pair neither the image alone nor the
+  name alone tells the answer; only the two together do, so the model must bind the name it
+  is asked to what it sees. Only the decision token is learnt (`decision_only`): the end of
+  the answer is trivial and would dilute the signal.
+- list answers: a multi-option prompt over a random subset of the vocabulary (1 to all
+  names, in vocabulary order or shuffled) or over the whole vocabulary, or the open-ended
+  prompt. Random subsets make the answer depend on which names were listed, and give every
+  partition of the vocabulary (co-occurrence groups, DiscP, RandP) the same exposure: none of
+  their lists is trained more than another.
+
+Training asks list questions alone first (`DemoRecipe.list_steps`): a yes/no pair carries no
+signal until the language model reads the image tokens at all, and list answers teach that
+reading fast; the pairs then bind the name to it.
 """
 
 from __future__ import annotations
@@ -13,17 +28,10 @@ import random
 
 from tagllm.prompts import build_styles
 from tagllm.vocab import Category, Vocabulary
-from tagllm.vocab.partitions import PARTITIONS, partition
 
-# How often each kind of question is drawn.
-KIND_WEIGHTS = {
-    "multi_option_group": 3,
-    "multi_option_partition": 1,
-    "multi_option_all": 1,
-    "yes_no_concepts": 2,
-    "yes_no_bare": 2,
-    "open_ended": 1,
-}
+# How the list row of a scene is drawn.
+LIST_KIND_WEIGHTS = {"multi_option_subset": 6, "multi_option_all": 1, "open_ended": 1}
+YES_NO_PAIRS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,44 +39,65 @@ class Example:
     kind: str
     prompt: str
     answer: str
+    # Learn only the first answer token (yes/no), not the rest.
+    decision_only: bool = False
 
 
 class InstructionMaker:
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
         self.styles = list(build_styles(vocabulary).styles.values())
-        self.groups = [[vocabulary.category(n) for n in g.categories] for g in vocabulary.groups]
-        self.other_partitions = [
-            [vocabulary.category(n) for n in g.categories]
-            for name in PARTITIONS
-            if name != "coop"
-            for g in partition(vocabulary, name)
-        ]
         self.everything = list(vocabulary.categories)
 
-    def example(self, labels: tuple[str, ...], rng: random.Random) -> Example:
-        kind = rng.choices(list(KIND_WEIGHTS), weights=list(KIND_WEIGHTS.values()))[0]
+    def examples(self, labels: tuple[str, ...], rng: random.Random, pairs: int = YES_NO_PAIRS) -> list[Example]:
+        """The rows one scene trains: `pairs` yes/no pairs, then one list answer."""
+        rows = []
+        for _ in range(pairs):
+            rows.extend(self.yes_no_pair(labels, rng))
+        rows.append(self.list_answer(labels, rng))
+        return rows
+
+    def yes_no_pair(self, labels: tuple[str, ...], rng: random.Random) -> list[Example]:
+        present = set(labels)
+        prompts = rng.choice(self.styles)
+        concepts = rng.random() < 0.5
+        kind = "yes_no_concepts" if concepts else "yes_no_bare"
+        asked = [self._present(present, rng), self._absent(present, rng)]
+        return [
+            Example(
+                kind,
+                prompts.yes_no(c, self.vocabulary, concept_knowledge=concepts),
+                "yes" if c.name in present else "no",
+                decision_only=True,
+            )
+            for c in asked
+        ]
+
+    def list_answer(self, labels: tuple[str, ...], rng: random.Random) -> Example:
+        kind = rng.choices(list(LIST_KIND_WEIGHTS), weights=list(LIST_KIND_WEIGHTS.values()))[0]
         prompts = rng.choice(self.styles)
         present = set(labels)
-        if kind.startswith("multi_option"):
-            members = {
-                "multi_option_group": lambda: rng.choice(self.groups),
-                "multi_option_partition": lambda: rng.choice(self.other_partitions),
-                "multi_option_all": lambda: self.everything,
-            }[kind]()
-            listed = [c.display_name for c in members if c.name in present]
-            return Example(kind, prompts.multi_option(members), ", ".join(listed) or prompts.none_answer)
-        if kind.startswith("yes_no"):
-            category = self._asked(present, rng)
-            prompt = prompts.yes_no(category, self.vocabulary, concept_knowledge=kind == "yes_no_concepts")
-            return Example(kind, prompt, "yes" if category.name in present else "no")
-        names = [c.display_name for c in self.everything if c.name in present]
-        return Example(kind, prompts.open_ended(), ", ".join(names))
+        if kind == "open_ended":
+            names = [c.display_name for c in self.everything if c.name in present]
+            return Example(kind, prompts.open_ended(), ", ".join(names))
+        members = self.everything if kind == "multi_option_all" else self._subset(rng)
+        listed = [c.display_name for c in members if c.name in present]
+        return Example(kind, prompts.multi_option(members), ", ".join(listed) or prompts.none_answer)
 
-    def _asked(self, present: set[str], rng: random.Random) -> Category:
-        """Half the questions about something present; the others often about a look-alike."""
-        if present and rng.random() < 0.5:
-            return self.vocabulary.category(rng.choice(sorted(present)))
+    def _subset(self, rng: random.Random) -> list[Category]:
+        members = rng.sample(self.everything, rng.randint(1, len(self.everything)))
+        if rng.random() < 0.5:  # served lists keep the vocabulary's order
+            order = {c.name: i for i, c in enumerate(self.everything)}
+            members.sort(key=lambda c: order[c.name])
+        return members
+
+    def _present(self, present: set[str], rng: random.Random) -> Category:
+        if not present:
+            return self._absent(present, rng)
+        return self.vocabulary.category(rng.choice(sorted(present)))
+
+    def _absent(self, present: set[str], rng: random.Random) -> Category:
+        """A class not drawn; half the time one that a drawn class is easily taken for."""
         absent = [c for c in self.everything if c.name not in present]
         taken_for = {s for name in present for s in self.vocabulary.category(name).similar}
         look_alikes = [c for c in absent if c.name in taken_for or set(c.similar) & present]
@@ -80,7 +109,7 @@ class InstructionMaker:
         lines = []
         for prompts in self.styles:
             lines.append(prompts.open_ended())
-            for members in [*self.groups, *self.other_partitions, self.everything]:
+            for members in [*([self.vocabulary.category(n) for n in g.categories] for g in self.vocabulary.groups), self.everything]:
                 lines.append(prompts.multi_option(members))
             for category in self.everything:
                 lines.append(prompts.yes_no(category, self.vocabulary, False))

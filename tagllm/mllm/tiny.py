@@ -53,6 +53,8 @@ class TinySpec:
     vision_hidden_size: int = 0
     vision_layers: int = 0
     heads: int = 2
+    # Key/value heads of the text model (grouped-query attention; 1 shares one key among all).
+    kv_heads: int = 1
     # Text the tokenizer is trained on besides the built-in corpus (the prompts a model will see).
     corpus: tuple[str, ...] = ()
 
@@ -143,7 +145,7 @@ def _build_qwen2_5_vl(spec: TinySpec, out: Path) -> None:
             "intermediate_size": spec.hidden_size * 2,
             "num_hidden_layers": spec.layers,
             "num_attention_heads": heads,
-            "num_key_value_heads": 1,
+            "num_key_value_heads": spec.kv_heads,
             "max_position_embeddings": 4096,
             # mrope sections (temporal, height, width) must sum to head_dim / 2.
             "rope_parameters": {

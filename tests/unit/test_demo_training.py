@@ -10,7 +10,8 @@ from tagllm.demo_model.training import DemoRecipe, DemoTrainer
 
 MICRO = DemoRecipe(
     image_size=56, scene_size=224, hidden_size=32, layers=1, heads=2, vision_hidden_size=32, vision_layers=1,
-    vision_steps=3, vision_batch=2, steps=3, batch=2, warmup_steps=1, threads=1, checkpoint_every=100,
+    kv_heads=2, list_steps=1, vision_steps=3, vision_batch=2, steps=3, batch=2, warmup_steps=1, threads=1, checkpoint_every=100,
+    track_every=0,
 )  # fmt: skip
 
 
@@ -45,7 +46,7 @@ def test_a_saved_run_refuses_another_recipe(tmp_path):
 
 @pytest.mark.parametrize("freeze_vision", [True, False])
 def test_the_instruction_phase_leaves_the_vision_tower_as_the_vision_phase_left_it(tmp_path, freeze_vision):
-    recipe = dataclasses.replace(MICRO, freeze_vision=freeze_vision)
+    recipe = dataclasses.replace(MICRO, freeze_vision=freeze_vision, match_text_scale=False)
     trainer = DemoTrainer(tmp_path / "m", recipe, log=lambda line: None)
     trainer.run(stop_after=recipe.vision_steps)  # the vision phase, saved
     seen = {
@@ -55,3 +56,30 @@ def test_the_instruction_phase_leaves_the_vision_tower_as_the_vision_phase_left_
     assert seen and all(name in final for name in seen)
     unchanged = all(torch.equal(seen[name], final[name]) for name in seen)
     assert unchanged == freeze_vision
+
+
+def test_image_tokens_enter_the_language_model_at_the_scale_of_its_text_embeddings(tmp_path):
+    """After the vision phase only the merger's last layer is rescaled, by one factor."""
+    trainer = DemoTrainer(tmp_path / "m", dataclasses.replace(MICRO, steps=1), log=lambda line: None)
+    trainer.run(stop_after=MICRO.vision_steps)
+    seen = _weights(trainer.export_saved())
+    final = _weights(trainer.run())
+    last = [name for name in seen if "merger.mlp.2" in name]
+    ratios = {name: (final[name] / seen[name]).flatten() for name in last}
+    factor = next(iter(ratios.values()))[0]
+    assert last and all(torch.allclose(r, factor.expand_as(r), rtol=1e-4) for r in ratios.values())
+    assert all(torch.equal(seen[n], final[n]) for n in seen if ".visual." in n or n.startswith("visual") if n not in last)
+
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from tagllm.mllm.processors import register_processors
+
+    register_processors()
+    processor = AutoProcessor.from_pretrained(tmp_path / "m")
+    model = AutoModelForImageTextToText.from_pretrained(tmp_path / "m")
+    pixels, grid, _ = trainer._vision_batch(processor, 0)
+    with torch.no_grad():
+        tokens = model.model.get_image_features(pixels, grid).pooler_output
+    tokens = torch.cat(list(tokens)) if isinstance(tokens, (list, tuple)) else tokens
+    text = model.get_input_embeddings().weight.norm(dim=-1).mean()
+    assert abs(float(tokens.norm(dim=-1).mean() / text) - 1) < 0.05

@@ -23,12 +23,18 @@ def test_scenes_are_reproducible_and_splits_never_share_a_seed():
     assert not train & {split_seed("heldout", i) for i in range(5000)}
 
 
-def test_the_world_has_look_alikes_themes_and_every_class_drawn():
-    assert len(CLASSES) >= 16 and set(THEMES) == {g.name for g in WORLD.groups}
-    seen = Counter(label for i in range(400) for label in scene(split_seed("heldout", i)).labels)
+def test_the_world_has_themes_look_alikes_across_them_and_every_class_drawn():
+    assert len(CLASSES) >= 40 and set(THEMES) == {g.name for g in WORLD.groups}
+    scenes = [scene(split_seed("heldout", i)) for i in range(400)]
+    seen = Counter(label for drawn in scenes for label in drawn.labels)
     assert set(seen) == {c.name for c in CLASSES}
-    assert {"orange", "sports ball", "clock", "plate", "tv", "laptop"} <= set(WORLD.names)
-    assert "sports ball" in WORLD.category("orange").similar and "plate" in WORLD.category("clock").similar
+    assert 3 <= sum(len(drawn.labels) for drawn in scenes) / len(scenes) <= 6
+    theme_of = {c.name: c.theme for c in CLASSES}
+    across = {(c.name, s) for c in CLASSES for s in c.similar if theme_of[s] != c.theme}
+    assert ("plate", "frisbee") in across and ("broccoli", "potted plant") in across and len(across) >= 8
+    # Scenes keep to a theme: most of a scene's labels share the commonest theme among them.
+    share = [Counter(theme_of[n] for n in d.labels).most_common(1)[0][1] / len(d.labels) for d in scenes]
+    assert sum(share) / len(share) > 0.8
 
 
 def test_the_builtin_vocabulary_file_is_the_worlds_own():
@@ -38,24 +44,53 @@ def test_the_builtin_vocabulary_file_is_the_worlds_own():
 
 def test_instruction_answers_come_from_the_scenes_truth_in_the_engines_own_prompts():
     maker = InstructionMaker(WORLD)
-    prompts = {p for style in build_styles(WORLD).styles.values() for p in [style.open_ended()]}
+    parser = AnswerParser.for_vocabulary(WORLD)
+    open_prompts = {style.open_ended() for style in build_styles(WORLD).styles.values()}
     rng = random.Random(0)
     kinds = Counter()
     for i in range(300):
         drawn = scene(split_seed("train-instructions", i))
-        example = maker.example(drawn.labels, rng)
-        kinds[example.kind] += 1
-        if example.kind.startswith("yes_no"):
-            assert example.answer in ("yes", "no")
-        elif example.answer != "NO":
-            names = AnswerParser.for_vocabulary(WORLD).parse(example.answer).labels
+        rows = maker.examples(drawn.labels, rng)
+        kinds.update(row.kind for row in rows)
+        yes_no, (listing,) = rows[:-1], rows[-1:]
+        # Yes/no questions come in pairs: one about a drawn class, one about a class not drawn.
+        assert [row.answer for row in yes_no] == ["yes", "no"] * (len(yes_no) // 2)
+        assert all(row.decision_only for row in yes_no) and not listing.decision_only
+        if listing.answer != "NO":
+            names = parser.parse(listing.answer).labels
             assert set(names) <= set(drawn.labels) and names  # only what is drawn, and parseable
-            if example.kind == "open_ended":
-                assert example.prompt in prompts and set(names) == set(drawn.labels)
-    assert set(kinds) == {
-        "multi_option_group", "multi_option_partition", "multi_option_all", "yes_no_concepts", "yes_no_bare",
-        "open_ended",
-    }  # fmt: skip
+            if listing.kind == "open_ended":
+                assert listing.prompt in open_prompts and set(names) == set(drawn.labels)
+    assert set(kinds) == {"multi_option_subset", "multi_option_all", "yes_no_concepts", "yes_no_bare", "open_ended"}
+
+
+def test_a_list_answer_names_the_drawn_classes_in_the_order_they_were_listed():
+    maker = InstructionMaker(WORLD)
+    rng = random.Random(3)
+    drawn = scene(split_seed("train-instructions", 11))
+    orders = set()
+    for _ in range(200):
+        row = maker.list_answer(drawn.labels, rng)
+        if row.kind != "multi_option_subset" or row.answer == "NO":
+            continue
+        listed = row.prompt.split("Candidates: ")[-1]
+        answered = [name.strip() for name in row.answer.split(",")]
+        assert answered == sorted(answered, key=listed.index)
+        orders.add(tuple(answered))
+    assert len(orders) > 1  # random subsets in random order: the answer depends on the list
+
+
+def test_look_alikes_are_asked_about_often_and_every_class_is_asked_about():
+    maker = InstructionMaker(WORLD)
+    rng = random.Random(1)
+    asked_absent, look_alike = Counter(), 0
+    for i in range(400):
+        drawn = scene(split_seed("train-instructions", i))
+        category = maker._absent(set(drawn.labels), rng)
+        asked_absent[category.name] += 1
+        similar = {s for n in drawn.labels for s in WORLD.category(n).similar}
+        look_alike += category.name in similar or bool(set(category.similar) & set(drawn.labels))
+    assert look_alike / 400 > 0.4 and len(asked_absent) == len(CLASSES)
 
 
 def test_every_painter_draws_its_object_the_same_way_each_time_at_any_size():
