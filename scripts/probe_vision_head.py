@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from tagllm.datasets.world import CLASSES, VOCABULARY_NAME, scene, split_seed
-from tagllm.demo_model.training import DemoRecipe, DemoTrainer, _max_pooled_linear
+from tagllm.demo_model.training import DemoRecipe, DemoTrainer
+from tagllm.demo_model.vision_heads import max_pooled_linear
 from tagllm.eval.metrics import evaluate
 from tagllm.vocab import builtin_vocabulary
 
@@ -35,7 +36,7 @@ def main() -> None:
     if state["phase"] != "vision" or state["head"] is None:
         raise SystemExit(f"{args.state} is not a saved state of the vision phase")
     model.load_state_dict(state["model"])
-    head = _max_pooled_linear(model.config.text_config.hidden_size, len(CLASSES))
+    head = max_pooled_linear(model.config.text_config.hidden_size, len(CLASSES))
     head.load_state_dict(state["head"])
     predictions, gold = {}, {}
     with torch.no_grad():

@@ -11,10 +11,10 @@ several rows (`InstructionMaker.examples`):
   is asked to what it sees. Only the decision token is learnt (`decision_only`): the end of
   the answer is trivial and would dilute the signal.
 - list answers: a multi-option prompt over a random subset of the vocabulary (1 to all
-  names, in vocabulary order or shuffled) or over the whole vocabulary, or the open-ended
-  prompt. Random subsets make the answer depend on which names were listed, and give every
-  partition of the vocabulary (co-occurrence groups, DiscP, RandP) the same exposure: none of
-  their lists is trained more than another.
+  names, in vocabulary order or shuffled), over one group of a partition the engine serves
+  (co-occurrence groups, DiscP or RandP, each partition equally often, so none of their
+  lists is trained more than another's), or over the whole vocabulary, or the open-ended
+  prompt. Random subsets make the answer depend on which names were listed.
 
 Training asks list questions alone first (`DemoRecipe.list_steps`): a yes/no pair carries no
 signal until the language model reads the image tokens at all, and list answers teach that
@@ -28,10 +28,14 @@ import random
 
 from tagllm.prompts import build_styles
 from tagllm.vocab import Category, Vocabulary
+from tagllm.vocab.partitions import PARTITIONS, partition
 
-# How the list row of a scene is drawn.
-LIST_KIND_WEIGHTS = {"multi_option_subset": 6, "multi_option_all": 1, "open_ended": 1}
+# How a list row of a scene is drawn.
+LIST_KIND_WEIGHTS = {"multi_option_subset": 3, "multi_option_served": 3, "multi_option_all": 1, "open_ended": 1}
 YES_NO_PAIRS = 2
+# List rows beside the pairs: as many list rows as pairs keep the lists from being unlearnt
+# (with one list row to four yes/no rows, grouped lists came out empty).
+LIST_ROWS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,13 +52,19 @@ class InstructionMaker:
         self.vocabulary = vocabulary
         self.styles = list(build_styles(vocabulary).styles.values())
         self.everything = list(vocabulary.categories)
+        self.served = {
+            name: [[vocabulary.category(n) for n in g.categories] for g in partition(vocabulary, name)]
+            for name in PARTITIONS
+        }
 
-    def examples(self, labels: tuple[str, ...], rng: random.Random, pairs: int = YES_NO_PAIRS) -> list[Example]:
-        """The rows one scene trains: `pairs` yes/no pairs, then one list answer."""
+    def examples(
+        self, labels: tuple[str, ...], rng: random.Random, pairs: int = YES_NO_PAIRS, lists: int = LIST_ROWS
+    ) -> list[Example]:
+        """The rows one scene trains: `pairs` yes/no pairs, then `lists` list answers."""
         rows = []
         for _ in range(pairs):
             rows.extend(self.yes_no_pair(labels, rng))
-        rows.append(self.list_answer(labels, rng))
+        rows.extend(self.list_answer(labels, rng) for _ in range(lists))
         return rows
 
     def yes_no_pair(self, labels: tuple[str, ...], rng: random.Random) -> list[Example]:
@@ -80,7 +90,10 @@ class InstructionMaker:
         if kind == "open_ended":
             names = [c.display_name for c in self.everything if c.name in present]
             return Example(kind, prompts.open_ended(), ", ".join(names))
-        members = self.everything if kind == "multi_option_all" else self._subset(rng)
+        if kind == "multi_option_served":
+            members = rng.choice(self.served[rng.choice(PARTITIONS)])
+        else:
+            members = self.everything if kind == "multi_option_all" else self._subset(rng)
         listed = [c.display_name for c in members if c.name in present]
         return Example(kind, prompts.multi_option(members), ", ".join(listed) or prompts.none_answer)
 
