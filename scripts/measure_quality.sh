@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# QUALITY.md's tables, measured through the local stack on the default model:
+#   1. every ablation row on SCENES held-out world scenes (OF1 ... calls and model seconds per image);
+#   2. stage-1 candidates of the TagLLM rows (precision and recall before any yes/no question);
+#   3. exhaustive yes/no with every class scored (thresholds 0): mAP and within-image AUC.
+# Usage: scripts/measure_quality.sh OUT [SCENES]   (from the repository root, after make setup)
+set -euo pipefail
+OUT=${1:?usage: scripts/measure_quality.sh OUT [SCENES]}
+SCENES=${2:-200}
+T=.venv/bin/tagllm
+PY=.venv/bin/python
+mkdir -p "$OUT"
+[ -f "$OUT/heldout/annotations.json" ] || $T dataset world --out "$OUT/heldout" --count "$SCENES" --split heldout
+PORTS=$($PY -c "from tagllm.stack.ports import free_port; print(*(free_port() for _ in range(10)))")
+read -r GW RF MT MH GM RM TH TG TM _ <<<"$PORTS"
+$T up --run-dir "$OUT/stack" --gateway-port "$GW" --refiner-port "$RF" --metrics-port "$MT" \
+  --metrics-http-port "$MH" --gateway-metrics-port "$GM" --refiner-metrics-port "$RM" \
+  --triton-http-port "$TH" --triton-grpc-port "$TG" --triton-metrics-port "$TM" >"$OUT/up.log" 2>&1 &
+UP=$!
+trap 'kill -INT $UP; wait $UP' EXIT
+for _ in $(seq 300); do $T health "127.0.0.1:$GW" >/dev/null 2>&1 && break; sleep 2; done
+ADDRESS=127.0.0.1:$GW
+start=$(date +%s)
+$T ablation "$OUT/heldout/annotations.json" --images "$OUT/heldout/images" --vocab world \
+  --out "$OUT/ablation" --address "$ADDRESS" --window 4 | tee "$OUT/ablation.md"
+echo "ablation: $(($(date +%s) - start)) s"
+$PY scripts/stage1_candidates.py "$OUT/ablation" "$OUT/heldout/annotations.json" | tee "$OUT/stage1.md"
+$PY scripts/world_scores_vocabulary.py >"$OUT/world-scores.yaml"
+$T vocab register "$OUT/world-scores.yaml" --address "$ADDRESS" --replace
+$T ablation "$OUT/heldout/annotations.json" --images "$OUT/heldout/images" --vocab world-scores \
+  --rows bp --out "$OUT/bp-scores" --address "$ADDRESS" --window 4 | tee "$OUT/bp-scores.md"
+$T eval --pred "$OUT"/bp-scores/*/ --gold "$OUT/heldout/annotations.json" --vocab "$OUT/world-scores.yaml" | tee "$OUT/bp-scores-eval.md"
