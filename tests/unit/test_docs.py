@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted(
     [ROOT / "README.md", ROOT / "ARCHITECTURE.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").glob("*.md")]
 )
-# The folders a path must start with to be read as a path of this repository (not `RUN/...`).
-TOP_LEVEL = {p.name for p in ROOT.iterdir() if p.is_dir() and p.name not in {".git", ".venv", ".tools"}}
+# The folders a path must start with to be read as a path of this repository (not `RUN/...` or
+# `runs/...`, which a command writes).
+TOP_LEVEL = {".ci", "deploy", "docs", "protos", "scripts", "services", "tagllm", "tests"}
 # Generated from the settings models, and kept current by its own test.
 GENERATED_PAGES = {"docs/configuration.md"}
 
