@@ -15,7 +15,8 @@ from tagllm.calibration.fit import FitSettings, fit_classes
 from tagllm.calibration.measures import CalibrationMeasures, Sample, measure
 from tagllm.calibration.thresholds import Target, class_thresholds
 from tagllm.strategies import Verification
-from tagllm.vocab.model import Vocabulary, revise
+from tagllm.vocab.model import Vocabulary
+from tagllm.vocab.validation import revise
 
 VERSION_SUFFIX = "-calibrated"
 

@@ -2,7 +2,7 @@
 
 Every overlay is rendered by kustomize (the release binary, installed by scripts/setup), then
 checked: against the API schemas of the Kubernetes versions we support, against the Pod Security
-"restricted" profile, by a best-practice linter (checkov), and for the promises README makes
+"restricted" profile, by a best-practice linter (checkov), and for the promises docs/kubernetes.md makes
 (versioned images, defined claims, fail-closed keys, drain times, who may call whom).
 """
 
@@ -225,7 +225,7 @@ def test_checkov_finds_nothing_beyond_what_is_declined_on_purpose(target, tmp_pa
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
-# -- what README promises
+# -- what docs/kubernetes.md promises
 
 
 @pytest.mark.parametrize("target", TARGETS)

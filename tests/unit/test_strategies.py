@@ -234,7 +234,7 @@ def test_a_calibrated_vocabulary_serves_calibrated_scores_against_its_thresholds
     import dataclasses
 
     from tagllm.vocab.calibration import Calibration
-    from tagllm.vocab.model import revise
+    from tagllm.vocab.validation import revise
 
     shrink = Calibration("platt", a=1.0, b=-3.0)  # 0.9 -> 0.31, 0.1 -> 0.006
     categories = [
