@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from tagllm.bulk.exports import EXPORTERS
+from tagllm.bulk.formats import FORMATS
 from tagllm.cli.eval_commands import add_eval_parser, print_and_save
 from tagllm.cli.options import (
     add_gateway_arguments,
@@ -104,7 +104,7 @@ def cmd_export(args) -> int:
             RunDirectory(args.run), args.format, Path(args.out), args.min_score, args.image_url_prefix
         )
     except (RunError, KeyError) as exc:
-        print(f"error: {exc}; formats: {sorted(EXPORTERS)}", file=sys.stderr)
+        print(f"error: {exc}; formats: {sorted(FORMATS)}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     return 0
@@ -139,7 +139,7 @@ def add_parsers(commands) -> None:
         "--reference", help="human labels (COCO JSON, VOC folder, CSV) sent for live agreement"
     )
     add_gateway_arguments(annotate)
-    annotate.add_argument("--window", type=int, default=8, help="requests in flight")
+    annotate.add_argument("--window", type=int, default=8, help="images in flight on the StreamTag stream")
     annotate.add_argument("--retries", type=int, default=4, help="retries of a retryable failure")
     annotate.add_argument("--timeout", type=float, default=300.0, help="seconds per image")
     annotate.add_argument(
@@ -152,7 +152,7 @@ def add_parsers(commands) -> None:
 
     export = commands.add_parser("export", help="export an annotation run")
     export.add_argument("run")
-    export.add_argument("--format", required=True, choices=sorted(EXPORTERS))
+    export.add_argument("--format", required=True, choices=sorted(FORMATS))
     export.add_argument("--out", required=True)
     export.add_argument("--min-score", type=float, default=0.0, help="leave out labels scoring below this")
     export.add_argument(

@@ -134,12 +134,13 @@ def cmd_up(args) -> int:
 
 
 def _print_response(path: str, response, as_json: bool) -> None:
-    from tagllm.convert import result_from_proto
+    from tagllm.convert import result_from_proto, result_message_to_json
 
-    result = result_from_proto(response.result)
     if as_json:
-        print(json.dumps({"image": path, "cached": response.cached, **result.to_dict()}))
+        result_json = result_message_to_json(response.result)
+        print(json.dumps({"image": path, "cached": response.cached, **result_json}))
         return
+    result = result_from_proto(response.result)
     shown = result.labels[:MAX_PRINTED_LABELS]
     labels = ", ".join(f"{label.name} ({label.score:.2f})" for label in shown) or "(no labels)"
     if len(result.labels) > len(shown):
@@ -147,8 +148,8 @@ def _print_response(path: str, response, as_json: bool) -> None:
     usage, version = result.usage, result.version
     print(f"{path}: {labels}")
     print(
-        f"  {usage.calls} MLLM calls in {usage.requests} requests, {usage.prompt_tokens} prompt + "
-        f"{usage.generated_tokens} generated tokens, {usage.compute_seconds * 1000:.0f} ms model time; "
+        f"  {usage.mllm_calls} MLLM calls in {usage.mllm_requests} requests, {usage.prompt_tokens} prompt + "
+        f"{usage.generated_tokens} generated tokens, {usage.model_compute_seconds * 1000:.0f} ms model time; "
         f"model {version.model}, vocabulary {version.vocabulary} {version.vocabulary_version}"
     )
 
