@@ -12,6 +12,7 @@ import grpc
 from tagllm.bulk.annotate import Outcome, StreamBroken, TagFailure, Work, read_image
 from tagllm.client import TaggingClient, retry_delay, status_code, status_retry_delay, tag_request
 from tagllm.convert import result_from_proto
+from tagllm.strategies import TagResult
 from tagllm.v1 import common_pb2, tagging_pb2
 
 RETRYABLE = {
@@ -26,7 +27,7 @@ def _failure(code: grpc.StatusCode, message: str, retry_after: float) -> TagFail
     return TagFailure(code.name, message, retryable=code in RETRYABLE, retry_after=retry_after)
 
 
-def _outcome(answer: tagging_pb2.StreamTagResponse) -> TagFailure | object:
+def _outcome(answer: tagging_pb2.StreamTagResponse) -> TagResult | TagFailure:
     code = status_code(answer.status)
     if code is not grpc.StatusCode.OK:
         return _failure(code, answer.status.message, status_retry_delay(answer.status))
