@@ -390,3 +390,19 @@ def test_every_damaged_results_line_is_named(tmp_path, text, message):
     run.results_path.write_bytes(text)
     with pytest.raises(ValueError, match=message):
         run.results()
+
+
+def test_a_jsonl_export_written_before_the_proto_names_reads_back(tmp_path):
+    from tagllm.bulk.predictions import read_predictions
+    from tagllm.strategies import Verification
+
+    old = json.loads(OLD_LINE)
+    # What the JSONL export wrote then: no stages, counts or dropped answers.
+    line = {k: old[k] for k in ("image", "path", "labels", "candidates", "verifications", "usage", "version")}
+    export = tmp_path / "old.jsonl"
+    export.write_text(json.dumps(line) + "\n")
+    predictions = read_predictions(export)
+    assert predictions.scores == {"a.png": {"cat": 0.95, "dog": 1.0}}
+    assert predictions.usage["a.png"] == Usage(12, 2, 900, 14, 0.5)
+    assert predictions.verifications["a.png"] == (Verification("cat", 0.9, 0.95, True),)
+    assert predictions.versions[0]["prompt_template_hash"] == "abc"
