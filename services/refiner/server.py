@@ -139,7 +139,7 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
             strategy=options.strategy,
             vocabulary=vocabulary.name,
             labels=len(result.labels),
-            calls=result.usage.calls,
+            calls=result.usage.mllm_calls,
         )
         return refinement_pb2.RefineResponse(result=message)
 

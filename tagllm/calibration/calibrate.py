@@ -39,7 +39,7 @@ def samples_from_results(
 ) -> list[Sample]:
     """Every verified candidate (image, its yes/no answers) of the images that have gold labels."""
     return [
-        Sample(image, v.name, v.probability, v.score, v.name in gold[image])
+        Sample(image, v.name, v.yes_probability, v.score, v.name in gold[image])
         for image, verifications in results
         if image in gold
         for v in verifications

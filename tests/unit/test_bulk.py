@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tagllm.bulk.annotate import AnnotateSettings, TagFailure, annotate
+from tagllm.bulk.annotate import AnnotateSettings, PerImageTagger, TagFailure, annotate
 from tagllm.bulk.exports import export_run
+from tagllm.bulk.formats import FORMATS
 from tagllm.bulk.progress import Progress
 from tagllm.bulk.records import AnnotationRecord
 from tagllm.bulk.run import RunDirectory, RunError
-from tagllm.bulk.sources import SourceError, in_shard, parse_shard, read_source
+from tagllm.bulk.sources import Item, SourceError, in_shard, parse_shard, read_source
 from tagllm.datasets.readers import read_coco
 from tagllm.datasets.synthetic import generate
 from tagllm.strategies import Label, TagResult, Usage, VersionInfo
@@ -30,14 +31,14 @@ def fake_result(labels, version="m/1") -> TagResult:
     return TagResult(
         # Scores that differ, so that exports must keep them for mAP to read back the same.
         labels=tuple(Label(name, round(0.55 + 0.1 * i, 2)) for i, name in enumerate(labels)),
-        usage=Usage(calls=3, compute_seconds=0.5),
+        usage=Usage(mllm_calls=3, model_compute_seconds=0.5),
         stages=(),
         version=VersionInfo(version, "coco", "1.0+x", "abc", "tagllm"),
         candidates=tuple(labels),
     )
 
 
-class Tagger:
+class Tagger(PerImageTagger):
     """Knows the truth; fails on purpose; records concurrency."""
 
     def __init__(self, truth, flaky=(), broken=(), delay=0.0):
@@ -45,7 +46,7 @@ class Tagger:
         self.calls, self.active, self.most_active = [], 0, 0
         self.lock = threading.Lock()
 
-    def __call__(self, item, reference):
+    def tag(self, item, reference):
         with self.lock:
             self.calls.append((item.image_id, reference))
             self.active += 1
@@ -180,14 +181,14 @@ def test_coco_export_reads_back_with_our_reader_and_pycocotools(finished_run, tm
 def test_csv_jsonl_and_labelstudio_exports(finished_run, tmp_path):
     run, truth = finished_run
     rows = list(csv.DictReader(export_run(run, "csv", tmp_path / "x.csv").open()))
-    stamp = {"image", "model", "vocabulary_version", "prompt_hash", "strategy"}
+    stamp = {"image", "model", "vocabulary_version", "prompt_template_hash", "strategy"}
     assert {r["image"]: {k for k, v in r.items() if v and k not in stamp} for r in rows} == truth
     assert all(r["model"] == "m/1" and r["vocabulary_version"] == "1.0+x" for r in rows)
     lines = [
         json.loads(line) for line in export_run(run, "jsonl", tmp_path / "x.jsonl").read_text().splitlines()
     ]
     assert {line["image"]: {label["name"] for label in line["labels"]} for line in lines} == truth
-    assert all(line["version"]["strategy"] == "tagllm" for line in lines)
+    assert all(line["version"]["strategy"] == "STRATEGY_TAGLLM" for line in lines)
     out = export_run(run, "labelstudio", tmp_path / "ls.json", image_url_prefix="/data/local-files/?d=")
     tasks = json.loads(out.read_text())
     assert len(tasks) == len(truth)
@@ -202,17 +203,15 @@ def test_csv_jsonl_and_labelstudio_exports(finished_run, tmp_path):
     )
 
 
-@pytest.mark.parametrize(
-    "fmt, suffix", [("coco", ".json"), ("csv", ".csv"), ("jsonl", ".jsonl"), ("labelstudio", ".json")]
-)
-def test_every_export_reads_back_with_the_runs_scores(finished_run, tmp_path, fmt, suffix):
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_every_export_reads_back_with_the_runs_scores(finished_run, tmp_path, fmt):
     from tagllm.eval.runs import evaluate_run
 
     run, truth = finished_run
     gold = {image: set(labels) for image, labels in truth.items()}
     categories = sorted({n for labels in truth.values() for n in labels})
     from_run = evaluate_run(run.path, gold, categories, 2.5)
-    exported = evaluate_run(export_run(run, fmt, tmp_path / f"x{suffix}"), gold, categories, 2.5)
+    exported = evaluate_run(export_run(run, fmt, tmp_path / f"x{FORMATS[fmt].suffix}"), gold, categories, 2.5)
     assert exported.scores == from_run.scores and exported.predictions == from_run.predictions
     assert from_run.scores.map is not None and exported.missing == 0
 
@@ -235,11 +234,67 @@ def test_progress_line_reports_rate_eta_and_dollars():
     assert line.startswith("3/10 images") and "img/s" in line and "ETA" in line and "$0.5000" in line
 
 
-def test_a_record_reads_back_equal_with_the_registry_spelling(tmp_path):
+def test_a_record_is_the_results_proto_json_and_reads_back_equal(tmp_path):
+    from google.protobuf import json_format
+
+    from tagllm.convert import result_from_proto
+    from tagllm.v1 import common_pb2
+
     record = AnnotationRecord("a.png", "/data/a.png", fake_result(["cat", "dog"]))
-    line = record.to_json()
-    assert AnnotationRecord.from_json(line) == record
-    assert json.loads(line)["version"]["strategy"] == "tagllm"
+    line = json.loads(record.to_json())
+    assert AnnotationRecord.from_json(record.to_json()) == record
+    assert (line["image"], line["path"], line["version"]["strategy"]) == (
+        "a.png",
+        "/data/a.png",
+        "STRATEGY_TAGLLM",
+    )
+    message = json_format.ParseDict(
+        {k: v for k, v in line.items() if k not in ("image", "path")}, common_pb2.TaggingResult()
+    )
+    assert result_from_proto(message) == record.result
+
+
+# A results.jsonl line as runs wrote it before the record took the proto's field names.
+OLD_LINE = (
+    '{"image":"a.png","path":"/data/a.png","labels":[{"name":"cat","score":0.95,"provenance":{"group":"animals",'
+    '"proposed":true,"verdict":"confirmed","verification_score":0.9,"reviewer":""}},{"name":"dog","score":1.0,'
+    '"provenance":{"group":"","proposed":true,"verdict":null,"verification_score":null,"reviewer":""}}],'
+    '"usage":{"calls":12,"requests":2,"prompt_tokens":900,"generated_tokens":14,"compute_seconds":0.5},'
+    '"stages":[{"stage":"candidates","seconds":0.25,"compute_seconds":0.125}],"version":{"model":"m/1",'
+    '"vocabulary":"coco","vocabulary_version":"1.0+x","prompt_hash":"abc","strategy":"multi_option"},'
+    '"candidates":["cat","dog"],"dropped_answers":1,"verified":1,"confirmed":1,'
+    '"verifications":[{"name":"cat","probability":0.9,"score":0.95,"confirmed":true}]}'
+)
+
+
+def test_a_record_written_before_the_proto_names_reads_back_and_resumes(tmp_path):
+    from tagllm.strategies import Provenance, StageTiming, Verdict, Verification
+
+    record = AnnotationRecord.from_json(OLD_LINE)
+    result = record.result
+    assert result.labels == (
+        Label("cat", 0.95, Provenance("animals", True, Verdict.CONFIRMED, 0.9)),
+        Label("dog", 1.0, Provenance(proposed=True)),
+    )
+    assert result.usage == Usage(12, 2, 900, 14, 0.5)
+    assert result.stages == (StageTiming("candidates", 0.25, 0.125),)
+    assert result.version == VersionInfo("m/1", "coco", "1.0+x", "abc", "multi_option")
+    assert result.verifications == (Verification("cat", 0.9, 0.95, True),)
+    assert (result.candidates, result.dropped_answers, result.verified, result.confirmed) == (
+        ("cat", "dog"),
+        1,
+        1,
+        1,
+    )
+    # A run of such lines resumes: the image already there is not asked again, the new line is the proto's.
+    run = RunDirectory(tmp_path / "run")
+    run.open(MANIFEST)
+    run.results_path.write_text(OLD_LINE + "\n")
+    items = [Item("a.png", tmp_path / "a.png"), Item("b.png", tmp_path / "b.png")]
+    tagger = Tagger({"a.png": ["cat"], "b.png": ["dog"]})
+    annotate(items, run, tagger, settings=FAST, progress=Progress(2, 1, stream=open("/dev/null", "w")))
+    assert [image for image, _ in tagger.calls] == ["b.png"]
+    assert [r.image for r in run.results()] == ["a.png", "b.png"] and run.results()[0] == record
 
 
 def test_a_line_that_is_not_a_record_is_named(tmp_path):
@@ -269,15 +324,13 @@ def test_a_label_file_cannot_lead_a_run_outside_its_image_root(tmp_path, names):
 
 
 def test_a_fifo_or_an_oversized_file_is_refused_without_waiting(tmp_path):
-    from tagllm.bulk.gateway_tagger import GatewayTagger
-    from tagllm.bulk.sources import Item
+    from tagllm.bulk.annotate import read_image
     from tagllm.files import InputFileError, read_bytes
 
     fifo = tmp_path / "image.png"
     os.mkfifo(fifo)  # nobody ever writes: a blocking read would wait forever
-    tagger = GatewayTagger(client=None, vocabulary="coco", options=None)
     with pytest.raises(TagFailure) as caught:
-        tagger(Item("image.png", fifo), None)
+        read_image(Item("image.png", fifo))
     assert caught.value.code == "UNREADABLE" and "not a regular file" in caught.value.message
     assert not caught.value.retryable
     big = tmp_path / "big.bin"
@@ -304,20 +357,18 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_partial_one(tmp_path):
 
 
 def test_an_export_interrupted_midway_leaves_no_torn_file(finished_run, tmp_path, monkeypatch):
-    import tagllm.bulk.exports as exports
-
     run, _ = finished_run
     out = tmp_path / "out.jsonl"
-    real = exports.dataclasses.asdict
+    real = AnnotationRecord.to_json
     calls = []
 
-    def interrupt_later(value):
+    def interrupt_later(record):
         calls.append(1)
-        if len(calls) > 10:
+        if len(calls) > 3:
             raise KeyboardInterrupt  # Ctrl-C after a few lines were written
-        return real(value)
+        return real(record)
 
-    monkeypatch.setattr(exports.dataclasses, "asdict", interrupt_later)
+    monkeypatch.setattr(AnnotationRecord, "to_json", interrupt_later)
     with pytest.raises(KeyboardInterrupt):
         export_run(run, "jsonl", out)
     assert list(tmp_path.glob("*out.jsonl*")) == []
@@ -339,3 +390,19 @@ def test_every_damaged_results_line_is_named(tmp_path, text, message):
     run.results_path.write_bytes(text)
     with pytest.raises(ValueError, match=message):
         run.results()
+
+
+def test_a_jsonl_export_written_before_the_proto_names_reads_back(tmp_path):
+    from tagllm.bulk.predictions import read_predictions
+    from tagllm.strategies import Verification
+
+    old = json.loads(OLD_LINE)
+    # What the JSONL export wrote then: no stages, counts or dropped answers.
+    line = {k: old[k] for k in ("image", "path", "labels", "candidates", "verifications", "usage", "version")}
+    export = tmp_path / "old.jsonl"
+    export.write_text(json.dumps(line) + "\n")
+    predictions = read_predictions(export)
+    assert predictions.scores == {"a.png": {"cat": 0.95, "dog": 1.0}}
+    assert predictions.usage["a.png"] == Usage(12, 2, 900, 14, 0.5)
+    assert predictions.verifications["a.png"] == (Verification("cat", 0.9, 0.95, True),)
+    assert predictions.versions[0]["prompt_template_hash"] == "abc"
