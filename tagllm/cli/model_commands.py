@@ -12,16 +12,17 @@ from tagllm.cli.options import add_batch_argument, add_probe_arguments, tls_cred
 def cmd_model_train_demo(args) -> int:
     import dataclasses
 
-    from tagllm.demo_model.training import DemoRecipe, DemoTrainer
+    from tagllm.demo_model.training import DemoRecipe, DemoTrainer, TrainingStateError
 
     recipe = dataclasses.replace(
         DemoRecipe(), steps=args.steps, vision_steps=args.vision_steps, threads=args.threads
     )
     trainer = DemoTrainer(Path(args.out), recipe, log=lambda line: print(line, file=sys.stderr, flush=True))
-    if args.export_only:
-        trainer.export_saved()
-    else:
-        trainer.run()
+    try:
+        trainer.export_saved() if args.export_only else trainer.run()
+    except TrainingStateError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from tagllm.datasets.world import CLASSES, VOCABULARY_NAME, scene, split_seed
 from tagllm.demo_model.instructions import InstructionMaker
+from tagllm.demo_model.vision_heads import max_pooled_linear, name_scores, name_token_ids
 from tagllm.mllm.tiny import TinySpec, build_tiny_model
 from tagllm.vocab import builtin_vocabulary
 
@@ -88,6 +89,32 @@ def _lr(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Phase:
+    name: str
+    steps: int
+    peak_lr: float
+    parameters: list
+
+
+class _StepBudget:
+    """Steps left to this run; None: no limit."""
+
+    def __init__(self, steps: int | None) -> None:
+        self.left = steps
+
+    def spend(self) -> bool:
+        """Counts a step; True when the budget is spent."""
+        if self.left is None:
+            return False
+        self.left -= 1
+        return self.left <= 0
+
+
+class TrainingStateError(ValueError):
+    """The saved state in OUT.training/ cannot continue this run."""
+
+
 class DemoTrainer:
     def __init__(
         self, out: Path, recipe: DemoRecipe = DemoRecipe(), log: Callable[[str], None] = print
@@ -117,7 +144,7 @@ class DemoTrainer:
         else:
             saved = recipe
         if saved != recipe:
-            raise SystemExit(f"{self.work} holds a run of another recipe; remove it to start over")
+            raise TrainingStateError(f"{self.work} holds a run of another recipe; remove it to start over")
         if not (initial / "config.json").exists():
             self.work.mkdir(parents=True, exist_ok=True)
             build_tiny_model("qwen2_5_vl", initial, self.recipe.spec(tuple(self.maker.corpus())))
@@ -199,25 +226,15 @@ class DemoTrainer:
         """Trains (resuming a saved state) and writes the checkpoint. `stop_after` ends this run
         after that many steps of either phase, state saved, returning None (to split the work)."""
         import torch
-        from tqdm import tqdm
-
-        budget = [stop_after]
-
-        def spend() -> bool:
-            """Counts a step; True when this run's budget is spent."""
-            if budget[0] is None:
-                return False
-            budget[0] -= 1
-            return budget[0] <= 0
 
         r = self.recipe
+        budget = _StepBudget(stop_after)
         processor, model = self._load()
         visual = model.model.visual
-        embeddings = model.get_input_embeddings()
         if r.vision_head == "names":
-            head = name_scores(embeddings, _name_token_ids(processor.tokenizer))
+            head = name_scores(model.get_input_embeddings(), name_token_ids(processor.tokenizer))
         else:
-            head = _max_pooled_linear(model.config.text_config.hidden_size, len(CLASSES))
+            head = max_pooled_linear(model.config.text_config.hidden_size, len(CLASSES))
         saved = self._saved_state()
         phase, start = ("vision", 0) if saved is None else (saved["phase"], saved["step"])
         if saved is not None:
@@ -228,66 +245,69 @@ class DemoTrainer:
             self.log(f"resuming {phase} at step {start}")
 
         if phase == "vision":
-            # The head holds the input embeddings: names and image tokens learn one space.
-            parameters = [*visual.parameters(), *head.parameters()]
-            optimizer = torch.optim.AdamW(parameters, lr=r.vision_lr, weight_decay=r.weight_decay)
-            if saved is not None and saved["phase"] == "vision":
-                optimizer.load_state_dict(saved["optimizer"])
-            model.train()
-            bar = tqdm(
-                range(start, r.vision_steps), initial=start, total=r.vision_steps, desc="vision", unit="step"
-            )
-            for step in bar:
-                for group in optimizer.param_groups:
-                    group["lr"] = _lr(step, r.vision_steps, r.vision_lr, r.warmup_steps)
+
+            def vision_loss(step: int) -> tuple[Any, int]:
                 pixel_values, grid, targets = self._vision_batch(processor, step)
                 features = model.model.get_image_features(pixel_values, grid).pooler_output
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(head(features), targets)
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-                optimizer.step()
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-                if (step + 1) % r.checkpoint_every == 0 or step + 1 == r.vision_steps:
-                    self._save_state(model, head, optimizer, "vision", step + 1)
-                if spend():
-                    self._save_state(model, head, optimizer, "vision", step + 1)
-                    return None
-            phase, start, saved = "instructions", 0, None
+                return loss, len(targets)
+
+            # The head holds the input embeddings: names and image tokens learn one space.
+            vision = _Phase("vision", r.vision_steps, r.vision_lr, [*visual.parameters(), *head.parameters()])
+            if not self._train(vision, model, head, start, saved, vision_loss, budget, last=False):
+                return None
+            start, saved = 0, None
 
         if r.freeze_vision:
             visual.requires_grad_(False)
-        parameters = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(parameters, lr=r.lr, weight_decay=r.weight_decay)
-        if saved is not None and saved["phase"] == "instructions":
+
+        def instruction_loss(step: int) -> tuple[Any, int]:
+            inputs, labels = self._instruction_batch(processor, step)
+            return model(**inputs, labels=labels).loss, len(labels)
+
+        trained = [p for p in model.parameters() if p.requires_grad]
+        instructions = _Phase("instructions", r.steps, r.lr, trained)
+        if not self._train(instructions, model, None, start, saved, instruction_loss, budget, last=True):
+            return None
+        return self._export(processor, model)
+
+    def _train(self, phase, model, head, start: int, saved, loss_of_step, budget, last: bool) -> bool:
+        """Runs `phase` from step `start` (the optimizer's state from `saved` when it is this
+        phase's), saving the state every `checkpoint_every` steps. False when the step budget
+        ran out first (state saved); the last phase's last step is never a stop."""
+        import torch
+        from tqdm import tqdm
+
+        r = self.recipe
+        optimizer = torch.optim.AdamW(phase.parameters, lr=phase.peak_lr, weight_decay=r.weight_decay)
+        if saved is not None and saved["phase"] == phase.name:
             optimizer.load_state_dict(saved["optimizer"])
         model.train()
-        bar = tqdm(range(start, r.steps), initial=start, total=r.steps, desc="instructions", unit="step")
+        bar = tqdm(range(start, phase.steps), initial=start, total=phase.steps, desc=phase.name, unit="step")
         started, seen = time.monotonic(), 0
         for step in bar:
             for group in optimizer.param_groups:
-                group["lr"] = _lr(step, r.steps, r.lr, r.warmup_steps)
-            inputs, labels = self._instruction_batch(processor, step)
-            loss = model(**inputs, labels=labels).loss
+                group["lr"] = _lr(step, phase.steps, phase.peak_lr, r.warmup_steps)
+            loss, rows = loss_of_step(step)
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            torch.nn.utils.clip_grad_norm_(phase.parameters, 1.0)
             optimizer.step()
-            seen += len(labels)
+            seen += rows
             bar.set_postfix(loss=f"{loss.item():.4f}", ex_s=f"{seen / (time.monotonic() - started):.1f}")
-            if (step + 1) % r.checkpoint_every == 0 or step + 1 == r.steps:
-                self._save_state(model, None, optimizer, "instructions", step + 1)
-            if spend() and step + 1 < r.steps:
-                self._save_state(model, None, optimizer, "instructions", step + 1)
-                return None
-        return self._export(processor, model)
+            if (step + 1) % r.checkpoint_every == 0 or step + 1 == phase.steps:
+                self._save_state(model, head, optimizer, phase.name, step + 1)
+            if budget.spend() and (not last or step + 1 < phase.steps):
+                self._save_state(model, head, optimizer, phase.name, step + 1)
+                return False
+        return True
 
     def export_saved(self) -> Path:
         """The checkpoint of the last saved state (to look at a run still in progress)."""
         processor, model = self._load()
         saved = self._saved_state()
         if saved is None:
-            raise SystemExit(f"no saved state in {self.work}")
+            raise TrainingStateError(f"no saved state in {self.work}")
         model.load_state_dict(saved["model"])
         self.log(f"exporting {saved['phase']} step {saved['step']}")
         return self._export(processor, model)
@@ -302,58 +322,6 @@ class DemoTrainer:
         (self.out / "recipe.json").write_text(json.dumps(dataclasses.asdict(self.recipe), indent=1))
         self.log(f"wrote {self.out}")
         return self.out
-
-
-def _max_pooled_linear(hidden: int, classes: int):
-    """Presence logits: a linear layer over the element-wise maximum of an image's tokens."""
-    import torch
-
-    class MaxPooledLinear(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.linear = torch.nn.Linear(hidden, classes)
-
-        def forward(self, images) -> torch.Tensor:
-            return self.linear(torch.stack([tokens.max(dim=0).values for tokens in images]))
-
-    return MaxPooledLinear()
-
-
-def name_scores(embeddings, names: list[list[list[int]]]):
-    """A module giving presence logits of the world's classes for each image: the best cosine
-    similarity between one of its image tokens and the class name's token embeddings (the name
-    as a list starts with it, and after a space, as everywhere else), scaled, plus a bias per
-    class. `names`: per class, the token ids of each spelling."""
-    import torch
-
-    class NameScores(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embeddings = embeddings
-            self.scale = torch.nn.Parameter(torch.tensor(10.0))
-            self.bias = torch.nn.Parameter(torch.full((len(names),), -2.0))
-
-        def forward(self, images) -> torch.Tensor:
-            table = self.embeddings.weight
-            spellings = [torch.stack([table[ids].mean(dim=0) for ids in forms]) for forms in names]
-            rows = []
-            for tokens in images:
-                tokens = torch.nn.functional.normalize(tokens, dim=-1)
-                best = [
-                    (tokens @ torch.nn.functional.normalize(forms, dim=-1).T).max(dim=0).values.mean()
-                    for forms in spellings
-                ]
-                rows.append(torch.stack(best))
-            return self.scale * torch.stack(rows) + self.bias
-
-    return NameScores()
-
-
-def _name_token_ids(tokenizer) -> list[list[list[int]]]:
-    return [
-        [tokenizer(spelling, add_special_tokens=False)["input_ids"] for spelling in (c.name, " " + c.name)]
-        for c in CLASSES
-    ]
 
 
 def chat_parts(processor) -> tuple[str, str]:

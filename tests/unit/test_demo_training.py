@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tagllm.demo_model.training import DemoRecipe, DemoTrainer
+from tagllm.demo_model.training import DemoRecipe, DemoTrainer, TrainingStateError
 
 MICRO = DemoRecipe(
     image_size=56, scene_size=224, hidden_size=32, layers=1, heads=2, vision_hidden_size=32, vision_layers=1,
@@ -35,12 +35,8 @@ def test_a_run_split_in_three_ends_with_the_weights_of_one_run(tmp_path, vision_
 def test_a_saved_run_refuses_another_recipe(tmp_path):
     DemoTrainer(tmp_path / "m", MICRO, log=lambda line: None).run(stop_after=1)
     other = dataclasses.replace(MICRO, steps=4)
-    try:
+    with pytest.raises(TrainingStateError, match="another recipe"):
         DemoTrainer(tmp_path / "m", other, log=lambda line: None).run()
-    except SystemExit as exc:
-        assert "another recipe" in str(exc)
-    else:
-        raise AssertionError("resumed with another recipe")
 
 
 @pytest.mark.parametrize("freeze_vision", [True, False])
