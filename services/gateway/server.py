@@ -23,7 +23,6 @@ from services.common.logs import get_logger
 from services.gateway.auth import ApiKeyInterceptor
 from services.gateway.budgets import OVERLOAD_RETRY_SECONDS, PixelBudget, StreamSlots
 from services.gateway.quota import QuotaExceeded, Quotas, caller_of
-from services.gateway.settings import GatewaySettings
 from services.gateway.streaming import answer_stream
 from tagllm.caching import LRUCache
 from tagllm.client import channel_credentials, open_channel, retry_delay
@@ -31,6 +30,7 @@ from tagllm.convert import options_from_proto
 from tagllm.imaging import ImageLimits, ImageRejected, PixelAdmission, normalize_image
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
 from tagllm.prompts import build_styles
+from tagllm.settings import GatewaySettings
 from tagllm.strategies import check_options
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 from tagllm.vocab import VocabularyError, VocabularyRegistry
@@ -366,7 +366,7 @@ def build_server(settings: GatewaySettings) -> GrpcServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_service("gateway", GatewaySettings, "TAGLLM_GATEWAY_", build_server, argv)
+    run_service("gateway", GatewaySettings, build_server, argv)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def run_without_extras(code: str) -> subprocess.CompletedProcess:
 def test_the_services_start_without_the_model_extras():
     result = run_without_extras(
         "import services.gateway.server, services.refiner.server, services.metrics.server\n"
-        "from services.common.settings import load_settings\n"
+        "from tagllm.settings import load_settings\n"
         "from services.refiner.server import RefinerSettings, build_server\n"
         "build_server(load_settings(RefinerSettings, 'X_', triton_url='127.0.0.1:1', metrics_address=''))\n"
         "print('ok')"

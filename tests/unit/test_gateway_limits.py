@@ -7,12 +7,12 @@ import pytest
 from google.rpc import code_pb2, error_details_pb2
 
 from services.common.grpc_server import ServiceError
-from services.common.settings import load_settings
 from services.gateway.budgets import PixelBudget
 from services.gateway.quota import QuotaExceeded, Quotas
 from services.gateway.server import GatewaySettings, TaggingServicer
 from tagllm.client import strategy_options
 from tagllm.internal.v1 import refinement_pb2
+from tagllm.settings import load_settings
 from tagllm.v1 import common_pb2, tagging_pb2
 from tests.conftest import png
 
