@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from tagllm import ports
 from tagllm.cli import bulk_commands, review_commands, vocab_commands
 from tagllm.cli.options import (
     add_gateway_arguments,
@@ -36,17 +37,8 @@ def _stack_settings(args, run_dir: Path):
         model_dir=model_dir,
         run_dir=run_dir,
         host=args.host,
-        gateway_port=args.gateway_port,
-        refiner_port=args.refiner_port,
-        metrics_port=args.metrics_port,
-        metrics_http_port=args.metrics_http_port,
-        gateway_metrics_port=args.gateway_metrics_port,
-        refiner_metrics_port=args.refiner_metrics_port,
+        **{field: getattr(args, field) for field in ports.STACK_PORTS},
         prometheus=args.prometheus,
-        prometheus_port=args.prometheus_port,
-        triton_http_port=args.triton_http_port,
-        triton_grpc_port=args.triton_grpc_port,
-        triton_metrics_port=args.triton_metrics_port,
         shared_prefix=not args.naive,
         max_batch_size=args.max_batch_size,
         tls=args.tls,
@@ -59,17 +51,9 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--run-dir", help="where logs and the model repository go (default: a new temp dir)")
     parser.add_argument("--host", default="127.0.0.1", help="address every service listens on")
-    parser.add_argument("--gateway-port", type=int, default=50051)
-    parser.add_argument("--refiner-port", type=int, default=50052)
-    parser.add_argument("--metrics-port", type=int, default=50053, help="metrics service gRPC port")
-    parser.add_argument("--metrics-http-port", type=int, default=9464, help="tagging metrics (/metrics)")
-    parser.add_argument("--gateway-metrics-port", type=int, default=9465, help="gateway's own /metrics")
-    parser.add_argument("--refiner-metrics-port", type=int, default=9466, help="refiner's own /metrics")
+    for field, (port, listener) in ports.STACK_PORTS.items():
+        parser.add_argument("--" + field.replace("_", "-"), type=int, default=port, help=listener)
     parser.add_argument("--prometheus", action="store_true", help="also start Prometheus scraping the stack")
-    parser.add_argument("--prometheus-port", type=int, default=9090)
-    parser.add_argument("--triton-http-port", type=int, default=8000)
-    parser.add_argument("--triton-grpc-port", type=int, default=8001)
-    parser.add_argument("--triton-metrics-port", type=int, default=8002)
     parser.add_argument(
         "--naive", action="store_true", help="model computes every prompt separately (no prefix reuse)"
     )
@@ -488,9 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: torch's choice)")
     _add_batch_argument(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address Triton listens on")
-    serve.add_argument("--http-port", type=int, default=8000)
-    serve.add_argument("--grpc-port", type=int, default=8001)
-    serve.add_argument("--metrics-port", type=int, default=8002)
+    serve.add_argument("--http-port", type=int, default=ports.TRITON_HTTP)
+    serve.add_argument("--grpc-port", type=int, default=ports.TRITON_GRPC)
+    serve.add_argument("--metrics-port", type=int, default=ports.TRITON_METRICS)
     serve.add_argument("--run-dir", default="/tmp/tagllm-model-server", help="model repository goes here")
     serve.add_argument(
         "--exit-timeout", type=int, default=10, help="seconds in-flight requests get after SIGTERM"
@@ -519,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=cmd_model_fetch)
 
     ready = model_commands.add_parser("ready", help="exit 0 when a Triton serves the model (a TLS probe)")
-    ready.add_argument("--address", default="127.0.0.1:8001", help="Triton's gRPC address")
+    ready.add_argument("--address", default=ports.loopback(ports.TRITON_GRPC), help="Triton's gRPC address")
     _add_probe_arguments(ready, "model server")
     ready.set_defaults(func=cmd_model_ready)
 

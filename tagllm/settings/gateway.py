@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from tagllm import ports
 from tagllm.imaging import DEFAULT_LIMITS
-from tagllm.settings import ports
 from tagllm.settings.common import GrpcSettings, Port
 
 PIXEL_BUDGETS = ("max_pixels_in_flight", "max_caller_pixels_in_flight", "max_request_pixels_in_flight")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from tagllm import ports
 from tagllm.metrics.cost import DEFAULT_GPU_PRICE_PER_HOUR, DEFAULT_HUMAN_COST_PER_IMAGE
-from tagllm.settings import ports
 from tagllm.settings.common import GrpcSettings, Port
 
 

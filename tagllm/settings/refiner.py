@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from tagllm import ports
 from tagllm.imaging import DEFAULT_LIMITS
-from tagllm.settings import ports
 from tagllm.settings.common import GrpcSettings, Port
 
 

@@ -19,6 +19,7 @@ import urllib.request
 from importlib import util as import_util
 from pathlib import Path
 
+from tagllm import ports
 from tagllm.mllm.tensors import MODEL_NAME, with_queue_bound
 from tagllm.resources import MODEL_REPOSITORY, PACKAGE_ROOT, resource
 from tagllm.stack.processes import ManagedProcess
@@ -28,9 +29,9 @@ from tagllm.stack.processes import ManagedProcess
 class TritonSettings:
     model_dir: Path
     host: str = "127.0.0.1"
-    http_port: int = 8000
-    grpc_port: int = 8001
-    metrics_port: int = 8002
+    http_port: int = ports.TRITON_HTTP
+    grpc_port: int = ports.TRITON_GRPC
+    metrics_port: int = ports.TRITON_METRICS
     device: str = "cpu"
     dtype: str = "float32"
     shared_prefix: bool = True
