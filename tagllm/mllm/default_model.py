@@ -17,11 +17,12 @@ from pathlib import Path
 from tagllm.mllm.tiny import DEFAULT_ARCH, build_tiny_model
 
 MODEL_DIR_ENV = "TAGLLM_MODEL_DIR"
+HOME_ENV = "TAGLLM_HOME"
 DEMO_MODEL_DIR = Path(__file__).resolve().parents[1] / "demo_model" / "checkpoint"
 
 
 def tagllm_home() -> Path:
-    return Path(os.environ.get("TAGLLM_HOME", Path.home() / ".cache" / "tagllm"))
+    return Path(os.environ.get(HOME_ENV, Path.home() / ".cache" / "tagllm"))
 
 
 def default_model_dir(arch: str = DEFAULT_ARCH) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -18,6 +19,8 @@ from tagllm.settings import (
     SettingsError,
     load_settings,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_variables_are_read_with_each_services_prefix():
@@ -116,3 +119,22 @@ def test_a_service_refuses_a_bad_setting_in_one_line_without_a_traceback(service
     assert run.returncode == 2, run.stderr[-2000:]
     (line,) = run.stderr.strip().splitlines()
     assert settings.env_name("drain_seconds") + "='-1'" in line
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_setting_says_what_it_does(service):
+    settings, _ = SERVICES[service]
+    assert [name for name, field in settings.model_fields.items() if not field.description] == []
+
+
+def test_the_configuration_page_is_what_the_models_generate(tmp_path):
+    generated = tmp_path / "configuration.md"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_config_docs.py"), "--out", str(generated)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    committed = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert committed == generated.read_text(encoding="utf-8"), "stale: run python scripts/gen_config_docs.py"
+    for settings, _ in SERVICES.values():  # each by its full name, or in the table every service shares
+        for name in settings.model_fields:
+            assert f"`{settings.env_name(name)}`" in committed or f"`{name.upper()}`" in committed, name
