@@ -21,6 +21,9 @@ from tagllm.cli.options import (
     options_from_arguments,
     tls_credentials,
 )
+from tagllm.extras import ExtraMissing
+from tagllm.extras import require as require_extra
+from tagllm.mllm.default_model import describe_default_model
 from tagllm.resources import ResourceMissing
 from tagllm.strategies import STRATEGIES
 from tagllm.vocab.registry import DEFAULT_VOCABULARY
@@ -46,9 +49,7 @@ def _stack_settings(args, run_dir: Path):
 
 
 def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model-dir", help="checkpoint directory (default: $TAGLLM_MODEL_DIR, else a tiny Qwen2.5-VL)"
-    )
+    parser.add_argument("--model-dir", help=f"checkpoint directory (default: {describe_default_model()})")
     parser.add_argument("--run-dir", help="where logs and the model repository go (default: a new temp dir)")
     parser.add_argument("--host", default="127.0.0.1", help="address every service listens on")
     for field, (port, listener) in ports.STACK_PORTS.items():
@@ -86,6 +87,7 @@ def _run_dir(args) -> Path:
 
 
 def cmd_up(args) -> int:
+    require_extra("stack", "tagllm up")
     from tagllm.stack.local import LocalStack
     from tagllm.stack.supervise import CrashLoop, Supervisor
 
@@ -235,6 +237,7 @@ def cmd_model_train_demo(args) -> int:
 
 
 def cmd_model_serve(args) -> int:
+    require_extra("server", "tagllm model serve")
     from tagllm.mllm.default_model import default_model_dir
     from tagllm.stack.triton import TritonSettings, exec_triton
 
@@ -464,9 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run Triton with model `mllm` in the foreground (the model-server image's command)",
     )
-    serve.add_argument(
-        "--model-dir", help="checkpoint directory (default: $TAGLLM_MODEL_DIR, else the demo model)"
-    )
+    serve.add_argument("--model-dir", help=f"checkpoint directory (default: {describe_default_model()})")
     serve.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     serve.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     serve.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: torch's choice)")
@@ -529,7 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[1, 2, 4, 8, 16],
         help="throughput: client counts; batching: requests per batch",
     )
-    bench.add_argument("--model-dir", help="throughput, batching: checkpoint (default: the demo model)")
+    bench.add_argument(
+        "--model-dir", help=f"throughput, batching: checkpoint (default: {describe_default_model()})"
+    )
     bench.add_argument(
         "--throughput-parts", nargs="+", choices=["model", "null"], default=["model", "null"],
         help="throughput: the checkpoint, the null model (services alone), or both",
@@ -557,7 +560,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ResourceMissing, PortBusy, InputFileError) as exc:  # each names its file or port
+    except (
+        ResourceMissing,
+        PortBusy,
+        InputFileError,
+        ExtraMissing,
+    ) as exc:  # each names its file, port or extra
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

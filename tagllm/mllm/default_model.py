@@ -31,9 +31,24 @@ def default_model_dir(arch: str = DEFAULT_ARCH) -> Path:
     configured = os.environ.get(MODEL_DIR_ENV)
     if configured:
         return Path(configured)
-    if (DEMO_MODEL_DIR / "config.json").exists():
+    if _has_demo_model():
         return DEMO_MODEL_DIR
     return tiny_model_dir(arch)
+
+
+def _has_demo_model() -> bool:
+    return (DEMO_MODEL_DIR / "config.json").exists()
+
+
+def describe_default_model(arch: str = DEFAULT_ARCH) -> str:
+    """What `default_model_dir` serves, in words (the help of the commands that use it)."""
+    fallback = (
+        "the demo model shipped with the package, a small Qwen2.5-VL trained on the synthetic world: "
+        "it tags that world's classes and knows nothing of photographs"
+        if _has_demo_model()
+        else f"a tiny random {arch} checkpoint, built once under ${HOME_ENV}"
+    )
+    return f"${MODEL_DIR_ENV} if set, else {fallback}"
 
 
 def tiny_model_dir(arch: str = DEFAULT_ARCH) -> Path:

@@ -20,6 +20,7 @@ from importlib import util as import_util
 from pathlib import Path
 
 from tagllm import ports
+from tagllm.extras import ExtraMissing
 from tagllm.mllm.tensors import MODEL_NAME, with_queue_bound
 from tagllm.resources import MODEL_REPOSITORY, PACKAGE_ROOT, resource
 from tagllm.stack.processes import ManagedProcess
@@ -55,7 +56,9 @@ class TritonSettings:
 def pytriton_root() -> Path:
     spec = import_util.find_spec("pytriton")
     if spec is None or spec.origin is None:
-        raise RuntimeError("nvidia-pytriton is not installed; it provides the tritonserver binary")
+        raise ExtraMissing(
+            "the model server needs nvidia-pytriton (the tritonserver binary): pip install 'tagllm[server]'"
+        )
     return Path(spec.origin).parent
 
 
