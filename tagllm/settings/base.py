@@ -3,8 +3,8 @@
 A field `foo_bar` of a model whose prefix is `TAGLLM_GATEWAY_` is the variable
 `TAGLLM_GATEWAY_FOO_BAR`. `load_settings` reads them once at start-up (nothing else reads the
 environment); `to_env` writes a model back as the variables that reproduce it, which is how
-`tagllm up` configures its children. Each field has a description (the generated
-docs/configuration.md and the errors use it) and its bounds.
+`tagllm up` configures its children. Each field has a description (docs/configuration.md is
+generated from them) and its bounds.
 
 Unknown variables with a service's prefix are ignored, not refused: Kubernetes adds variables
 such as `TAGLLM_GATEWAY_SERVICE_HOST` for every Service. Unknown names given in code are refused.
@@ -63,6 +63,8 @@ T = TypeVar("T", bound=ServiceSettings)
 
 
 def _env_text(value: Any) -> str:
+    if value is None:  # an optional file not given: empty, as a variable set to nothing reads
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):

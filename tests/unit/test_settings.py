@@ -86,6 +86,7 @@ def test_every_problem_is_on_the_one_line():
     "settings",
     [
         GatewaySettings(port=6001, api_keys=("k1", "k2"), require_api_keys=True, quota_images_per_second=2.5),
+        GatewaySettings(api_keys_file=None, vocabulary_dir="/var/lib/vocabularies"),
         RefinerSettings(triton_url="dns:///triton:8001", metrics_address="", log_format="console"),
         MetricsSettings(metrics_port=0, gpu_price_per_hour=0.75, max_connection_age_seconds=30),
     ],
