@@ -295,8 +295,14 @@ def run_service(
 ) -> None:
     """A service's process: settings from its variables, logs, serve until SIGTERM."""
     prefix = settings_class.env_prefix()
+    settings_help = [
+        f"  {settings_class.env_name(field)} (default {info.default!r}): {info.description}"
+        for field, info in settings_class.model_fields.items()
+    ]
     parser = argparse.ArgumentParser(
-        description=f"TagLLM {name} (settings: {prefix}* environment variables, see docs/configuration.md)"
+        description=f"TagLLM {name}, configured by {prefix}* environment variables (docs/configuration.md)",
+        epilog="\n".join(["settings:", *settings_help]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.parse_args(argv)
     try:

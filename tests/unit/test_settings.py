@@ -139,3 +139,13 @@ def test_the_configuration_page_is_what_the_models_generate(tmp_path):
     for settings, _ in SERVICES.values():  # each by its full name, or in the table every service shares
         for name in settings.model_fields:
             assert f"`{settings.env_name(name)}`" in committed or f"`{name.upper()}`" in committed, name
+
+
+def test_a_services_help_lists_its_settings_from_the_model():
+    settings, module = SERVICES["refiner"]
+    run = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    for name, field in settings.model_fields.items():
+        assert f"{settings.env_name(name)} (default {field.default!r}): {field.description}" in run.stdout
