@@ -286,7 +286,7 @@ def overhead_benchmark(settings: BenchSettings, log=print) -> dict:
             model_dir=Path(folder),
             run_dir=Path(folder),
             model_backend="null",
-            extra_env=(("TAGLLM_GATEWAY_CACHE_ENTRIES", "0"),),
+            service_settings={"gateway": {"cache_entries": 0}},
             **ports,
         )
         log("starting the stack with the null model ...")

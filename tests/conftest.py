@@ -5,8 +5,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from services.common.logs import configure_logging
 from tagllm.mllm.tiny import build_tiny_model
 from tagllm.stack.ports import free_port, free_ports  # noqa: F401 - shared by the tests
+
+
+def pytest_configure(config):
+    # Servers that tests run in-process log through `logging`: pytest captures it per test and
+    # shows it with a failure. Printed, a server thread's line could land between pytest's dots.
+    configure_logging("console", through_logging=True)
 
 
 def png(width: int = 96, height: int = 64, color=(200, 40, 40)) -> bytes:

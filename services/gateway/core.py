@@ -41,7 +41,7 @@ from tagllm.strategies import check_options
 from tagllm.vocab import Vocabulary, VocabularyError, VocabularyRegistry
 
 if TYPE_CHECKING:  # the settings module also checks TLS files, with gRPC
-    from services.gateway.settings import GatewaySettings
+    from tagllm.settings import GatewaySettings
 
 log = get_logger("gateway")
 

@@ -20,10 +20,10 @@ from services.gateway.contract import Answer, CallContext, GatewayError, Tagged,
 from services.gateway.core import GatewayCore
 from services.gateway.quota import caller_of
 from services.gateway.refiner_client import GrpcRefiner
-from services.gateway.settings import GatewaySettings
 from tagllm.client import channel_credentials, open_channel
 from tagllm.convert import options_from_proto
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
+from tagllm.settings import GatewaySettings
 from tagllm.strategies import StrategyOptions
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 from tagllm.vocab import Vocabulary
@@ -201,7 +201,7 @@ def build_server(settings: GatewaySettings) -> GrpcServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_service("gateway", GatewaySettings, "TAGLLM_GATEWAY_", build_server, argv)
+    run_service("gateway", GatewaySettings, build_server, argv)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import sys
 
 from tagllm.cli.options import add_batch_argument, positive_int
+from tagllm.mllm.default_model import describe_default_model
 
 
 def cmd_bench(args) -> int:
@@ -72,7 +73,9 @@ def add_parser(commands) -> None:
         default=[1, 2, 4, 8, 16],
         help="throughput: client counts; batching: requests per batch",
     )
-    bench.add_argument("--model-dir", help="throughput, batching: checkpoint (default: the demo model)")
+    bench.add_argument(
+        "--model-dir", help=f"throughput, batching: checkpoint (default: {describe_default_model()})"
+    )
     bench.add_argument(
         "--throughput-parts", nargs="+", choices=["model", "null"], default=["model", "null"],
         help="throughput: the checkpoint, the null model (services alone), or both",

@@ -17,6 +17,7 @@ from tagllm.cli import (
     train_commands,
     vocab_commands,
 )
+from tagllm.extras import ExtraMissing
 from tagllm.resources import ResourceMissing
 
 
@@ -70,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ResourceMissing, PortBusy, InputFileError) as exc:  # each names its file or port
+    except (
+        ResourceMissing,
+        PortBusy,
+        InputFileError,
+        ExtraMissing,
+    ) as exc:  # each names its file, port or extra
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tagllm import ports
 from tagllm.cli.options import add_batch_argument, add_probe_arguments, tls_credentials
+from tagllm.extras import require as require_extra
+from tagllm.mllm.default_model import describe_default_model
 
 
 def cmd_model_train_demo(args) -> int:
@@ -27,6 +30,7 @@ def cmd_model_train_demo(args) -> int:
 
 
 def cmd_model_serve(args) -> int:
+    require_extra("server", "tagllm model serve")
     from tagllm.mllm.default_model import default_model_dir
     from tagllm.stack.triton import TritonSettings, exec_triton
 
@@ -136,17 +140,15 @@ def add_parser(commands) -> None:
         "serve",
         help="run Triton with model `mllm` in the foreground (the model-server image's command)",
     )
-    serve.add_argument(
-        "--model-dir", help="checkpoint directory (default: $TAGLLM_MODEL_DIR, else the demo model)"
-    )
+    serve.add_argument("--model-dir", help=f"checkpoint directory (default: {describe_default_model()})")
     serve.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     serve.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     serve.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: torch's choice)")
     add_batch_argument(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address Triton listens on")
-    serve.add_argument("--http-port", type=int, default=8000)
-    serve.add_argument("--grpc-port", type=int, default=8001)
-    serve.add_argument("--metrics-port", type=int, default=8002)
+    serve.add_argument("--http-port", type=int, default=ports.TRITON_HTTP)
+    serve.add_argument("--grpc-port", type=int, default=ports.TRITON_GRPC)
+    serve.add_argument("--metrics-port", type=int, default=ports.TRITON_METRICS)
     serve.add_argument("--run-dir", default="/tmp/tagllm-model-server", help="model repository goes here")
     serve.add_argument(
         "--exit-timeout", type=int, default=10, help="seconds in-flight requests get after SIGTERM"
@@ -175,6 +177,6 @@ def add_parser(commands) -> None:
     fetch.set_defaults(func=cmd_model_fetch)
 
     ready = model_commands.add_parser("ready", help="exit 0 when a Triton serves the model (a TLS probe)")
-    ready.add_argument("--address", default="127.0.0.1:8001", help="Triton's gRPC address")
+    ready.add_argument("--address", default=ports.loopback(ports.TRITON_GRPC), help="Triton's gRPC address")
     add_probe_arguments(ready, "model server")
     ready.set_defaults(func=cmd_model_ready)

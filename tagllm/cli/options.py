@@ -6,6 +6,7 @@ import argparse
 import os
 from typing import Any
 
+from tagllm import ports
 from tagllm.strategies import DEFAULT_STRATEGY, STRATEGIES
 from tagllm.vocab.partitions import DEFAULT_PARTITION, PARTITIONS
 
@@ -62,7 +63,7 @@ def options_manifest(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-DEFAULT_GATEWAY = "127.0.0.1:50051"
+DEFAULT_GATEWAY = ports.loopback(ports.GATEWAY)
 API_KEY_VARIABLE = "TAGLLM_API_KEY"
 
 

@@ -10,8 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+from tagllm import ports
 from tagllm.cli.options import add_batch_argument
 from tagllm.cli.tag_commands import print_response
+from tagllm.extras import require as require_extra
+from tagllm.mllm.default_model import describe_default_model
 from tagllm.strategies import STRATEGIES
 
 
@@ -24,17 +27,8 @@ def stack_settings(args, run_dir: Path):
         model_dir=model_dir,
         run_dir=run_dir,
         host=args.host,
-        gateway_port=args.gateway_port,
-        refiner_port=args.refiner_port,
-        metrics_port=args.metrics_port,
-        metrics_http_port=args.metrics_http_port,
-        gateway_metrics_port=args.gateway_metrics_port,
-        refiner_metrics_port=args.refiner_metrics_port,
+        **{field: getattr(args, field) for field in ports.STACK_PORTS},
         prometheus=args.prometheus,
-        prometheus_port=args.prometheus_port,
-        triton_http_port=args.triton_http_port,
-        triton_grpc_port=args.triton_grpc_port,
-        triton_metrics_port=args.triton_metrics_port,
         shared_prefix=not args.naive,
         max_batch_size=args.max_batch_size,
         tls=args.tls,
@@ -42,22 +36,12 @@ def stack_settings(args, run_dir: Path):
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model-dir", help="checkpoint directory (default: $TAGLLM_MODEL_DIR, else a tiny Qwen2.5-VL)"
-    )
+    parser.add_argument("--model-dir", help=f"checkpoint directory (default: {describe_default_model()})")
     parser.add_argument("--run-dir", help="where logs and the model repository go (default: a new temp dir)")
     parser.add_argument("--host", default="127.0.0.1", help="address every service listens on")
-    parser.add_argument("--gateway-port", type=int, default=50051)
-    parser.add_argument("--refiner-port", type=int, default=50052)
-    parser.add_argument("--metrics-port", type=int, default=50053, help="metrics service gRPC port")
-    parser.add_argument("--metrics-http-port", type=int, default=9464, help="tagging metrics (/metrics)")
-    parser.add_argument("--gateway-metrics-port", type=int, default=9465, help="gateway's own /metrics")
-    parser.add_argument("--refiner-metrics-port", type=int, default=9466, help="refiner's own /metrics")
+    for field, (port, listener) in ports.STACK_PORTS.items():
+        parser.add_argument("--" + field.replace("_", "-"), type=int, default=port, help=listener)
     parser.add_argument("--prometheus", action="store_true", help="also start Prometheus scraping the stack")
-    parser.add_argument("--prometheus-port", type=int, default=9090)
-    parser.add_argument("--triton-http-port", type=int, default=8000)
-    parser.add_argument("--triton-grpc-port", type=int, default=8001)
-    parser.add_argument("--triton-metrics-port", type=int, default=8002)
     parser.add_argument(
         "--naive", action="store_true", help="model computes every prompt separately (no prefix reuse)"
     )
@@ -74,6 +58,7 @@ def new_run_dir(args) -> Path:
 
 
 def cmd_up(args) -> int:
+    require_extra("stack", "tagllm up")
     from tagllm.stack.local import LocalStack
     from tagllm.stack.supervise import CrashLoop, Supervisor
 

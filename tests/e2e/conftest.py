@@ -15,10 +15,9 @@ def stack(qwen_dir, tmp_path_factory):
         model_dir=qwen_dir,
         run_dir=tmp_path_factory.mktemp("stack"),
         **free_ports(),
-        extra_env=(
-            ("TAGLLM_GATEWAY_MAX_IMAGE_BYTES", str(MAX_IMAGE_BYTES)),
-            ("TAGLLM_GATEWAY_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS)),
-        ),
+        service_settings={
+            "gateway": {"max_image_bytes": MAX_IMAGE_BYTES, "max_image_pixels": MAX_IMAGE_PIXELS}
+        },
     )
     with LocalStack(settings) as running:
         yield running

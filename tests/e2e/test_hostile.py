@@ -25,7 +25,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image, PngImagePlugin
 from tritonclient.utils import InferenceServerException
 
-from services.common.settings import load_settings
 from services.gateway.server import GatewaySettings
 from services.gateway.server import build_server as build_gateway
 from tagllm.client import retry_delay, strategy_options
@@ -33,6 +32,7 @@ from tagllm.internal.v1 import metrics_pb2, metrics_pb2_grpc, refinement_pb2, re
 from tagllm.loadtest import UNREAD_CLIENT_OPTIONS
 from tagllm.mllm.contract import MLLMRequest, Mode
 from tagllm.mllm.tensors import INPUTS, MODEL_NAME, OUTPUTS, request_to_arrays
+from tagllm.settings import load_settings
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 from tests.conftest import free_port, png, scraped_total
 from tests.e2e.conftest import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS

@@ -12,10 +12,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from PIL import Image
 
-from services.common.settings import load_settings
 from services.gateway.server import GatewaySettings
 from services.gateway.server import build_server as build_gateway
 from tagllm.client import strategy_options
+from tagllm.settings import load_settings
 from tagllm.v1 import tagging_pb2
 from tagllm.vocab import builtin_vocabulary
 from tests.conftest import free_port, png

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Annotated
 
 import kubernetes_validate
 import pytest
@@ -390,6 +391,28 @@ def test_environment_ports_and_addresses_match_containers_and_services():
                     headless = services[host]["spec"].get("clusterIP") == "None"
                     # Balanced over every pod only where each pod has its own DNS record.
                     assert headless == value.startswith("dns:///"), name
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_service_variable_is_a_setting_of_that_service_with_a_valid_value(target):
+    from pydantic import TypeAdapter
+
+    from tagllm.settings import SERVICES
+
+    prefixes = {settings.env_prefix(): settings for settings, _ in SERVICES.values()}
+    checked = 0
+    for workload in of_kind(target, *WORKLOADS):
+        for container in containers(workload):
+            for name, value in env(container).items():
+                prefix = next((p for p in prefixes if name.startswith(p)), None)
+                if prefix is None:
+                    continue
+                field = prefixes[prefix].model_fields.get(name.removeprefix(prefix).lower())
+                assert field is not None, f"{name} is not a setting (tagllm/settings/)"
+                kind = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+                TypeAdapter(kind).validate_strings(value)
+                checked += 1
+    assert checked or target.startswith("annotate")
 
 
 def test_the_monitoring_component_carries_current_copies():

@@ -9,10 +9,9 @@ import sys
 import pytest
 import yaml
 
-from services.common.settings import load_settings
 from services.gateway.contract import CallContext, Code, GatewayError, Refined, TagItem
 from services.gateway.core import GatewayCore
-from services.gateway.settings import GatewaySettings
+from tagllm.settings import GatewaySettings, load_settings
 from tagllm.strategies import StrategyOptions
 from tests.conftest import png
 

@@ -3,11 +3,10 @@ core applies them: test_gateway_core.py)."""
 
 import pytest
 
-from services.common.settings import load_settings
 from services.gateway.budgets import PixelBudget
 from services.gateway.contract import Code, GatewayError
 from services.gateway.quota import QuotaExceeded, Quotas
-from services.gateway.settings import GatewaySettings
+from tagllm.settings import GatewaySettings, load_settings
 
 
 def test_limits_must_be_positive():

@@ -12,7 +12,6 @@ import yaml
 from google.rpc import code_pb2
 
 from services.common.grpc_server import ServiceError, abort_for
-from services.common.settings import load_settings
 from services.gateway.contract import Code
 from services.gateway.core import GatewayCore
 from services.gateway.refiner_client import GrpcRefiner
@@ -20,6 +19,7 @@ from services.gateway.server import GatewaySettings, TaggingServicer
 from tagllm.client import retry_delay, strategy_options
 from tagllm.convert import options_from_proto
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
+from tagllm.settings import load_settings
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 from tests.conftest import free_port, png
 

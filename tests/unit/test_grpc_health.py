@@ -6,8 +6,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.grpc_server import LIVENESS_SERVICE, GrpcServer
-from services.common.settings import GrpcSettings
 from tagllm.internal.v1 import metrics_pb2
+from tagllm.settings import GrpcSettings
 
 SERVICE = metrics_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name
 
