@@ -324,7 +324,7 @@ def test_the_kubernetes_scrape_config_labels_series_by_pod_and_readiness(observe
 
 def test_every_metric_the_deployment_names_is_exported(observed):
     """HPAs, adapter rules, alerts, recording rules and panels name only series the stack exports."""
-    from tests.unit.test_deploy import referenced_metrics
+    from tests.unit.deploy_manifests import referenced_metrics
 
     stack = observed
     TaggingClient(f"{stack.settings.host}:{stack.settings.gateway_port}").tag(png(), vocabulary="voc")
