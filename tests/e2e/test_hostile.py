@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 
 import grpc
@@ -21,20 +22,26 @@ import pytest
 import tritonclient.grpc as triton_grpc
 import yaml
 from google.rpc import error_details_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from PIL import Image, PngImagePlugin
 from tritonclient.utils import InferenceServerException
 
-from services.gateway.server import GatewaySettings
-from services.gateway.server import build_server as build_gateway
 from tagllm.client import retry_delay, strategy_options
 from tagllm.internal.v1 import metrics_pb2, metrics_pb2_grpc, refinement_pb2, refinement_pb2_grpc
 from tagllm.loadtest import UNREAD_CLIENT_OPTIONS
 from tagllm.mllm.contract import MLLMRequest, Mode
 from tagllm.mllm.tensors import INPUTS, MODEL_NAME, OUTPUTS, request_to_arrays
-from tagllm.settings import load_settings
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
-from tests.conftest import free_port, png, scraped_total
+from tests.conftest import (
+    TAGGING_SERVICE,
+    free_port,
+    health_status,
+    in_process_gateway,
+    png,
+    scraped_total,
+    tag_request,
+    wait_until,
+)
 from tests.e2e.conftest import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from tests.hostile_images import many_scan_jpeg, other_formats
 
@@ -57,48 +64,23 @@ def _corrupted() -> bytes:
     return bytes(data)
 
 
-def tag_request(content: bytes = b"", vocabulary="coco", options=None, reference=None):
-    request = tagging_pb2.TagRequest(
-        image=tagging_pb2.Image(content=content or png()),
-        vocabulary=vocabulary,
-        options=options if options is not None else strategy_options("multi_option"),
-    )
-    if reference is not None:
-        request.reference.CopyFrom(common_pb2.ReferenceLabels(labels=reference))
-    return request
-
-
 def _gateway(stack, **settings):
-    """Another in-process gateway before the session's refiner, with its own settings."""
-    settings = load_settings(
-        GatewaySettings,
-        "X_",
-        port=free_port(),
-        refiner_address=stack.settings.refiner_address,
-        api_keys=(KEY, "other-key"),
-        cache_entries=0,
-        **settings,
+    """Another in-process gateway before the session's refiner, with its own settings (keys and
+    no cache unless told otherwise); its address once it says SERVING."""
+    return in_process_gateway(
+        stack.settings.refiner_address, **{"api_keys": (KEY, "other-key"), "cache_entries": 0, **settings}
     )
-    server = build_gateway(settings)
-    server.start()
-    address = f"127.0.0.1:{server.port}"
-    deadline = time.monotonic() + 30
-    while _health(address) != health_pb2.HealthCheckResponse.SERVING:
-        assert time.monotonic() < deadline, f"the gateway on {address} never said SERVING"
-        time.sleep(0.2)
-    return server, address
 
 
 @pytest.fixture(scope="module")
 def hostile_gateway(stack):
     """A gateway with keys, a small in-flight limit and a short stream idle time, before the
     session's refiner; in-process, on real gRPC."""
-    server, address = _gateway(
+    with _gateway(
         stack, max_image_bytes=MAX_IMAGE_BYTES, max_in_flight=4, stream_idle_seconds=2.0,
         quota_requests_per_second=200,
-    )  # fmt: skip
-    yield address
-    server.stop()
+    ) as address:  # fmt: skip
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -113,12 +95,7 @@ def api(channel):
 
 
 def _health(address: str) -> int:
-    try:
-        with grpc.insecure_channel(address) as channel:
-            request = health_pb2.HealthCheckRequest(service="tagllm.v1.TaggingService")
-            return health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
-    except grpc.RpcError:
-        return -1
+    return health_status(address, TAGGING_SERVICE)
 
 
 def refused(call, *args, **kwargs) -> grpc.RpcError:
@@ -367,26 +344,16 @@ def test_overload_is_shed_at_once_with_a_retry_delay(api):
 
 
 def test_a_spent_quota_is_resource_exhausted_with_retry_info(stack):
-    settings = load_settings(
-        GatewaySettings,
-        "X_",
-        port=free_port(),
-        refiner_address=stack.settings.refiner_address,
-        api_keys=(KEY,),
-        quota_requests_per_second=0.01,  # one request, then a wait of about 100 s
-    )
-    server = build_gateway(settings)
-    server.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    # One request, then a wait of about 100 s.
+    with _gateway(stack, api_keys=(KEY,), quota_requests_per_second=0.01) as address:
+        with grpc.insecure_channel(address) as channel:
             stub = tagging_pb2_grpc.TaggingServiceStub(channel)
             request = tagging_pb2.ListVocabulariesRequest()
             with pytest.raises(grpc.RpcError) as caught:
                 for _ in range(2):  # the burst is one request
                     stub.Tag(tag_request(png(46, 46)), timeout=60, metadata=AUTH)
-            stub.ListVocabularies(request, timeout=10, metadata=AUTH)  # listing is free
-    finally:
-        server.stop()
+            listed = stub.ListVocabularies(request, timeout=10, metadata=AUTH)  # listing is free
+    assert "coco" in {v.name for v in listed.vocabularies}
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "quota" in caught.value.details()
     assert 90 < retry_delay(caught.value) <= 100  # what annotate waits at least before retrying
 
@@ -396,21 +363,20 @@ def test_a_spent_quota_is_resource_exhausted_with_retry_info(stack):
 
 def test_a_batch_of_flat_high_pixel_images_is_bounded_by_decoded_pixels(stack):
     # Each image is a few KB on the wire and 3.9 Mpx decoded; the request may decode one at a time.
-    server, address = _gateway(
-        stack,
-        max_image_pixels=MAX_IMAGE_PIXELS,
-        max_request_pixels_in_flight=MAX_IMAGE_PIXELS,
-        max_caller_pixels_in_flight=MAX_IMAGE_PIXELS,
-        max_pixels_in_flight=2 * MAX_IMAGE_PIXELS,
-    )
-    try:
-        with grpc.insecure_channel(address) as channel:
-            stub = tagging_pb2_grpc.TaggingServiceStub(channel)
-            flat = [encode(Image.new("RGB", (2000, 1950), (i, 90, 90))) for i in range(16)]
-            batch = tagging_pb2.BatchTagRequest(requests=[tag_request(image) for image in flat])
-            outcome = stub.BatchTag(batch, timeout=120, metadata=AUTH)
-    finally:
-        server.stop()
+    with (
+        _gateway(
+            stack,
+            max_image_pixels=MAX_IMAGE_PIXELS,
+            max_request_pixels_in_flight=MAX_IMAGE_PIXELS,
+            max_caller_pixels_in_flight=MAX_IMAGE_PIXELS,
+            max_pixels_in_flight=2 * MAX_IMAGE_PIXELS,
+        ) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
+        stub = tagging_pb2_grpc.TaggingServiceStub(channel)
+        flat = [encode(Image.new("RGB", (2000, 1950), (i, 90, 90))) for i in range(16)]
+        batch = tagging_pb2.BatchTagRequest(requests=[tag_request(image) for image in flat])
+        outcome = stub.BatchTag(batch, timeout=120, metadata=AUTH)
     codes = [result.status.code for result in outcome.results]
     refused = [
         r.status for r in outcome.results if r.status.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
@@ -442,21 +408,19 @@ def test_a_stream_whose_answers_are_not_read_stops_taking_images(stack):
             pulled.append(i)
             yield tag_request(content, options=quick)
 
-    server, address = _gateway(stack, max_image_bytes=MAX_IMAGE_BYTES)  # a stream window of 8
-    try:
-        # The client's receive window holds a few answers only, as a client whose buffers are full.
-        with grpc.insecure_channel(address, options=UNREAD_CLIENT_OPTIONS) as channel:
-            answers = tagging_pb2_grpc.TaggingServiceStub(channel).StreamTag(
-                images(), timeout=300, metadata=AUTH
-            )
-            first = next(answers)  # then the client reads nothing for a while
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and len(pulled) < len(heavy):
-                time.sleep(0.2)
-            held = len(pulled)
-            rest = list(answers)
-    finally:
-        server.stop()
+    # A stream window of 8; the client's receive window holds a few answers only, as a client
+    # whose buffers are full.
+    with (
+        _gateway(stack, max_image_bytes=MAX_IMAGE_BYTES) as address,
+        grpc.insecure_channel(address, options=UNREAD_CLIENT_OPTIONS) as channel,
+    ):
+        answers = tagging_pb2_grpc.TaggingServiceStub(channel).StreamTag(images(), timeout=300, metadata=AUTH)
+        first = next(answers)  # then the client reads nothing for a while: a bound is watched
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(pulled) < len(heavy):
+            time.sleep(0.2)
+        held = len(pulled)
+        rest = list(answers)
     # The window of 8, plus what the client's and the gateway's transports and sockets buffer
     # (seen: 14 to 26 of these 1.5 MB messages); without flow control the client sends all 64.
     assert first.status.code == 0 and held <= 40
@@ -464,9 +428,7 @@ def test_a_stream_whose_answers_are_not_read_stops_taking_images(stack):
 
 
 def test_a_thousand_idle_streams_of_one_caller_leave_health_and_new_work_served(stack):
-    server, address = _gateway(stack, max_streams_per_caller=32, stream_idle_seconds=60)
-
-    async def scenario():
+    async def scenario(address: str):
         async with grpc.aio.insecure_channel(address) as channel:
             stub = tagging_pb2_grpc.TaggingServiceStub(channel)
             calls = [stub.StreamTag(timeout=60, metadata=AUTH) for _ in range(1000)]
@@ -488,10 +450,8 @@ def test_a_thousand_idle_streams_of_one_caller_leave_health_and_new_work_served(
                 call.cancel()
             return refused, details, served, tagged
 
-    try:
-        refused, details, served, tagged = asyncio.run(scenario())
-    finally:
-        server.stop()
+    with _gateway(stack, max_streams_per_caller=32, stream_idle_seconds=60) as address:
+        refused, details, served, tagged = asyncio.run(scenario(address))
     # Every stream but the caller's 32 ended: refused by the gateway, or (opened before the client
     # knew of the 100 streams one connection may have) refused by HTTP/2 itself as UNAVAILABLE.
     assert len(refused) == 1000 - 32
@@ -503,7 +463,6 @@ def test_a_thousand_idle_streams_of_one_caller_leave_health_and_new_work_served(
 
 
 def test_the_rpc_limit_never_counts_health_checks(stack):
-    server, address = _gateway(stack, max_concurrent_rpcs=8, max_streams_per_caller=100)
     never = threading.Event()
 
     def silent():
@@ -511,25 +470,27 @@ def test_the_rpc_limit_never_counts_health_checks(stack):
         return
         yield
 
-    try:
-        with grpc.insecure_channel(address) as channel:
-            stub = tagging_pb2_grpc.TaggingServiceStub(channel)
-            streams = [stub.StreamTag(silent(), timeout=60, metadata=AUTH) for _ in range(8)]
-            deadline = time.monotonic() + 30
-            error = None
-            while time.monotonic() < deadline and error is None:
-                try:
-                    stub.ListVocabularies(tagging_pb2.ListVocabulariesRequest(), timeout=10, metadata=AUTH)
-                    time.sleep(0.1)  # the streams are still being opened
-                except grpc.RpcError as exc:
-                    error = exc
+    def refused_listing(stub) -> grpc.RpcError | None:
+        try:
+            stub.ListVocabularies(tagging_pb2.ListVocabulariesRequest(), timeout=10, metadata=AUTH)
+            return None  # the streams are still being opened
+        except grpc.RpcError as exc:
+            return exc
+
+    with (
+        _gateway(stack, max_concurrent_rpcs=8, max_streams_per_caller=100) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
+        stub = tagging_pb2_grpc.TaggingServiceStub(channel)
+        streams = [stub.StreamTag(silent(), timeout=60, metadata=AUTH) for _ in range(8)]
+        try:
+            error = wait_until(lambda: refused_listing(stub), 30, "a call refused beside 8 open streams")
             healthy = _health(address)
+        finally:
             never.set()
             for stream in streams:
                 stream.cancel()
-    finally:
-        server.stop()
-    assert error is not None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "more than 8 RPCs open" in error.details()
     assert healthy == health_pb2.HealthCheckResponse.SERVING
 
@@ -541,11 +502,9 @@ def test_repeated_reference_labels_count_once_and_reach_the_metrics(api, stack):
     crowd = ["person"] * 120 + ["dog"] * 3  # one label per box: more than coco's 80 categories
     response = api.Tag(tag_request(png(49, 49), reference=crowd), timeout=60, metadata=AUTH)
     assert response.result.usage.mllm_calls == 1
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if scraped_total(url, "tagllm_reference_images_total", 'vocabulary="coco"') > before:
-            break
-        time.sleep(0.2)
+    # The refiner sends its record after answering.
+    wait_until(lambda: scraped_total(url, "tagllm_reference_images_total", 'vocabulary="coco"') > before,
+               30, "the record reaching the metrics service")  # fmt: skip
     assert scraped_total(url, "tagllm_reference_images_total", 'vocabulary="coco"') == before + 1
     assert scraped_total(url, "tagllm_metrics_records_invalid_total") == invalid
 
@@ -567,10 +526,11 @@ def test_the_refiner_refuses_a_large_image_and_a_long_unknown_vocabulary(stack):
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def _record(**change) -> metrics_pb2.TaggingRecord:
+def _record(named: str, **change) -> metrics_pb2.TaggingRecord:
+    """A record of one image tagged with the vocabulary `named`, but for `change`."""
     result = common_pb2.TaggingResult(
         labels=[common_pb2.Label(name="cat", score=0.9)],
-        version=common_pb2.VersionStamp(model="m/1", vocabulary="coco", strategy=common_pb2.STRATEGY_BINARY),
+        version=common_pb2.VersionStamp(model="m/1", vocabulary=named, strategy=common_pb2.STRATEGY_BINARY),
     )
     record = metrics_pb2.TaggingRecord(result=result, vocabulary_size=80, seconds=0.1)
     for name, value in change.items():
@@ -583,24 +543,36 @@ def _record(**change) -> metrics_pb2.TaggingRecord:
     return record
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        dict(seconds=float("nan")),
-        dict(seconds=-1.0),
-        dict(seconds=float("inf")),
-        dict(label="cat\u202e"),
-        dict(label="x" * 5000),
-        dict(vocabulary="v" * 5000),
-        dict(vocabulary_size=0),
-    ],
-    ids=["nan", "negative", "infinite", "bidi label", "long label", "long vocabulary", "no categories"],
-)
-def test_the_metrics_service_counts_no_poisoned_record(stack, change):
+POISONS = {
+    "nan": dict(seconds=float("nan")),
+    "negative": dict(seconds=-1.0),
+    "infinite": dict(seconds=float("inf")),
+    "bidi label": dict(label="cat\u202e"),
+    "long label": dict(label="x" * 5000),
+    "long vocabulary": dict(vocabulary="v" * 5000),
+    "no categories": dict(vocabulary_size=0),
+}
+
+
+@pytest.mark.parametrize("case", list(POISONS))
+def test_the_metrics_service_counts_no_poisoned_record(stack, case):
+    # Each record names a vocabulary of its own, so that its series are told apart from the
+    # records the refiner sends.
+    clean, poisoned = (f"{kind}-{case.replace(' ', '-')}" for kind in ("clean", "poisoned"))
+    poison = _record(poisoned, **POISONS[case])
+    url = f"http://{stack.settings.scrape_targets().metrics_service}/metrics"
+    invalid = scraped_total(url, "tagllm_metrics_records_invalid_total")
     with grpc.insecure_channel(stack.settings.metrics_address) as channel:
         stub = metrics_pb2_grpc.MetricsServiceStub(channel)
-        reply = stub.Record(metrics_pb2.RecordRequest(records=[_record(**change), _record()]), timeout=10)
+        reply = stub.Record(metrics_pb2.RecordRequest(records=[poison, _record(clean)]), timeout=10)
     assert reply.accepted == 1  # the good record beside it counts
+    # What /metrics exports (the Record call counts before it answers): the poisoned record is
+    # counted as invalid and nowhere else, the good one as one image.
+    assert scraped_total(url, "tagllm_metrics_records_invalid_total") == invalid + 1
+    assert scraped_total(url, "tagllm_images_total", f'vocabulary="{clean}"') == 1
+    exported = urllib.request.urlopen(url, timeout=5).read().decode()
+    assert f'vocabulary="{poison.result.version.vocabulary}"' not in exported
+    assert poison.result.labels[0].name == "cat" or poison.result.labels[0].name not in exported
 
 
 def test_triton_caps_generation_itself(stack):
