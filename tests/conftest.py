@@ -130,7 +130,7 @@ def in_process_gateway(refiner_address: str, wait_serving: bool = True, **settin
     """A gateway in this process, on real gRPC over loopback, before `refiner_address`, with
     `settings` (GatewaySettings fields) beside the defaults; its address. Unless told not to,
     fails when it never says SERVING (it does once it reaches its refiner)."""
-    from services.common.settings import load_settings
+    from tagllm.settings import load_settings
 
     from services.gateway.server import GatewaySettings, build_server
 
