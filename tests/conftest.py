@@ -130,9 +130,8 @@ def in_process_gateway(refiner_address: str, wait_serving: bool = True, **settin
     """A gateway in this process, on real gRPC over loopback, before `refiner_address`, with
     `settings` (GatewaySettings fields) beside the defaults; its address. Unless told not to,
     fails when it never says SERVING (it does once it reaches its refiner)."""
-    from tagllm.settings import load_settings
-
     from services.gateway.server import GatewaySettings, build_server
+    from tagllm.settings import load_settings
 
     server = build_server(
         load_settings(GatewaySettings, "X_", port=free_port(), refiner_address=refiner_address, **settings)
