@@ -10,18 +10,13 @@ import time
 import pytest
 
 from tagllm.datasets.synthetic import generate
-from tests.conftest import scraped_total
+from tests.conftest import run_cli, scraped_total
 
 pytestmark = pytest.mark.e2e
 
 
 def tagllm(*args, timeout=300, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "tagllm.cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    result = run_cli(*args, timeout=timeout)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result

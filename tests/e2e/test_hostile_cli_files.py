@@ -3,23 +3,12 @@ line (exit 2, no traceback), and never reads outside what it was given or hangs 
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import free_port, png
+from tests.conftest import free_port, png, run_cli
 
 pytestmark = pytest.mark.e2e
-
-
-def tagllm_cli(*args, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "tagllm.cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def assert_one_line_error(result, *fragments):
@@ -37,7 +26,7 @@ def test_annotate_refuses_images_outside_the_root_a_coco_file_names(tmp_path, na
     (tmp_path / "outside.png").write_bytes(png())
     coco = root / "labels.json"
     coco.write_text(json.dumps({"images": [{"id": 1, "file_name": name}], "categories": []}))
-    result = tagllm_cli("annotate", coco, "--out", tmp_path / "run", "--address", f"127.0.0.1:{free_port()}")
+    result = run_cli("annotate", coco, "--out", tmp_path / "run", "--address", f"127.0.0.1:{free_port()}")
     assert_one_line_error(result, coco, "outside the image root", "--allow-outside-root")
     assert not (tmp_path / "run").exists()
 
@@ -47,7 +36,7 @@ def test_a_fifo_in_the_image_list_never_hangs_a_run(stack, tmp_path):
     os.mkfifo(tmp_path / "b.png")  # nobody writes to it
     listing = tmp_path / "list.txt"
     listing.write_text("a.png\nb.png\n")
-    result = tagllm_cli(
+    result = run_cli(
         "annotate", listing, "--out", tmp_path / "run", "--address", stack.settings.gateway_address
     )
     assert result.returncode == 1 and "1 annotated now" in result.stderr, result.stderr
@@ -65,7 +54,7 @@ def _run_directory(path, results: bytes):
 
 def test_export_names_a_corrupt_results_line(tmp_path):
     run = _run_directory(tmp_path / "run", b'{"image": "a", "labels": [}\n')
-    result = tagllm_cli("export", run, "--format", "coco", "--out", tmp_path / "out.json")
+    result = run_cli("export", run, "--format", "coco", "--out", tmp_path / "out.json")
     assert_one_line_error(result, run / "results.jsonl", ":1: not valid JSON")
     assert not (tmp_path / "out.json").exists()
 
@@ -95,7 +84,7 @@ def test_eval_names_a_bad_gold_file_in_one_line(tmp_path, case):
     gold = tmp_path / "gold.json"
     gold.write_bytes(content)
     run = _run_directory(tmp_path / "run", b"")
-    result = tagllm_cli("eval", "--pred", run, "--gold", gold)
+    result = run_cli("eval", "--pred", run, "--gold", gold)
     assert_one_line_error(result, gold, message)
 
 
@@ -105,5 +94,5 @@ def test_eval_names_a_label_map_with_a_repeated_key(tmp_path):
     label_map = tmp_path / "map.yaml"
     label_map.write_text("tvmonitor: tv\ntvmonitor: laptop\n")
     run = _run_directory(tmp_path / "run", b"")
-    result = tagllm_cli("eval", "--pred", run, "--gold", gold, "--label-map", label_map)
+    result = run_cli("eval", "--pred", run, "--gold", gold, "--label-map", label_map)
     assert_one_line_error(result, label_map, "key 'tvmonitor' is given twice")
