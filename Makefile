@@ -21,10 +21,11 @@ protos: $(VENV)  ## regenerate tagllm/v1 and tagllm/internal/v1 from protos/, an
 	$(PYTHON) scripts/gen_protos.py
 	$(PYTHON) -m tagllm.mllm.tensors --write services/triton/model_repository/mllm/config.pbtxt
 
-lint: $(VENV)  ## ruff (lint and format) and mypy (the library and the services)
+lint: $(VENV)  ## ruff (lint and format), mypy (the library and the services), the layering contracts
 	.venv/bin/ruff check tagllm services tests scripts deploy
 	.venv/bin/ruff format --check tagllm services tests scripts deploy
 	.venv/bin/mypy tagllm services
+	.venv/bin/lint-imports --no-cache --no-logo
 
 format: $(VENV)
 	.venv/bin/ruff format tagllm services tests scripts deploy

@@ -87,13 +87,13 @@ def model_benchmark(settings: BenchSettings, log=print) -> dict:
             per_image[name].append(
                 {
                     "seconds": seconds,
-                    "model_seconds": result.usage.compute_seconds,
-                    "calls": result.usage.calls,
+                    "model_seconds": result.usage.model_compute_seconds,
+                    "calls": result.usage.mllm_calls,
                     "candidates": len(result.candidates),
                 }
             )
             labels[name] = {label.name: label.score for label in result.labels}
-            log(f"image {n + 1}/{len(images)} {name}: {seconds:.2f} s, {result.usage.calls} calls")
+            log(f"image {n + 1}/{len(images)} {name}: {seconds:.2f} s, {result.usage.mllm_calls} calls")
         naive_labels, optimised_labels = labels["naive_tagllm"], labels["optimised_tagllm"]
         # Same labels; scores equal up to float noise (order among near-equal scores may differ).
         identical &= naive_labels.keys() == optimised_labels.keys() and all(
@@ -286,7 +286,7 @@ def overhead_benchmark(settings: BenchSettings, log=print) -> dict:
             model_dir=Path(folder),
             run_dir=Path(folder),
             model_backend="null",
-            extra_env=(("TAGLLM_GATEWAY_CACHE_ENTRIES", "0"),),
+            service_settings={"gateway": {"cache_entries": 0}},
             **ports,
         )
         log("starting the stack with the null model ...")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,14 @@ from tagllm.convert import reference_to_proto, strategy_options
 from tagllm.v1 import common_pb2, tagging_pb2, tagging_pb2_grpc
 from tagllm.vocab.registry import DEFAULT_VOCABULARY
 
-__all__ = ["TaggingClient", "channel_credentials", "open_channel", "retry_delay", "strategy_options"]
+__all__ = [
+    "TaggingClient",
+    "channel_credentials",
+    "open_channel",
+    "retry_delay",
+    "strategy_options",
+    "tag_request",
+]
 # Trailing metadata holding the full google.rpc.Status, details included.
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
@@ -27,14 +34,41 @@ def retry_delay(error: grpc.RpcError) -> float:
         key, value = tuple(entry)  # (key, value): sync calls' metadata and grpc.aio's alike
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
             try:
-                status = status_pb2.Status.FromString(value)
+                return status_retry_delay(status_pb2.Status.FromString(value))
             except DecodeError:
                 return 0.0
-            for detail in status.details:
-                info = error_details_pb2.RetryInfo()
-                if detail.Unpack(info):
-                    return info.retry_delay.ToTimedelta().total_seconds()
     return 0.0
+
+
+def status_retry_delay(status: status_pb2.Status) -> float:
+    """Seconds a status's RetryInfo asks to wait (one image's status in a stream), else 0."""
+    for detail in status.details:
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            return info.retry_delay.ToTimedelta().total_seconds()
+    return 0.0
+
+
+def status_code(status: status_pb2.Status) -> grpc.StatusCode:
+    """The gRPC code of a google.rpc.Status (UNKNOWN for a number gRPC does not define)."""
+    return next((code for code in grpc.StatusCode if code.value[0] == status.code), grpc.StatusCode.UNKNOWN)
+
+
+def tag_request(
+    image: bytes | Path,
+    vocabulary: str = DEFAULT_VOCABULARY,
+    options: common_pb2.StrategyOptions | None = None,
+    image_id: str = "",
+    reference_labels: Sequence[str] | None = None,
+) -> tagging_pb2.TagRequest:
+    """`reference_labels` (human labels; [] means none of the vocabulary) feed agreement metrics."""
+    content = Path(image).read_bytes() if isinstance(image, Path) else image
+    return tagging_pb2.TagRequest(
+        image=tagging_pb2.Image(content=content, id=image_id),
+        vocabulary=vocabulary,
+        options=options or strategy_options(),
+        reference=reference_to_proto(reference_labels),
+    )
 
 
 def read_pem(path: str) -> bytes:
@@ -103,15 +137,16 @@ class TaggingClient:
         reference_labels: list[str] | None = None,
         timeout: float | None = 300.0,
     ) -> tagging_pb2.TagResponse:
-        """`reference_labels` (human labels; [] means none of the vocabulary) feed agreement metrics."""
-        content = Path(image).read_bytes() if isinstance(image, Path) else image
-        request = tagging_pb2.TagRequest(
-            image=tagging_pb2.Image(content=content, id=image_id),
-            vocabulary=vocabulary,
-            options=options or strategy_options(),
-            reference=reference_to_proto(reference_labels),
-        )
+        """One image (see `tag_request`) over the unary Tag call."""
+        request = tag_request(image, vocabulary, options, image_id, reference_labels)
         return self.stub.Tag(request, timeout=timeout, metadata=self.metadata)
+
+    def stream(self, requests: Iterable[tagging_pb2.TagRequest], timeout: float | None = None):
+        """Images over one StreamTag call: the call, an iterator of StreamTagResponse in completion
+        order (keyed by image id) that `cancel()` ends. `requests` is read on a gRPC thread, as
+        the gateway's flow control lets the next image in; with no `timeout`, the gateway gives
+        each image its own default deadline."""
+        return self.stub.StreamTag(iter(requests), timeout=timeout, metadata=self.metadata)
 
     def reachable(self, timeout: float = 5.0) -> bool:
         """Whether a connection to the gateway comes up within `timeout` seconds."""

@@ -6,9 +6,14 @@ name (`tagllm` <-> `STRATEGY_TAGLLM`), so the registry is the one list of them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import typing
 from collections.abc import Sequence
+from typing import Any
+
+import numpy
+from google.protobuf import json_format
 
 from tagllm.internal.v1 import metrics_pb2
 from tagllm.metrics.tagging import TaggedImage
@@ -108,98 +113,100 @@ def options_from_proto(message: common_pb2.StrategyOptions) -> StrategyOptions:
     )
 
 
+def _same_fields(cls, message) -> dict:
+    """The fields of dataclass `cls` read from `message`, whose fields have the same names."""
+    return {field.name: getattr(message, field.name) for field in dataclasses.fields(cls)}
+
+
 def result_to_proto(result: TagResult) -> common_pb2.TaggingResult:
+    """What differs from the message: a verdict and strategy are enums there, and an absent
+    verification score is 0."""
     return common_pb2.TaggingResult(
         labels=[
             common_pb2.Label(
                 name=label.name,
                 score=label.score,
                 provenance=common_pb2.Provenance(
-                    group=label.provenance.group,
-                    proposed=label.provenance.proposed,
-                    verdict=_VERDICT_TO_PROTO[label.provenance.verdict],
-                    verification_score=label.provenance.verification_score or 0.0,
-                    reviewer=label.provenance.reviewer,
+                    **{
+                        **dataclasses.asdict(label.provenance),
+                        "verdict": _VERDICT_TO_PROTO[label.provenance.verdict],
+                        "verification_score": label.provenance.verification_score or 0.0,
+                    }
                 ),
             )
             for label in result.labels
         ],
-        usage=common_pb2.Usage(
-            mllm_calls=result.usage.calls,
-            mllm_requests=result.usage.requests,
-            prompt_tokens=result.usage.prompt_tokens,
-            generated_tokens=result.usage.generated_tokens,
-            model_compute_seconds=result.usage.compute_seconds,
-        ),
+        usage=common_pb2.Usage(**dataclasses.asdict(result.usage)),
         version=common_pb2.VersionStamp(
-            model=result.version.model,
-            vocabulary=result.version.vocabulary,
-            vocabulary_version=result.version.vocabulary_version,
-            prompt_template_hash=result.version.prompt_hash,
-            strategy=strategy_to_proto(result.version.strategy),
+            **{**dataclasses.asdict(result.version), "strategy": strategy_to_proto(result.version.strategy)}
         ),
-        stages=[
-            common_pb2.StageTiming(stage=s.stage, seconds=s.seconds, model_compute_seconds=s.compute_seconds)
-            for s in result.stages
-        ],
+        stages=[common_pb2.StageTiming(**dataclasses.asdict(s)) for s in result.stages],
         candidates=result.candidates,
         verified=result.verified,
         confirmed=result.confirmed,
         dropped_answers=result.dropped_answers,
-        verifications=[
-            common_pb2.Verification(
-                name=v.name, yes_probability=v.probability, score=v.score, confirmed=v.confirmed
-            )
-            for v in result.verifications
-        ],
+        verifications=[common_pb2.Verification(**dataclasses.asdict(v)) for v in result.verifications],
     )
+
+
+def _float32(value: float) -> float:
+    """A score of a `float` field as the shortest decimal that field holds (0.95, not
+    0.949999988...): what the sender computed, to float32's precision, as protobuf's JSON writes it."""
+    return float(str(numpy.float32(value)))
 
 
 def result_from_proto(message: common_pb2.TaggingResult) -> TagResult:
     """Raises ValueError for a result naming no served strategy."""
-    usage, version = message.usage, message.version
+
+    def provenance(message: common_pb2.Provenance) -> Provenance:
+        verified = message.verdict != common_pb2.Provenance.VERDICT_UNSPECIFIED
+        return Provenance(
+            **{
+                **_same_fields(Provenance, message),
+                "verdict": _VERDICT_FROM_PROTO.get(message.verdict),
+                "verification_score": _float32(message.verification_score) if verified else None,
+            }
+        )
+
+    def verification(message: common_pb2.Verification) -> Verification:
+        return Verification(
+            message.name, _float32(message.yes_probability), _float32(message.score), message.confirmed
+        )
+
     return TagResult(
         labels=tuple(
-            Label(
-                label.name,
-                label.score,
-                Provenance(
-                    group=label.provenance.group,
-                    proposed=label.provenance.proposed,
-                    verdict=_VERDICT_FROM_PROTO.get(label.provenance.verdict),
-                    verification_score=(
-                        label.provenance.verification_score
-                        if label.provenance.verdict != common_pb2.Provenance.VERDICT_UNSPECIFIED
-                        else None
-                    ),
-                    reviewer=label.provenance.reviewer,
-                ),
-            )
-            for label in message.labels
+            Label(label.name, _float32(label.score), provenance(label.provenance)) for label in message.labels
         ),
-        usage=Usage(
-            calls=usage.mllm_calls,
-            requests=usage.mllm_requests,
-            prompt_tokens=usage.prompt_tokens,
-            generated_tokens=usage.generated_tokens,
-            compute_seconds=usage.model_compute_seconds,
-        ),
-        stages=tuple(StageTiming(s.stage, s.seconds, s.model_compute_seconds) for s in message.stages),
+        usage=Usage(**_same_fields(Usage, message.usage)),
+        stages=tuple(StageTiming(**_same_fields(StageTiming, s)) for s in message.stages),
         version=VersionInfo(
-            model=version.model,
-            vocabulary=version.vocabulary,
-            vocabulary_version=version.vocabulary_version,
-            prompt_hash=version.prompt_template_hash,
-            strategy=strategy_from_proto(version.strategy),
+            **{
+                **_same_fields(VersionInfo, message.version),
+                "strategy": strategy_from_proto(message.version.strategy),
+            }
         ),
         candidates=tuple(message.candidates),
         dropped_answers=message.dropped_answers,
         verified=message.verified,
         confirmed=message.confirmed,
-        verifications=tuple(
-            Verification(v.name, v.yes_probability, v.score, v.confirmed) for v in message.verifications
-        ),
+        verifications=tuple(verification(v) for v in message.verifications),
     )
+
+
+def result_message_to_json(message: common_pb2.TaggingResult) -> dict[str, Any]:
+    """The result's JSON mapping with the proto's field names, every field written: the shape of
+    a `results.jsonl` line and of `tagllm tag --json`."""
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def result_message_from_json(data: dict[str, Any]) -> common_pb2.TaggingResult:
+    """Raises ValueError for a mapping that is not a TaggingResult (an unknown field among them)."""
+    try:
+        return json_format.ParseDict(data, common_pb2.TaggingResult())
+    except json_format.ParseError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def reference_to_proto(labels: Sequence[str] | None) -> common_pb2.ReferenceLabels | None:
@@ -238,7 +245,7 @@ def record_from_proto(message: metrics_pb2.TaggingRecord) -> TaggedImage:
         raise ValueError("record names no valid vocabulary")
     if not 0 < message.vocabulary_size <= MAX_CATEGORIES:
         raise ValueError(f"vocabulary_size must be in [1, {MAX_CATEGORIES}]")
-    durations = [message.seconds, result.usage.compute_seconds, *(s.seconds for s in result.stages)]
+    durations = [message.seconds, result.usage.model_compute_seconds, *(s.seconds for s in result.stages)]
     if not all(math.isfinite(d) and d >= 0 for d in durations):
         raise ValueError("durations must be finite and not negative")
     names = [label.name for label in result.labels] + list(result.candidates) + list(message.reference.labels)
@@ -254,7 +261,7 @@ def record_from_proto(message: metrics_pb2.TaggingRecord) -> TaggedImage:
     )
     if max(sizes) > message.vocabulary_size:
         raise ValueError("more labels than the vocabulary has categories")
-    scores = [p for v in result.verifications for p in (v.probability, v.score)]
+    scores = [p for v in result.verifications for p in (v.yes_probability, v.score)]
     if not all(0.0 <= p <= 1.0 for p in scores):
         raise ValueError("verification scores must be in [0, 1]")
     return TaggedImage(

@@ -125,10 +125,7 @@ def load_benchmark(settings: LoadSettings = LoadSettings(), log=print) -> dict[s
             model_dir=Path(folder),
             run_dir=Path(folder),
             model_backend="null",
-            extra_env=(
-                ("TAGLLM_GATEWAY_CACHE_ENTRIES", "0"),
-                ("TAGLLM_GATEWAY_MAX_IN_FLIGHT", str(settings.max_in_flight)),
-            ),
+            service_settings={"gateway": {"cache_entries": 0, "max_in_flight": settings.max_in_flight}},
             **ports,
         )
         log("starting the stack with the null model ...")

@@ -64,7 +64,7 @@ def _stack(model_dir: Path, backend: str, max_batch_size: int, folder: Path) -> 
         model_backend=backend,
         max_batch_size=max_batch_size,
         # Every request reaches the model: no answers from the gateway's cache.
-        extra_env=(("TAGLLM_GATEWAY_CACHE_ENTRIES", "0"), ("TAGLLM_GATEWAY_MAX_IN_FLIGHT", "64")),
+        service_settings={"gateway": {"cache_entries": 0, "max_in_flight": 64}},
         **ports,
     )
     with LocalStack(settings) as stack, TaggingClient(stack.settings.gateway_address) as client:

@@ -1,4 +1,6 @@
 """A scripted MLLM that "sees" known labels, with the failure modes the TagLLM method targets.
+The method beats the baselines against it by construction: tests that use it prove plumbing,
+not merit.
 
 It recognises prompts by building every prompt the engine may send from the prompts module,
 so rewording a template changes nothing here.

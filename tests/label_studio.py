@@ -8,12 +8,12 @@ import dataclasses
 import os
 import secrets
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 from tagllm.stack.ports import free_port
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 EXECUTABLE = ROOT / ".tools" / "label-studio" / "bin" / "label-studio"
@@ -66,15 +66,14 @@ def label_studio(data_dir: Path) -> Iterator[LabelStudio]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while not _healthy(url):
+
+        def up() -> bool:
             assert process.poll() is None, (
                 f"Label Studio exited ({process.returncode}): {log.read_text()[-2000:]}"
             )
-            assert time.monotonic() < deadline, (
-                f"Label Studio not up in {START_SECONDS} s: {log.read_text()[-2000:]}"
-            )
-            time.sleep(1)
+            return _healthy(url)
+
+        wait_until(up, START_SECONDS, f"Label Studio answering on {url} (its log: {log})", 1)
         yield LabelStudio(url, token, user, log)
     finally:
         process.terminate()

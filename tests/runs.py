@@ -14,13 +14,13 @@ COCO = builtin_vocabulary("coco")
 def record(image: str, verified: dict[str, float], threshold: float = 0.5) -> AnnotationRecord:
     verifications = tuple(Verification(n, p, p, p >= threshold) for n, p in verified.items())
     labels = tuple(
-        Label(v.name, v.score, Provenance(verdict=Verdict.CONFIRMED, verification_score=v.probability))
+        Label(v.name, v.score, Provenance(verdict=Verdict.CONFIRMED, verification_score=v.yes_probability))
         for v in verifications
         if v.confirmed
     )
     result = TagResult(
         labels,
-        Usage(calls=len(verified) + 3, compute_seconds=0.36),
+        Usage(mllm_calls=len(verified) + 3, model_compute_seconds=0.36),
         (),
         VersionInfo("m/1", "coco", COCO.full_version, "abc", "tagllm"),
         candidates=tuple(verified),

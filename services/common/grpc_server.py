@@ -32,9 +32,9 @@ from services.common.interceptors import (
     rewrap_handler,
 )
 from services.common.logs import configure_logging, get_logger
-from services.common.settings import GrpcSettings, load_settings
 from services.common.tls import server_credentials
 from tagllm.client import STATUS_DETAILS_KEY
+from tagllm.settings import GrpcSettings, load_settings
 
 log = get_logger("grpc")
 # One sample per counter, not two: the *_created series only double what Prometheus stores.
@@ -290,12 +290,23 @@ class GrpcServer:
         self.stop()
 
 
-def run_service(name: str, settings_class, prefix: str, build_server, argv: list[str] | None = None) -> None:
-    """A service's process: settings from `prefix`* variables, logs, serve until SIGTERM."""
-    parser = argparse.ArgumentParser(description=f"TagLLM {name} (settings: {prefix}* environment variables)")
+def run_service(
+    name: str, settings_class: type[GrpcSettings], build_server, argv: list[str] | None = None
+) -> None:
+    """A service's process: settings from its variables, logs, serve until SIGTERM."""
+    prefix = settings_class.env_prefix()
+    settings_help = [
+        f"  {settings_class.env_name(field)} (default {info.default!r}): {info.description}"
+        for field, info in settings_class.model_fields.items()
+    ]
+    parser = argparse.ArgumentParser(
+        description=f"TagLLM {name}, configured by {prefix}* environment variables (docs/configuration.md)",
+        epilog="\n".join(["settings:", *settings_help]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.parse_args(argv)
     try:
-        settings = load_settings(settings_class, prefix)
+        settings = load_settings(settings_class)
     except ValueError as exc:  # a setting or a file it names: one line, no traceback
         print(f"{name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -8,7 +8,10 @@ import sys
 import structlog
 
 
-def configure_logging(fmt: str = "json", level: int = logging.INFO) -> None:
+def configure_logging(fmt: str = "json", level: int = logging.INFO, through_logging: bool = False) -> None:
+    """Lines on stderr; with `through_logging`, records of the standard `logging` module instead
+    (servers run in-process under pytest, whose log capture keeps them off the terminal and shows
+    them with a failing test)."""
     renderer = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -21,7 +24,9 @@ def configure_logging(fmt: str = "json", level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.stdlib.LoggerFactory()
+        if through_logging
+        else structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
 

@@ -1,19 +1,18 @@
 """TLS for every hop: server credentials that reload their files (the channels that present a
 service's certificate are made by `tagllm.client.channel_credentials` and `open_channel`).
 
-One set of settings per service (see `GrpcSettings`), two identities: its server certificate and
-key serve its own port; `tls_client_ca_file`, when set, makes that port require a client
-certificate signed by that CA (mutual TLS). Toward the services it calls, `tls_ca_file` verifies
-them and `tls_client_cert_file` / `_key_file` are the client certificate it presents. Either side
-works alone: TLS on the public port with plaintext behind it, or the reverse. Certificate files
-are read again when they change on disk, on the next handshake, so a renewed certificate needs
-no restart.
+One set of settings per service (`tagllm.settings.common.GrpcSettings`, which checks the files at
+start), two identities: its server certificate and key serve its own port; `tls_client_ca_file`,
+when set, makes that port require a client certificate signed by that CA (mutual TLS). Toward the
+services it calls, `tls_ca_file` verifies them and `tls_client_cert_file` / `_key_file` are the
+client certificate it presents. Either side works alone: TLS on the public port with plaintext
+behind it, or the reverse. Certificate files are read again when they change on disk, on the next
+handshake, so a renewed certificate needs no restart.
 """
 
 from __future__ import annotations
 
 import os
-import ssl
 import threading
 from typing import Any
 
@@ -23,45 +22,6 @@ from services.common.logs import get_logger
 from tagllm.client import read_pem
 
 log = get_logger("tls")
-
-
-def _check_pair(cert: str, key: str) -> None:
-    try:
-        # No passphrase (gRPC takes none): an encrypted key fails here instead of prompting.
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key, password=lambda: b"")
-    except ssl.SSLError as exc:
-        reason = exc.reason or str(exc)
-        raise ValueError(f"{cert} and {key} are not a PEM certificate and its key ({reason})") from None
-
-
-def _check_ca(ca: str) -> None:
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=ca)
-    except ssl.SSLError as exc:
-        raise ValueError(f"{ca} is not a PEM CA bundle ({exc.reason or exc})") from None
-
-
-def check_tls_settings(
-    cert: str, key: str, client_ca: str, ca: str = "", client_cert: str = "", client_key: str = ""
-) -> None:
-    """Refuses incomplete or unusable TLS settings with one line that names what is wrong."""
-    if bool(cert) != bool(key):
-        raise ValueError("..._TLS_CERT_FILE and ..._TLS_KEY_FILE go together")
-    if client_ca and not cert:
-        raise ValueError("..._TLS_CLIENT_CA_FILE needs ..._TLS_CERT_FILE: mutual TLS is TLS first")
-    if bool(client_cert) != bool(client_key):
-        raise ValueError("..._TLS_CLIENT_CERT_FILE and ..._TLS_CLIENT_KEY_FILE go together")
-    if client_cert and not ca:
-        raise ValueError("..._TLS_CLIENT_CERT_FILE needs ..._TLS_CA_FILE, the CA of the services called")
-    for path in (cert, key, client_ca, ca, client_cert, client_key):
-        if path:
-            read_pem(path)
-    for pair in ((cert, key), (client_cert, client_key)):
-        if pair[0]:
-            _check_pair(*pair)
-    for bundle in (client_ca, ca):
-        if bundle:
-            _check_ca(bundle)
 
 
 class _ReloadingServerCertificate:

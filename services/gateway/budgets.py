@@ -6,7 +6,7 @@
 - Open streams per caller (`StreamSlots`): a StreamTag call holds little, but a caller opening
   thousands would hold the gateway's RPC slots from everyone else.
 
-A refusal is a ServiceError, RESOURCE_EXHAUSTED with a retry delay and the limit in the message.
+A refusal is a GatewayError, RESOURCE_EXHAUSTED with a retry delay and the limit in the message.
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ import threading
 from collections import Counter
 from collections.abc import Hashable, Iterator
 
-import grpc
-
-from services.common.grpc_server import ServiceError
+from services.gateway.contract import Code, GatewayError
 
 # What an overloaded gateway tells clients to wait before retrying.
 OVERLOAD_RETRY_SECONDS = 1.0
 
 
-def _refuse(message: str) -> ServiceError:
-    return ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, message, retry_after=OVERLOAD_RETRY_SECONDS)
+def _refuse(message: str) -> GatewayError:
+    return GatewayError(Code.RESOURCE_EXHAUSTED, message, retry_after=OVERLOAD_RETRY_SECONDS)
 
 
 class PixelBudget:
@@ -45,7 +43,7 @@ class PixelBudget:
 
     @contextlib.contextmanager
     def reserve(self, caller: str, request: Hashable, pixels: int) -> Iterator[None]:
-        """Holds `pixels` for the block, or raises ServiceError at once when a limit would pass."""
+        """Holds `pixels` for the block, or raises GatewayError at once when a limit would pass."""
         with self._lock:
             checks: tuple[tuple[int, int, str], ...] = (
                 (self._requests[request], self.per_request, "this request"),
@@ -84,7 +82,7 @@ class StreamSlots:
         self._open: Counter[str] = Counter()
 
     def open(self, caller: str) -> None:
-        """Counts a new stream of `caller`, or raises ServiceError when it has its limit open."""
+        """Counts a new stream of `caller`, or raises GatewayError when it has its limit open."""
         if self._open[caller] >= self.per_caller:
             raise _refuse(
                 f"this caller has {self.per_caller} StreamTag calls open, the limit; "

@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
-
 from prometheus_client import CollectorRegistry
 
 from services.common.grpc_server import GrpcServer, run_service
 from services.common.logs import get_logger
-from services.common.settings import GrpcSettings
 from tagllm.convert import record_from_proto
 from tagllm.internal.v1 import metrics_pb2, metrics_pb2_grpc
-from tagllm.metrics import DEFAULT_GPU_PRICE_PER_HOUR, DEFAULT_HUMAN_COST_PER_IMAGE, TaggingMetrics
+from tagllm.metrics import TaggingMetrics
+from tagllm.settings import MetricsSettings
 from tagllm.vocab import builtin_names, builtin_vocabulary
 
 SERVICE = metrics_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name
 log = get_logger("metrics")
-
-
-@dataclasses.dataclass(frozen=True)
-class MetricsSettings(GrpcSettings):
-    port: int = 50053
-    metrics_port: int = 9464
-    # Price of one GPU-hour, applied to model compute seconds.
-    gpu_price_per_hour: float = DEFAULT_GPU_PRICE_PER_HOUR
-    # What a human annotator costs per image, for the cost ratio.
-    human_cost_per_image: float = DEFAULT_HUMAN_COST_PER_IMAGE
-    # Per-class agreement series only for vocabularies up to this many categories.
-    max_class_labels: int = 100
-    # Vocabularies with series at most (records naming more are refused and counted invalid).
-    max_vocabularies: int = 64
-
-    def __post_init__(self) -> None:
-        for name in ("gpu_price_per_hour", "human_cost_per_image"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"TAGLLM_METRICS_{name.upper()} must be a finite number, not negative")
 
 
 class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
@@ -77,7 +54,7 @@ def build_server(settings: MetricsSettings) -> GrpcServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_service("metrics service", MetricsSettings, "TAGLLM_METRICS_", build_server, argv)
+    run_service("metrics service", MetricsSettings, build_server, argv)
 
 
 if __name__ == "__main__":

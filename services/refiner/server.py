@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import functools
 import threading
 import time
@@ -15,7 +14,6 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from services.common.grpc_server import GrpcServer, ServiceError, abort_for, run_service
 from services.common.logs import get_logger
-from services.common.settings import GrpcSettings
 from services.refiner.metrics_sender import MetricsSender
 from tagllm.caching import LRUCache
 from tagllm.client import channel_credentials
@@ -24,6 +22,7 @@ from tagllm.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, check_nor
 from tagllm.internal.v1 import refinement_pb2, refinement_pb2_grpc
 from tagllm.mllm.contract import CallContext, ErrorKind, MLLMError
 from tagllm.mllm.triton_client import TritonMLLM
+from tagllm.settings import RefinerSettings
 from tagllm.strategies import check_options, tag_image
 from tagllm.vocab import Vocabulary, VocabularyError, builtin_vocabulary, parse_vocabulary
 from tagllm.vocab.registry import DEFAULT_VOCABULARY
@@ -38,29 +37,6 @@ _STATUS_OF = {
     ErrorKind.CANCELLED: grpc.StatusCode.CANCELLED,
     ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class RefinerSettings(GrpcSettings):
-    port: int = 50052
-    # Triton replicas: host:port,... or a DNS name (dns:///name:port, dns://server/name:port) whose
-    # addresses are the replicas; all requests about one image go to the same one.
-    triton_url: str = "127.0.0.1:8001"
-    # How often a DNS name of TRITON_URL is looked up again.
-    triton_refresh_seconds: float = 5.0
-    # Cap on one model-server call; a shorter client deadline wins.
-    triton_timeout_seconds: float = 300.0
-    # An image keeps its model server unless that one has more of this refiner's calls in flight
-    # than twice the least-loaded one's plus this; then it goes to its next one.
-    triton_affinity_slack: int = 4
-    # What a caller is told to wait (RetryInfo) when every model server's queue is full.
-    overload_retry_seconds: float = 1.0
-    # Where tagging records go; empty: nowhere.
-    metrics_address: str = "127.0.0.1:50053"
-    metrics_buffer: int = 10_000
-    # The gateway's limits again: images arrive normalised, so larger ones are refused here too.
-    max_image_bytes: int = DEFAULT_LIMITS.max_bytes
-    model_pixels: int = DEFAULT_LIMITS.model_pixels
 
 
 class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
@@ -139,7 +115,7 @@ class RefinementServicer(refinement_pb2_grpc.RefinementServiceServicer):
             strategy=options.strategy,
             vocabulary=vocabulary.name,
             labels=len(result.labels),
-            calls=result.usage.calls,
+            calls=result.usage.mllm_calls,
         )
         return refinement_pb2.RefineResponse(result=message)
 
@@ -200,7 +176,7 @@ def build_server(settings: RefinerSettings) -> GrpcServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_service("refiner", RefinerSettings, "TAGLLM_REFINER_", build_server, argv)
+    run_service("refiner", RefinerSettings, build_server, argv)
 
 
 if __name__ == "__main__":

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from tagllm.bulk.annotate import TagFailure
+from tagllm.bulk.annotate import PerImageTagger, TagFailure, read_image
 from tagllm.bulk.sources import Item
-from tagllm.datasets.images import MAX_IMAGE_FILE_BYTES
-from tagllm.files import InputFileError, read_bytes
 from tagllm.imaging import ImageRejected, normalize_image
 from tagllm.mllm.contract import MLLM, MLLMError
 from tagllm.strategies import StrategyOptions, TagResult, tag_image
 from tagllm.vocab import Vocabulary
 
 
-class LocalTagger:
+class LocalTagger(PerImageTagger):
     """Tags with `mllm` directly, normalising images as the gateway does."""
 
     def __init__(self, mllm: MLLM, vocabulary: Vocabulary, options: StrategyOptions) -> None:
@@ -20,11 +18,9 @@ class LocalTagger:
         self.vocabulary = vocabulary
         self.options = options
 
-    def __call__(self, item: Item, reference: list[str] | None) -> TagResult:
+    def tag(self, item: Item, reference: list[str] | None) -> TagResult:
         try:
-            image = normalize_image(read_bytes(item.path, MAX_IMAGE_FILE_BYTES)).png
-        except InputFileError as exc:
-            raise TagFailure("UNREADABLE", str(exc), retryable=False) from None
+            image = normalize_image(read_image(item)).png
         except ImageRejected as exc:
             raise TagFailure("INVALID_ARGUMENT", f"image: {exc}", retryable=False) from None
         try:

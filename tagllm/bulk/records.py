@@ -1,9 +1,12 @@
 """One line of `RUN/results.jsonl`: an image and its tagging result, as typed data.
 
-On disk it is one JSON object: `image`, `path` and the fields of `TagResult.to_dict()`
-(`labels` with `name`, `score` and `provenance`, `usage`, `stages`, `version` with the strategy
-spelled as the registry spells it, `candidates`, `verified`, `confirmed`, `dropped_answers`,
-`verifications`: every yes/no answer with its P(yes), served score and whether it was kept).
+On disk it is one JSON object: `image`, `path` and the fields of the `tagllm.v1.TaggingResult`
+message in its JSON mapping with the proto's field names (`labels` with `name`, `score` and
+`provenance`, `usage`, `stages`, `version` with the strategy as its enum name `STRATEGY_<NAME>`,
+`candidates`, `verified`, `confirmed`, `dropped_answers`, `verifications`: every yes/no answer with
+its P(yes), served score and whether it was kept): what the gateway answers, as protobuf writes
+it. Lines written before the record took the proto's names (`usage.calls`, `version.prompt_hash`,
+`verifications[].probability`, the strategy as the registry spells it) are read as well.
 
 A person's review of an image (`RUN/reviews.jsonl`, one `Review` a line) is merged into the
 record when the run is read: the reviewer's labels replace the model's, each with the reviewer in
@@ -16,7 +19,54 @@ import dataclasses
 import json
 from typing import Any
 
+from tagllm.convert import (
+    result_from_proto,
+    result_message_from_json,
+    result_message_to_json,
+    result_to_proto,
+)
 from tagllm.strategies import Label, Provenance, TagResult
+
+# Library names of the fields that took the proto's names, per part of an older record.
+_OLD_NAMES = {
+    "usage": {"calls": "mllm_calls", "requests": "mllm_requests", "compute_seconds": "model_compute_seconds"},
+    "stages": {"compute_seconds": "model_compute_seconds"},
+    "version": {"prompt_hash": "prompt_template_hash"},
+    "verifications": {"probability": "yes_probability"},
+}
+
+
+def result_from_data(data: dict[str, Any]) -> TagResult:
+    """A result from its proto's JSON mapping, or from a record of the older names; ValueError or
+    KeyError if it is neither."""
+    missing = [key for key in ("labels", "usage", "version") if key not in data]
+    if missing:
+        raise KeyError(f"no {', '.join(missing)}")
+    if "prompt_hash" in (data["version"] or {}):
+        data = _renamed(data)
+    return result_from_proto(result_message_from_json(data))
+
+
+def _renamed(data: dict[str, Any]) -> dict[str, Any]:
+    """An older record's result in the proto's names and enum spellings."""
+
+    def rename(part: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+        return {names.get(key, key): value for key, value in part.items()}
+
+    data = dict(data)
+    for key in ("usage", "version"):
+        data[key] = rename(data[key], _OLD_NAMES[key])
+    for key in ("stages", "verifications"):
+        data[key] = [rename(item, _OLD_NAMES[key]) for item in data.get(key, ())]
+    data["version"]["strategy"] = f"STRATEGY_{str(data['version']['strategy']).upper()}"
+    labels = []
+    for label in data.get("labels", ()):
+        provenance = {k: v for k, v in (label.get("provenance") or {}).items() if v is not None}
+        if provenance.get("verdict"):
+            provenance["verdict"] = f"VERDICT_{str(provenance['verdict']).upper()}"
+        labels.append({**label, "provenance": provenance})
+    data["labels"] = labels
+    return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +114,8 @@ class AnnotationRecord:
     def to_json(self) -> str:
         """The model's record (a review lives in its own file and is never written here)."""
         return json.dumps(
-            {"image": self.image, "path": self.path, **self.result.to_dict()}, separators=(",", ":")
+            {"image": self.image, "path": self.path, **result_message_to_json(result_to_proto(self.result))},
+            separators=(",", ":"),
         )
 
     def reviewed(self, review: Review) -> AnnotationRecord:
@@ -93,4 +144,4 @@ class AnnotationRecord:
         image, path = data.pop("image"), data.pop("path", "")
         if not isinstance(image, str) or not isinstance(path, str):
             raise TypeError("image and path must be strings")
-        return cls(image, path, TagResult.from_dict(data))
+        return cls(image, path, result_from_data(data))

@@ -58,6 +58,20 @@ def read_source(
     return items
 
 
+def read_shard(
+    source: str | Path, images_root: str | None, shard: tuple[int, int], allow_outside_root: bool = False
+) -> list[Item]:
+    """The images of `source` in shard `(index, count)`."""
+    return [i for i in read_source(source, images_root, allow_outside_root) if in_shard(i.image_id, *shard)]
+
+
+def read_references(labels: str | Path) -> dict[str, list[str]]:
+    """image -> its human labels, from a COCO, VOC or CSV label file (DatasetError if it is none)."""
+    from tagllm.datasets.readers import read_labels
+
+    return {name: sorted(found) for name, found in read_labels(labels).labels.items()}
+
+
 def in_shard(image_id: str, index: int, count: int) -> bool:
     """Deterministic split: the same image always lands in the same shard, on any machine."""
     digest = hashlib.sha256(image_id.encode("utf-8")).digest()

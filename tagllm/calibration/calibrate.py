@@ -15,7 +15,8 @@ from tagllm.calibration.fit import FitSettings, fit_classes
 from tagllm.calibration.measures import CalibrationMeasures, Sample, measure
 from tagllm.calibration.thresholds import Target, class_thresholds
 from tagllm.strategies import Verification
-from tagllm.vocab.model import Vocabulary, revise
+from tagllm.vocab.model import Vocabulary
+from tagllm.vocab.validation import revise
 
 VERSION_SUFFIX = "-calibrated"
 
@@ -38,7 +39,7 @@ def samples_from_results(
 ) -> list[Sample]:
     """Every verified candidate (image, its yes/no answers) of the images that have gold labels."""
     return [
-        Sample(image, v.name, v.probability, v.score, v.name in gold[image])
+        Sample(image, v.name, v.yes_probability, v.score, v.name in gold[image])
         for image, verifications in results
         if image in gold
         for v in verifications

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from tagllm.cli.options import add_gateway_arguments, add_outside_root_argument, gateway_client
+from tagllm.bulk.annotate import DEFAULT_WINDOW
+from tagllm.cli.options import add_gateway_arguments, add_outside_root_argument, gateway_client, positive_int
 from tagllm.files import write_text_atomically
 from tagllm.metrics.cost import DEFAULT_GPU_PRICE_PER_HOUR
 from tagllm.vocab.registry import DEFAULT_VOCABULARY
@@ -70,72 +71,48 @@ def cmd_eval(args) -> int:
 def cmd_ablation(args) -> int:
     from tagllm.bulk.annotate import AnnotateSettings
     from tagllm.bulk.run import RunError
-    from tagllm.bulk.sources import SourceError, read_source
-    from tagllm.datasets.readers import DatasetError, read_labels
-    from tagllm.eval.ablation import ablation_table, rows_named, run_ablation
-    from tagllm.eval.runs import map_gold
-    from tagllm.vocab import VocabularyError, named_vocabulary
+    from tagllm.bulk.sources import SourceError
+    from tagllm.datasets.readers import DatasetError
+    from tagllm.eval.ablation import (
+        ablation_table,
+        read_ablation_data,
+        rows_named,
+        run_ablation,
+        taggers_in_process,
+        taggers_through_gateway,
+    )
 
     try:
         rows = rows_named(args.rows)
-        labelled = read_labels(args.labels)
-        items = read_source(args.labels, args.images, args.allow_outside_root)[: args.limit or None]
-        try:
-            vocabulary = named_vocabulary(args.vocab)
-        except VocabularyError:
-            if args.model_dir:
-                raise
-            vocabulary = None  # registered at the gateway: its names are the gold file's
-        mapped, categories = (
-            map_gold(labelled, vocabulary) if vocabulary else (labelled.labels, list(labelled.categories))
+        data = read_ablation_data(
+            args.labels, args.images, args.vocab, args.limit, args.allow_outside_root, bool(args.model_dir)
         )
     except (ValueError, SourceError, DatasetError) as exc:  # EvalError and VocabularyError are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    gold = {item.image_id: set(mapped.get(item.image_id, ())) for item in items}
     if args.model_dir:
-        from tagllm.bulk.local_tagger import LocalTagger
-        from tagllm.mllm.transformers_backend import TransformersMLLM
-
-        mllm = TransformersMLLM(args.model_dir)
-
-        def tagger_for(options):
-            assert vocabulary is not None
-            return LocalTagger(mllm, vocabulary, options)
-
+        assert data.vocabulary is not None  # read in process, or refused above
+        tagger_for = taggers_in_process(args.model_dir, data.vocabulary)
         where = f"in-process model {args.model_dir}"
     else:
-        from tagllm.bulk.gateway_tagger import GatewayTagger
-        from tagllm.convert import options_to_proto
-
-        client = gateway_client(args)
-
-        def tagger_for(options):
-            return GatewayTagger(client, args.vocab, options_to_proto(options), timeout=args.timeout)
-
+        tagger_for = taggers_through_gateway(gateway_client(args), args.vocab, args.timeout)
         where = f"the gateway at {args.address}"
-    print(f"{len(rows)} rows x {len(items)} images of {args.labels} through {where}", file=sys.stderr)
+    print(f"{len(rows)} rows x {len(data.items)} images of {args.labels} through {where}", file=sys.stderr)
+    manifest = {
+        "source": str(Path(args.labels).resolve()),
+        "vocabulary": args.vocab,
+        "images": len(data.items),
+    }
     try:
         results = run_ablation(
-            items,
-            gold,
-            categories,
-            Path(args.out),
-            tagger_for,
-            rows,
-            AnnotateSettings(window=args.window),
-            args.gpu_price,
-            manifest={
-                "source": str(Path(args.labels).resolve()),
-                "vocabulary": args.vocab,
-                "images": len(items),
-            },
+            data.items, data.gold, data.categories, Path(args.out), tagger_for, rows,
+            AnnotateSettings(window=args.window), args.gpu_price, manifest=manifest,
             log=lambda line: print(line, file=sys.stderr, flush=True),
-        )
+        )  # fmt: skip
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    table = ablation_table(results, f"{len(items)} images of {Path(args.labels).name}, {where}")
+    table = ablation_table(results, f"{len(data.items)} images of {Path(args.labels).name}, {where}")
     print_and_save(table, str(Path(args.out) / "ablation.md"))
     return 0
 
@@ -177,7 +154,12 @@ def add_eval_parser(commands) -> None:
     where = ablation.add_mutually_exclusive_group()
     add_gateway_arguments(ablation, "gateway address (unless --model-dir)", address_in=where)
     where.add_argument("--model-dir", help="run this checkpoint in-process instead of through a gateway")
-    ablation.add_argument("--window", type=int, default=8, help="requests in flight")
+    ablation.add_argument(
+        "--window",
+        type=positive_int,
+        default=DEFAULT_WINDOW,
+        help="images in flight (see tagllm annotate --help)",
+    )
     ablation.add_argument("--timeout", type=float, default=300.0, help="seconds per image")
     ablation.add_argument(
         "--gpu-price", type=float, default=DEFAULT_GPU_PRICE_PER_HOUR, help="dollars per GPU-hour"

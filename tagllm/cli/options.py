@@ -6,6 +6,7 @@ import argparse
 import os
 from typing import Any
 
+from tagllm import ports
 from tagllm.strategies import DEFAULT_STRATEGY, STRATEGIES
 from tagllm.vocab.partitions import DEFAULT_PARTITION, PARTITIONS
 
@@ -62,7 +63,7 @@ def options_manifest(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-DEFAULT_GATEWAY = "127.0.0.1:50051"
+DEFAULT_GATEWAY = ports.loopback(ports.GATEWAY)
 API_KEY_VARIABLE = "TAGLLM_API_KEY"
 
 
@@ -127,3 +128,25 @@ def add_outside_root_argument(parser) -> None:
         action="store_true",
         help="read images a list or COCO file names outside the image root (absolute paths, ..)",
     )
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_batch_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-batch-size",
+        type=positive_int,
+        default=8,
+        help="requests the model server runs together (Triton's dynamic batch; 1: each request alone)",
+    )
+
+
+def add_probe_arguments(parser: argparse.ArgumentParser, server: str) -> None:
+    add_tls_arguments(parser, server)
+    parser.add_argument("--server-name", default="", help="name the server's certificate carries")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds")

@@ -32,7 +32,7 @@ def _calibrated(report, name: str | None):
     """The report's vocabulary under `name` (default: its own; NAME-calibrated for a built-in,
     which cannot be registered again under its name)."""
     from tagllm.vocab import builtin_names
-    from tagllm.vocab.model import revise
+    from tagllm.vocab.validation import revise
 
     vocabulary = report.vocabulary
     base = vocabulary.name

@@ -9,8 +9,8 @@ from pathlib import Path
 from tagllm.cli.options import add_gateway_arguments, gateway_client
 from tagllm.mllm.contract import MLLM
 from tagllm.vocab import named_vocabulary
-from tagllm.vocab.model import revise
 from tagllm.vocab.registry import DEFAULT_VOCABULARY
+from tagllm.vocab.validation import revise
 
 
 def _write(vocabulary, out: str | None) -> None:

@@ -2,7 +2,7 @@
 
 Two phases, both on scenes of the world's training split (seeds the held-out split never uses):
 
-1. vision: the vision tower and its merger learn to tell the twenty classes apart, as a
+1. vision: the vision tower and its merger learn to tell the world's classes apart, as a
    multi-label classifier. Seeing is learnt first, fast, without the language model in the way.
    The head is either linear over the strongest image tokens (`vision_head="linear"`), or
    scores each class by its name's own token embeddings in the language model (`"names"`,

@@ -14,15 +14,21 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tagllm.bulk.annotate import AnnotateSettings, Tagger, annotate
 from tagllm.bulk.progress import Progress
 from tagllm.bulk.run import RunDirectory
-from tagllm.bulk.sources import Item
+from tagllm.bulk.sources import Item, read_source
+from tagllm.datasets.readers import read_labels
 from tagllm.eval.report import RunEvaluation
-from tagllm.eval.runs import evaluate_run
+from tagllm.eval.runs import evaluate_run, map_gold
 from tagllm.metrics.cost import DEFAULT_GPU_PRICE_PER_HOUR
 from tagllm.strategies import StrategyOptions
+from tagllm.vocab import Vocabulary, VocabularyError, named_vocabulary
+
+if TYPE_CHECKING:
+    from tagllm.client import TaggingClient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +92,59 @@ def rows_named(names: Iterable[str] | None) -> tuple[AblationRow, ...]:
     if unknown:
         raise ValueError(f"unknown ablation rows {unknown}; known: {', '.join(r.slug for r in ROWS)}")
     return tuple(dict.fromkeys(by_key[n] for n in names))
+
+
+@dataclasses.dataclass(frozen=True)
+class AblationData:
+    """The images of a labelled dataset an ablation annotates, and what scores them."""
+
+    items: list[Item]
+    gold: dict[str, set[str]]
+    categories: list[str]
+    # None where the vocabulary is registered at the gateway only: its names are the gold file's.
+    vocabulary: Vocabulary | None
+
+
+def read_ablation_data(
+    labels: str,
+    images: str | None,
+    vocabulary: str,
+    limit: int = 0,
+    allow_outside_root: bool = False,
+    in_process: bool = False,
+) -> AblationData:
+    """The first `limit` images (0: all) of a label file, with their gold labels in `vocabulary`'s
+    names. Raises ValueError (a VocabularyError, an EvalError), SourceError or DatasetError."""
+    labelled = read_labels(labels)
+    items = read_source(labels, images, allow_outside_root)[: limit or None]
+    try:
+        named: Vocabulary | None = named_vocabulary(vocabulary)
+    except VocabularyError:
+        if in_process:  # the model here needs the vocabulary itself
+            raise
+        named = None
+    mapped, categories = map_gold(labelled, named) if named else (labelled.labels, list(labelled.categories))
+    gold = {item.image_id: set(mapped.get(item.image_id, ())) for item in items}
+    return AblationData(items, gold, categories, named)
+
+
+def taggers_in_process(model_dir: str, vocabulary: Vocabulary) -> Callable[[StrategyOptions], Tagger]:
+    """A tagger per row's options, all running one checkpoint in this process."""
+    from tagllm.bulk.local_tagger import LocalTagger
+    from tagllm.mllm.transformers_backend import TransformersMLLM
+
+    mllm = TransformersMLLM(model_dir)
+    return lambda options: LocalTagger(mllm, vocabulary, options)
+
+
+def taggers_through_gateway(
+    client: TaggingClient, vocabulary: str, timeout: float
+) -> Callable[[StrategyOptions], Tagger]:
+    """A tagger per row's options, all through one gateway."""
+    from tagllm.bulk.gateway_tagger import GatewayTagger
+    from tagllm.convert import options_to_proto
+
+    return lambda options: GatewayTagger(client, vocabulary, options_to_proto(options), timeout=timeout)
 
 
 def run_ablation(

@@ -195,7 +195,7 @@ def _provenance(runs: list[RunEvaluation], gold_path: str, generated: str) -> st
     rows = []
     for run in runs:
         for version in run.versions or ({},):
-            keys = ("model", "vocabulary", "vocabulary_version", "prompt_hash", "strategy")
+            keys = ("model", "vocabulary", "vocabulary_version", "prompt_template_hash", "strategy")
             cells = [run.name, *(str(version.get(k, "-")) for k in keys)]
             rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     head = "".join(

@@ -80,13 +80,13 @@ def evaluate_run(
     scores = {image: labels for image, labels in predictions.scores.items() if image in gold}
     usage = [u for image, u in predictions.usage.items() if image in gold]
     n = max(len(scores), 1)
-    compute = sum(u.compute_seconds for u in usage) / n
+    compute = sum(u.model_compute_seconds for u in usage) / n
     samples = samples_from_results(predictions.verifications.items(), gold)
     return RunEvaluation(
         name=Path(path).name,
         scores=evaluate(scores, gold, categories),
         missing=len(gold) - len(scores),
-        calls_per_image=sum(u.calls for u in usage) / n,
+        calls_per_image=sum(u.mllm_calls for u in usage) / n,
         tokens_per_image=sum(u.prompt_tokens + u.generated_tokens for u in usage) / n,
         compute_seconds_per_image=compute,
         dollars_per_image=gpu_dollars(compute, gpu_price_per_hour),

@@ -17,11 +17,12 @@ from pathlib import Path
 from tagllm.mllm.tiny import DEFAULT_ARCH, build_tiny_model
 
 MODEL_DIR_ENV = "TAGLLM_MODEL_DIR"
+HOME_ENV = "TAGLLM_HOME"
 DEMO_MODEL_DIR = Path(__file__).resolve().parents[1] / "demo_model" / "checkpoint"
 
 
 def tagllm_home() -> Path:
-    return Path(os.environ.get("TAGLLM_HOME", Path.home() / ".cache" / "tagllm"))
+    return Path(os.environ.get(HOME_ENV, Path.home() / ".cache" / "tagllm"))
 
 
 def default_model_dir(arch: str = DEFAULT_ARCH) -> Path:
@@ -30,9 +31,24 @@ def default_model_dir(arch: str = DEFAULT_ARCH) -> Path:
     configured = os.environ.get(MODEL_DIR_ENV)
     if configured:
         return Path(configured)
-    if (DEMO_MODEL_DIR / "config.json").exists():
+    if _has_demo_model():
         return DEMO_MODEL_DIR
     return tiny_model_dir(arch)
+
+
+def _has_demo_model() -> bool:
+    return (DEMO_MODEL_DIR / "config.json").exists()
+
+
+def describe_default_model(arch: str = DEFAULT_ARCH) -> str:
+    """What `default_model_dir` serves, in words (the help of the commands that use it)."""
+    fallback = (
+        "the demo model shipped with the package, a small Qwen2.5-VL trained on the synthetic world: "
+        "it tags that world's classes and knows nothing of photographs"
+        if _has_demo_model()
+        else f"a tiny random {arch} checkpoint, built once under ${HOME_ENV}"
+    )
+    return f"${MODEL_DIR_ENV} if set, else {fallback}"
 
 
 def tiny_model_dir(arch: str = DEFAULT_ARCH) -> Path:

@@ -39,8 +39,8 @@ from tagllm.vocab.model import (
     Category,
     Group,
     Vocabulary,
-    revise,
 )
+from tagllm.vocab.validation import revise
 
 # The paper's prompts, verbatim.
 GROUPING_PROMPTS = {

@@ -22,8 +22,8 @@ from tagllm.vocab.model import (
     MAX_PHRASE_CHARS,
     MAX_SIMILAR,
     Vocabulary,
-    revise,
 )
+from tagllm.vocab.validation import revise
 
 SUPER_PROMPT = 'Answer with one or two words.\nWhat general kind of thing is "{name}"?'
 SIMILAR_PROMPT = (

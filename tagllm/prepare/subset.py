@@ -11,7 +11,8 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable
 
-from tagllm.vocab.model import Group, Vocabulary, revise
+from tagllm.vocab.model import Group, Vocabulary
+from tagllm.vocab.validation import revise
 
 
 def positives(label_sets: Iterable[Iterable[str]]) -> Counter[str]:

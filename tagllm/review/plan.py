@@ -79,7 +79,7 @@ def plan_band(
     max_images: int = 0,
 ) -> BandPlan:
     chosen = {r.image for r in select(records, band, max_images)}
-    compute = sum(r.result.usage.compute_seconds for r in records)
+    compute = sum(r.result.usage.model_compute_seconds for r in records)
     return BandPlan(
         band=band,
         images=len(records),

@@ -56,7 +56,7 @@ def task(record: AnnotationRecord, band: Band, image_url: str) -> dict[str, Any]
         "predictions": [
             {
                 "model_version": f"{version.model}|{version.vocabulary}@{version.vocabulary_version}"
-                f"|{version.prompt_hash}|{version.strategy}",
+                f"|{version.prompt_template_hash}|{version.strategy}",
                 "score": min(scores, default=0.0),
                 "result": [
                     {

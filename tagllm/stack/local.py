@@ -6,13 +6,17 @@ import dataclasses
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tagllm import ports
 from tagllm.client import channel_credentials, open_channel
 from tagllm.resources import PACKAGE_ROOT
+from tagllm.settings import SERVICES, GrpcSettings
 from tagllm.stack.certs import LocalPKI, create_pki
 from tagllm.stack.ports import PORT_FIELDS, check_free
 from tagllm.stack.processes import ManagedProcess
@@ -25,25 +29,26 @@ class StackSettings:
     model_dir: Path
     run_dir: Path
     host: str = "127.0.0.1"
-    gateway_port: int = 50051
-    refiner_port: int = 50052
-    metrics_port: int = 50053
-    metrics_http_port: int = 9464
-    gateway_metrics_port: int = 9465
-    refiner_metrics_port: int = 9466
-    triton_http_port: int = 8000
-    triton_grpc_port: int = 8001
-    triton_metrics_port: int = 8002
+    gateway_port: int = ports.GATEWAY
+    refiner_port: int = ports.REFINER
+    metrics_port: int = ports.METRICS
+    metrics_http_port: int = ports.METRICS_HTTP
+    gateway_metrics_port: int = ports.GATEWAY_METRICS
+    refiner_metrics_port: int = ports.REFINER_METRICS
+    triton_http_port: int = ports.TRITON_HTTP
+    triton_grpc_port: int = ports.TRITON_GRPC
+    triton_metrics_port: int = ports.TRITON_METRICS
     shared_prefix: bool = True
     # Requests the model server batches together (1: each alone); see TritonSettings.
     max_batch_size: int = 8
     model_backend: str = "transformers"
     prometheus: bool = False
-    prometheus_port: int = 9090
+    prometheus_port: int = ports.PROMETHEUS
     scrape_interval: str = "5s"
     log_format: str = "json"
-    # Extra environment for the service processes (TAGLLM_GATEWAY_*, TAGLLM_REFINER_* ...).
-    extra_env: tuple[tuple[str, str], ...] = ()
+    # Further settings of a service process by its name, beyond the stack's wiring: for example
+    # {"gateway": {"cache_entries": 0}} (fields of tagllm.settings.GatewaySettings).
+    service_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     # TLS everywhere from a private CA made in run_dir/tls: the gateway's port (clients verify it
     # with ca.pem) and mutual TLS on every internal hop, Triton's gRPC port included.
     tls: bool = False
@@ -116,31 +121,51 @@ class LocalStack:
             str(self.pki.ca), str(self.pki["client"].cert), str(self.pki["client"].key)
         )
 
-    def _tls_env(self, prefix: str, identity: str, require_client_certificate: bool) -> dict[str, str]:
-        if self.pki is None:
-            return {}
-        env = {
-            f"{prefix}TLS_CERT_FILE": str(self.pki[identity].cert),
-            f"{prefix}TLS_KEY_FILE": str(self.pki[identity].key),
-            f"{prefix}TLS_CA_FILE": str(self.pki.ca),
-            # The local CA's certificates carry both usages: one file serves as either identity.
-            f"{prefix}TLS_CLIENT_CERT_FILE": str(self.pki[identity].cert),
-            f"{prefix}TLS_CLIENT_KEY_FILE": str(self.pki[identity].key),
+    def service_settings(self, name: str) -> GrpcSettings:
+        """The settings of service process `name` (gateway, refiner, metrics): its ports, the
+        addresses of what it calls, its files of the private CA under `tls`, then the stack's
+        `service_settings[name]`."""
+        s = self.settings
+        wirings: dict[str, dict[str, Any]] = {
+            "gateway": {
+                "port": s.gateway_port,
+                "metrics_port": s.gateway_metrics_port,
+                "refiner_address": s.refiner_address,
+            },
+            "refiner": {
+                "port": s.refiner_port,
+                "metrics_port": s.refiner_metrics_port,
+                "triton_url": s.triton_grpc_address,
+                "metrics_address": s.metrics_address,
+            },
+            "metrics": {"port": s.metrics_port, "metrics_port": s.metrics_http_port},
         }
-        if require_client_certificate:
-            env[f"{prefix}TLS_CLIENT_CA_FILE"] = str(self.pki.ca)
-        return env
-
-    def _service(self, name: str, module: str, env: dict[str, str]) -> ManagedProcess:
-        full_env = dict(os.environ)
-        full_env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])
+        wiring = wirings[name]
+        if self.pki is not None:
+            identity = self.pki[name]
+            wiring |= {
+                "tls_cert_file": str(identity.cert),
+                "tls_key_file": str(identity.key),
+                "tls_ca_file": str(self.pki.ca),
+                # The local CA's certificates carry both usages: one file serves as either identity.
+                "tls_client_cert_file": str(identity.cert),
+                "tls_client_key_file": str(identity.key),
+            }
+            if name != "gateway":  # the public port takes no client certificate (callers use API keys)
+                wiring["tls_client_ca_file"] = str(self.pki.ca)
+        settings_class, _ = SERVICES[name]
+        return settings_class(
+            **{"host": s.host, "log_format": s.log_format, **wiring, **s.service_settings.get(name, {})}
         )
-        full_env["PYTHONUNBUFFERED"] = "1"
-        full_env.update(env)
-        full_env.update(dict(self.settings.extra_env))
+
+    def service_process(self, name: str) -> ManagedProcess:
+        _, module = SERVICES[name]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.service_settings(name).to_env())
         log = self.settings.run_dir / "logs" / f"{name}.log"
-        return ManagedProcess(name, [sys.executable, "-m", module], log, env=full_env)
+        return ManagedProcess(name, [sys.executable, "-m", module], log, env=env)
 
     def start(self, timeout: float = 180.0) -> None:
         s = self.settings
@@ -150,42 +175,8 @@ class LocalStack:
             self.pki = create_pki(s.pki_dir, hosts=tuple(dict.fromkeys(("localhost", "127.0.0.1", s.host))))
         try:
             triton = triton_process(s.triton(), s.run_dir)
-            metrics = self._service(
-                "metrics",
-                "services.metrics.server",
-                {
-                    "TAGLLM_METRICS_HOST": s.host,
-                    "TAGLLM_METRICS_PORT": str(s.metrics_port),
-                    "TAGLLM_METRICS_METRICS_PORT": str(s.metrics_http_port),
-                    "TAGLLM_METRICS_LOG_FORMAT": s.log_format,
-                    **self._tls_env("TAGLLM_METRICS_", "metrics", require_client_certificate=True),
-                },
-            )
-            refiner = self._service(
-                "refiner",
-                "services.refiner.server",
-                {
-                    "TAGLLM_REFINER_HOST": s.host,
-                    "TAGLLM_REFINER_PORT": str(s.refiner_port),
-                    "TAGLLM_REFINER_TRITON_URL": s.triton_grpc_address,
-                    "TAGLLM_REFINER_METRICS_ADDRESS": s.metrics_address,
-                    "TAGLLM_REFINER_METRICS_PORT": str(s.refiner_metrics_port),
-                    "TAGLLM_REFINER_LOG_FORMAT": s.log_format,
-                    **self._tls_env("TAGLLM_REFINER_", "refiner", require_client_certificate=True),
-                },
-            )
-            gateway = self._service(
-                "gateway",
-                "services.gateway.server",
-                {
-                    "TAGLLM_GATEWAY_HOST": s.host,
-                    "TAGLLM_GATEWAY_PORT": str(s.gateway_port),
-                    "TAGLLM_GATEWAY_REFINER_ADDRESS": s.refiner_address,
-                    "TAGLLM_GATEWAY_METRICS_PORT": str(s.gateway_metrics_port),
-                    "TAGLLM_GATEWAY_LOG_FORMAT": s.log_format,
-                    # The public port: TLS, no client certificate (callers use API keys).
-                    **self._tls_env("TAGLLM_GATEWAY_", "gateway", require_client_certificate=False),
-                },
+            metrics, refiner, gateway = (
+                self.service_process(name) for name in ("metrics", "refiner", "gateway")
             )
             self.processes = {"triton": triton, "metrics": metrics, "refiner": refiner, "gateway": gateway}
             if s.prometheus:

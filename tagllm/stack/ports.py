@@ -6,18 +6,9 @@ import random
 import socket
 from pathlib import Path
 
-PORT_FIELDS = (
-    "gateway_port",
-    "refiner_port",
-    "metrics_port",
-    "metrics_http_port",
-    "gateway_metrics_port",
-    "refiner_metrics_port",
-    "triton_http_port",
-    "triton_grpc_port",
-    "triton_metrics_port",
-    "prometheus_port",
-)
+from tagllm.ports import STACK_PORTS
+
+PORT_FIELDS = tuple(STACK_PORTS)
 
 
 _given: set[int] = set()

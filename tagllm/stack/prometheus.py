@@ -9,16 +9,17 @@ from pathlib import Path
 
 import yaml
 
+from tagllm import ports
 from tagllm.resources import PROMETHEUS_RULES, ResourceMissing, resource
 from tagllm.stack.processes import ManagedProcess
 
 
 @dataclasses.dataclass(frozen=True)
 class ScrapeTargets:
-    metrics_service: str = "127.0.0.1:9464"
-    gateway: str = "127.0.0.1:9465"
-    refiner: str = "127.0.0.1:9466"
-    triton: str = "127.0.0.1:8002"
+    metrics_service: str = ports.loopback(ports.METRICS_HTTP)
+    gateway: str = ports.loopback(ports.GATEWAY_METRICS)
+    refiner: str = ports.loopback(ports.REFINER_METRICS)
+    triton: str = ports.loopback(ports.TRITON_METRICS)
 
 
 def local_config(targets: ScrapeTargets, rule_files: list[str], scrape_interval: str = "5s") -> dict:

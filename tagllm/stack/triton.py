@@ -19,6 +19,8 @@ import urllib.request
 from importlib import util as import_util
 from pathlib import Path
 
+from tagllm import ports
+from tagllm.extras import ExtraMissing
 from tagllm.mllm.tensors import MODEL_NAME, with_queue_bound
 from tagllm.resources import MODEL_REPOSITORY, PACKAGE_ROOT, resource
 from tagllm.stack.processes import ManagedProcess
@@ -28,9 +30,9 @@ from tagllm.stack.processes import ManagedProcess
 class TritonSettings:
     model_dir: Path
     host: str = "127.0.0.1"
-    http_port: int = 8000
-    grpc_port: int = 8001
-    metrics_port: int = 8002
+    http_port: int = ports.TRITON_HTTP
+    grpc_port: int = ports.TRITON_GRPC
+    metrics_port: int = ports.TRITON_METRICS
     device: str = "cpu"
     dtype: str = "float32"
     shared_prefix: bool = True
@@ -54,7 +56,9 @@ class TritonSettings:
 def pytriton_root() -> Path:
     spec = import_util.find_spec("pytriton")
     if spec is None or spec.origin is None:
-        raise RuntimeError("nvidia-pytriton is not installed; it provides the tritonserver binary")
+        raise ExtraMissing(
+            "the model server needs nvidia-pytriton (the tritonserver binary): pip install 'tagllm[server]'"
+        )
     return Path(spec.origin).parent
 
 

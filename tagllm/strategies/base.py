@@ -12,7 +12,7 @@ import dataclasses
 import enum
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from tagllm.mllm.contract import MAX_NEW_TOKENS as MAX_ANSWER_TOKENS
 from tagllm.mllm.contract import MLLM, NO_CONTEXT, CallContext, MLLMRequest, MLLMResponse
@@ -80,8 +80,8 @@ class Verification:
 
     name: str
     # The model's P(yes), normalised over the yes and no tokens.
-    probability: float
-    # What is served: the category's calibration applied to `probability` (equal without one).
+    yes_probability: float
+    # What is served: the category's calibration applied to `yes_probability` (equal without one).
     score: float
     # Whether `score` reached the category's threshold.
     confirmed: bool
@@ -96,25 +96,26 @@ class Label:
 
 @dataclasses.dataclass
 class Usage:
-    calls: int = 0
-    requests: int = 0
+    # Prompts answered, and requests sent to the model server (one per stage).
+    mllm_calls: int = 0
+    mllm_requests: int = 0
     prompt_tokens: int = 0
     generated_tokens: int = 0
-    compute_seconds: float = 0.0
+    model_compute_seconds: float = 0.0
 
     def add(self, response: MLLMResponse) -> None:
-        self.calls += len(response.results)
-        self.requests += 1
+        self.mllm_calls += len(response.results)
+        self.mllm_requests += 1
         self.prompt_tokens += sum(r.prompt_tokens for r in response.results)
         self.generated_tokens += sum(r.generated_tokens for r in response.results)
-        self.compute_seconds += response.compute_seconds
+        self.model_compute_seconds += response.compute_seconds
 
 
 @dataclasses.dataclass(frozen=True)
 class StageTiming:
     stage: str
     seconds: float
-    compute_seconds: float
+    model_compute_seconds: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +123,8 @@ class VersionInfo:
     model: str
     vocabulary: str
     vocabulary_version: str
-    prompt_hash: str
+    prompt_template_hash: str
+    # As the registry spells it ("tagllm"); the proto's enum value is STRATEGY_<NAME>.
     strategy: str
 
 
@@ -143,30 +145,6 @@ class TagResult:
     # Every yes/no answer, kept or dropped, in the order asked. Labels no question was asked
     # about (open-ended, multi-option) have none: their score 1 says "proposed", not a probability.
     verifications: tuple[Verification, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types; `from_dict` reads it back equal."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TagResult:
-        def label(item: dict[str, Any]) -> Label:
-            provenance = dict(item.get("provenance") or {})
-            if provenance.get("verdict"):
-                provenance["verdict"] = Verdict(provenance["verdict"])
-            return Label(item["name"], float(item["score"]), Provenance(**provenance))
-
-        return cls(
-            labels=tuple(label(item) for item in data["labels"]),
-            usage=Usage(**data["usage"]),
-            stages=tuple(StageTiming(**stage) for stage in data["stages"]),
-            version=VersionInfo(**data["version"]),
-            candidates=tuple(data.get("candidates", ())),
-            dropped_answers=int(data.get("dropped_answers", 0)),
-            verified=int(data.get("verified", 0)),
-            confirmed=int(data.get("confirmed", 0)),
-            verifications=tuple(Verification(**item) for item in data.get("verifications", ())),
-        )
 
 
 class Strategy(Protocol):
@@ -247,7 +225,7 @@ class Run:
             model=self.model_version or getattr(self.mllm, "version", ""),
             vocabulary=self.vocabulary.name,
             vocabulary_version=self.vocabulary.full_version,
-            prompt_hash=self.prompts.hash,
+            prompt_template_hash=self.prompts.hash,
             strategy=self.options.strategy,
         )
         return TagResult(

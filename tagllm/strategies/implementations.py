@@ -39,7 +39,7 @@ def _confirmed(verifications: tuple[Verification, ...], groups: dict[str, str]) 
                 group=groups.get(v.name, ""),
                 proposed=v.name in groups,
                 verdict=Verdict.CONFIRMED,
-                verification_score=v.probability,
+                verification_score=v.yes_probability,
             ),
         )
         for v in verifications

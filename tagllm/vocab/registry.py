@@ -11,7 +11,8 @@ from importlib import resources
 from pathlib import Path
 
 from tagllm.caching import LRUCache
-from tagllm.vocab.model import Vocabulary, VocabularyError, load_vocabulary, parse_vocabulary
+from tagllm.vocab.model import Vocabulary, VocabularyError
+from tagllm.vocab.validation import load_vocabulary, parse_vocabulary
 
 DEFAULT_VOCABULARY = "coco"
 

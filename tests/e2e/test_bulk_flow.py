@@ -10,17 +10,13 @@ import time
 import pytest
 
 from tagllm.datasets.synthetic import generate
+from tests.conftest import run_cli, scraped_total
 
 pytestmark = pytest.mark.e2e
 
 
 def tagllm(*args, timeout=300, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "tagllm.cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    result = run_cli(*args, timeout=timeout)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -62,8 +58,33 @@ def test_annotate_killed_and_restarted_loses_and_duplicates_nothing(stack, synth
     records = [json.loads(line) for line in lines(out / "results.jsonl")]
     images = [r["image"] for r in records]
     assert len(images) == len(set(images)) == 40
-    assert all(r["usage"]["calls"] == 80 for r in records)
+    assert all(r["usage"]["mllm_calls"] == 80 for r in records)
     assert (out / "failures.jsonl").read_text() == ""
+
+
+def test_annotate_streams_its_images_and_makes_no_unary_tag_call(stack, synthetic, tmp_path):
+    """The gateway's own RPC counters are the evidence: StreamTag while annotate runs, no Tag."""
+    metrics = f"http://{stack.settings.host}:{stack.settings.gateway_metrics_port}/metrics"
+
+    def handled(method):  # the gateway serves TaggingService alone; health is never counted
+        return scraped_total(metrics, "tagllm_grpc_server_handled_total", f'grpc_method="{method}"')
+
+    before = {method: handled(method) for method in ("Tag", "StreamTag")}
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "tagllm.cli.main", "annotate", str(synthetic), "--out", str(out),
+            "--strategy", "multi_option", "--address", stack.settings.gateway_address]  # fmt: skip
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    streaming = 0.0
+    deadline = time.monotonic() + 120
+    while not streaming and process.poll() is None and time.monotonic() < deadline:
+        streaming = scraped_total(metrics, "tagllm_grpc_server_in_flight", 'grpc_method="StreamTag"')
+        time.sleep(0.05)
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 0, errors[-2000:]
+    assert streaming >= 1, "no StreamTag call was open while annotate ran"
+    assert handled("StreamTag") > before["StreamTag"]
+    assert handled("Tag") == before["Tag"]
+    assert len(lines(out / "results.jsonl")) == 40 and (out / "failures.jsonl").read_text() == ""
 
 
 def test_annotate_eval_train_compare(stack, synthetic, tmp_path):
@@ -118,16 +139,18 @@ def test_ablation_writes_every_row_through_the_stack_and_resumes(stack, syntheti
         assert cells[-1] == "0", f"{row.name}: images missing"  # every image answered
         assert float(cells[-3]) >= 1  # MLLM calls per image
     calls = {
-        row.slug: [json.loads(x)["usage"]["calls"] for x in lines(out / row.slug / "results.jsonl")]
+        row.slug: [json.loads(x)["usage"]["mllm_calls"] for x in lines(out / row.slug / "results.jsonl")]
         for row in ROWS
     }
     assert all(len(v) == 3 for v in calls.values())
     assert calls["bp"] == [80, 80, 80] and calls["mop"] == [1, 1, 1] and calls["oep"] == [1, 1, 1]
     styles = {
-        json.loads(x)["version"]["prompt_hash"]
+        json.loads(x)["version"]["prompt_template_hash"]
         for x in lines(out / "tagllm-simple-prompts" / "results.jsonl")
     }
-    default = {json.loads(x)["version"]["prompt_hash"] for x in lines(out / "cad-tagllm" / "results.jsonl")}
+    default = {
+        json.loads(x)["version"]["prompt_template_hash"] for x in lines(out / "cad-tagllm" / "results.jsonl")
+    }
     assert len(styles) == len(default) == 1 and styles != default
     # A second run finds every row done and asks the model nothing more.
     again = tagllm(*args, timeout=300)

@@ -33,7 +33,7 @@ def test_up_tag_and_stop_leaves_nothing_behind(qwen_dir, tmp_path):
         )  # fmt: skip
         assert tagged.returncode == 0, tagged.stderr
         result = json.loads(tagged.stdout)
-        assert result["usage"]["calls"] == 1 and result["version"]["strategy"] == "multi_option"
+        assert result["usage"]["mllm_calls"] == 1 and result["version"]["strategy"] == "STRATEGY_MULTI_OPTION"
         for name in ("triton.log", "metrics.log", "refiner.log", "gateway.log"):
             assert (run_dir / "logs" / name).stat().st_size > 0
         gateway_log = (run_dir / "logs" / "gateway.log").read_text().splitlines()

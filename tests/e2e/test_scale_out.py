@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -26,14 +25,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tagllm.client import TaggingClient, retry_delay
 from tagllm.datasets.synthetic import generate
 from tagllm.stack.processes import ManagedProcess
 from tagllm.stack.triton import TritonSettings, model_ready, triton_process
 from tagllm.v1 import tagging_pb2
-from tests.conftest import free_port, png, scraped_total
+from tests.conftest import SERVING, free_port, health_status, png, run_cli, scraped_total, wait_until
 from tests.dns_server import DnsServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -129,14 +127,12 @@ class Cluster:
         self._wait_serving(self.refiners[host], f"{host}:{self.refiner_port}")
 
     def _wait_serving(self, process: ManagedProcess, address: str) -> None:
-        channel = grpc.insecure_channel(address)
-        health = health_pb2_grpc.HealthStub(channel)
-        serving = health_pb2.HealthCheckResponse.SERVING
-        request = health_pb2.HealthCheckRequest()
-        try:
-            process.wait_until(lambda: health.Check(request, timeout=2).status == serving, 120, "serving")
-        finally:
-            channel.close()
+        process.wait_until(lambda: health_status(address) == SERVING, 120, "serving")
+
+    def model_servers_known(self, host: str) -> float:
+        """How many model servers the refiner on `host` sends requests to (its own gauge)."""
+        url = f"http://{host}:{self.refiner_metrics_port}/metrics"
+        return scraped_total(url, "tagllm_model_server_replicas")
 
     def refiner_handled(self, host: str, code: str = "") -> float:
         url = f"http://{host}:{self.refiner_metrics_port}/metrics"
@@ -244,7 +240,8 @@ def test_replicas_found_by_dns_share_the_load_keep_affinity_and_survive_changes(
 
     # The second model server appears in DNS: the refiners find it and spread images over both.
     dns.set(TRITON_NAME, ["127.0.0.2", "127.0.0.3"])
-    time.sleep(2)
+    wait_until(lambda: all(cluster.model_servers_known(h) == 2 for h in cluster.refiners), 30,
+               "every refiner finding both model servers")  # fmt: skip
     images = _images(24, 0)
     before = cluster.answered()
     _tag_all(cluster, images, "pets")
@@ -280,12 +277,16 @@ def test_replicas_found_by_dns_share_the_load_keep_affinity_and_survive_changes(
     assert changed.is_set()
     assert _answered_once(before, cluster.answered(), 48)  # every image once, none failed
     assert cluster.triton_metric("127.0.0.6", "nv_inference_request_success") > 0
+
     # The gateways reach the added refiner after their next lookup (every second here); a batched
     # model server may answer the 48 images before that, so tag on until it takes traffic.
-    deadline = time.monotonic() + 30
-    while cluster.refiner_handled("127.0.0.7") == 0:
-        assert time.monotonic() < deadline, "the added refiner never took traffic"
+    def added_refiner_answered() -> bool:
+        if cluster.refiner_handled("127.0.0.7") > 0:
+            return True
         _tag_all(cluster, _images(8, 200), "pets")
+        return False
+
+    wait_until(added_refiner_answered, 30, "the added refiner taking traffic")
 
     # Both gateways restart: the registered vocabulary is still known to each.
     for name in ("a", "b"):
@@ -294,7 +295,9 @@ def test_replicas_found_by_dns_share_the_load_keep_affinity_and_survive_changes(
         cluster.start_gateway(name, port)
     listed = cluster.client("b").stub.ListVocabularies(tagging_pb2.ListVocabulariesRequest())
     assert "pets" in {v.name for v in listed.vocabularies}
-    cluster.client("a").tag(png(), vocabulary="pets")
+    result = cluster.client("a").tag(png(), vocabulary="pets").result
+    assert result.version.vocabulary == "pets"
+    assert {label.name for label in result.labels} <= {"cat", "dog", "sofa"}
 
 
 @pytest.fixture
@@ -349,6 +352,8 @@ def test_a_stalled_model_server_sheds_images_and_full_queues_refuse_at_once_losi
             # Four at a time: a stalled server holds at most two (twice the other's load), and the
             # other one's queue (one running, two waiting) never overflows.
             run = runner.submit(_tag_all, cluster, images, "coco", None, 4)
+            # Not the shared poll: on a timeout the stalled server must be resumed before anything
+            # fails, or the run would wait out its calls' deadlines on it.
             deadline = time.monotonic() + 120
             while computed(other) - spilled_before < 2 and time.monotonic() < deadline and not run.done():
                 time.sleep(0.1)
@@ -382,12 +387,8 @@ def test_a_stalled_model_server_sheds_images_and_full_queues_refuse_at_once_losi
     refused_before = cluster.refiner_handled(cluster.refiner_hosts[0], "RESOURCE_EXHAUSTED")
     dataset = generate(tmp_path / "dataset", 24, seed=5, size=96)
     out = tmp_path / "run"
-    run = subprocess.run(
-        [sys.executable, "-m", "tagllm.cli.main", "annotate", str(dataset), "--out", str(out),
-         "--window", "24", "--retries", "40",
-         "--address", f"127.0.0.1:{cluster.gateways['a'][1]}"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    run = run_cli("annotate", dataset, "--out", out, "--window", 24, "--retries", 40,
+                  "--address", f"127.0.0.1:{cluster.gateways['a'][1]}", timeout=600)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert sorted(r["image"] for r in records) == sorted({r["image"] for r in records})

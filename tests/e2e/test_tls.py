@@ -8,7 +8,6 @@ import sys
 import grpc
 import pytest
 import tritonclient.grpc as triton_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from tagllm.client import TaggingClient, channel_credentials, strategy_options
@@ -17,7 +16,7 @@ from tagllm.stack.certs import create_pki
 from tagllm.stack.local import LocalStack, StackSettings, grpc_serving
 from tagllm.stack.ports import free_port
 from tagllm.stack.processes import ManagedProcess
-from tests.conftest import free_ports, png
+from tests.conftest import SERVING, free_ports, health_status, png, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -31,17 +30,9 @@ def tls_stack(qwen_dir, tmp_path_factory):
         yield running
 
 
-def _health(address: str, credentials=None) -> int:
-    channel = (
-        grpc.insecure_channel(address) if credentials is None else grpc.secure_channel(address, credentials)
-    )
-    with channel:
-        return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
-
-
 def _refused(address: str, credentials=None) -> bool:
     try:
-        _health(address, credentials)
+        health_status(address, "", credentials)
     except grpc.RpcError as exc:
         return exc.code() == grpc.StatusCode.UNAVAILABLE
     return False
@@ -74,7 +65,7 @@ def test_internal_services_require_a_client_certificate_from_the_ca(tls_stack, s
     )
     identity = pki["gateway"]
     credentials = channel_credentials(str(pki.ca), str(identity.cert), str(identity.key))
-    assert _health(address, credentials) == health_pb2.HealthCheckResponse.SERVING
+    assert health_status(address, "", credentials) == SERVING
 
 
 def test_triton_requires_a_client_certificate_from_the_ca(tls_stack):
@@ -96,21 +87,11 @@ def test_triton_requires_a_client_certificate_from_the_ca(tls_stack):
 def test_the_cli_takes_a_ca_and_refuses_half_a_client_identity(tls_stack, tmp_path):
     image = tmp_path / "red.png"
     image.write_bytes(png())
-    cli = [
-        sys.executable,
-        "-m",
-        "tagllm.cli.main",
-        "tag",
-        str(image),
-        "--address",
-        tls_stack.settings.gateway_address,
-    ]
-    run = subprocess.run([*cli, "--ca", str(tls_stack.pki.ca)], capture_output=True, text=True, timeout=180)
+    cli = ["tag", image, "--address", tls_stack.settings.gateway_address]
+    run = run_cli(*cli, "--ca", tls_stack.pki.ca, timeout=180)
     assert run.returncode == 0, run.stderr
     assert "MLLM calls" in run.stdout
-    half = subprocess.run(
-        [*cli, "--cert", str(tls_stack.pki["client"].cert)], capture_output=True, text=True, timeout=60
-    )
+    half = run_cli(*cli, "--cert", tls_stack.pki["client"].cert, timeout=60)
     assert half.returncode == 2 and "needs the CA" in half.stderr
 
 
@@ -119,9 +100,7 @@ def test_the_probe_commands_speak_tls_as_kubernetes_exec_probes_run_them(tls_sta
     pki, s = tls_stack.pki, tls_stack.settings
 
     def probe(*argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "tagllm.cli.main", *argv], capture_output=True, text=True, timeout=60
-        )
+        return run_cli(*argv, timeout=60)
 
     gateway = probe("health", s.gateway_address, "--ca", str(pki.ca), "--server-name", "localhost")
     assert gateway.returncode == 0 and gateway.stdout.strip() == "SERVING", gateway.stderr
@@ -156,7 +135,7 @@ def test_a_renewed_certificate_is_served_without_a_restart(tls_stack, tmp_path):
         shutil.copy(source, target.with_suffix(".new"))
         os.replace(target.with_suffix(".new"), target)  # as a mounted Secret changes: atomically
     # New connections get the renewed certificate: clients of the new CA pass, of the old one not.
-    assert _health(address, channel_credentials(str(renewed.ca))) == health_pb2.HealthCheckResponse.SERVING
+    assert health_status(address, "", channel_credentials(str(renewed.ca))) == SERVING
     assert _refused(address, channel_credentials(str(pki.ca)))
     assert tls_stack.processes["gateway"].running
 

@@ -3,8 +3,6 @@ that speaks the chat-completions protocol and answers like a (scripted) chat mod
 
 import json
 import re
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,6 +11,7 @@ import yaml
 
 from tagllm.prepare.chat import DESCRIPTION_PROMPT, GROUPING_PROMPTS, SUPER_CATEGORY_PROMPT
 from tagllm.vocab import builtin_vocabulary, parse_vocabulary
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration
 VOC = builtin_vocabulary("voc")
@@ -82,13 +81,7 @@ def chat_url():
 
 
 def tagllm(*args):
-    result = subprocess.run(
-        [sys.executable, "-m", "tagllm.cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "test-key"},
-    )
+    result = run_cli(*args, env={"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "test-key"})
     assert result.returncode == 0, result.stderr[-2000:]
     return result
 

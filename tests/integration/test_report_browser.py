@@ -36,7 +36,7 @@ def run_of(path, items, truth, scored: bool):
             asked += [Verification("dog", 0.3, 0.3, False)] if scored and "dog" not in labels else []
             result = TagResult(
                 tuple(Label(name, score) for name, score in zip(labels, scores, strict=True)),
-                Usage(calls=12, compute_seconds=0.2 if scored else 0.05),
+                Usage(mllm_calls=12, model_compute_seconds=0.2 if scored else 0.05),
                 (),
                 VersionInfo("qwen2_5_vl/demo", "coco", "1.1+abc", "0123456789ab", run.manifest()["strategy"]),
                 verifications=tuple(asked) if scored else (),

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 # A module finder that refuses the extras' packages, as an install without them would.
 BLOCK = textwrap.dedent(
     """
@@ -26,7 +28,7 @@ def run_without_extras(code: str) -> subprocess.CompletedProcess:
 def test_the_services_start_without_the_model_extras():
     result = run_without_extras(
         "import services.gateway.server, services.refiner.server, services.metrics.server\n"
-        "from services.common.settings import load_settings\n"
+        "from tagllm.settings import load_settings\n"
         "from services.refiner.server import RefinerSettings, build_server\n"
         "build_server(load_settings(RefinerSettings, 'X_', triton_url='127.0.0.1:1', metrics_address=''))\n"
         "print('ok')"
@@ -45,3 +47,26 @@ def test_the_client_commands_run_without_the_model_extras():
 def test_the_block_is_real():
     result = run_without_extras("import torch")
     assert result.returncode != 0 and "blocked" in result.stderr
+
+
+def test_up_without_the_stack_extra_says_what_to_install_in_one_line(tmp_path):
+    result = run_without_extras(
+        f"import sys; sys.argv = ['tagllm', 'up', '--run-dir', {str(tmp_path / 'run')!r}]\n"
+        "from tagllm.cli.main import main\nsys.exit(main())"
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert "nvidia-pytriton" in line and line.endswith("pip install 'tagllm[stack]'"), line
+    assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_up_help_describes_the_model_it_serves(monkeypatch, capsys):
+    from tagllm.cli.main import main
+    from tagllm.mllm.default_model import DEMO_MODEL_DIR, MODEL_DIR_ENV, default_model_dir
+
+    monkeypatch.delenv(MODEL_DIR_ENV, raising=False)
+    with pytest.raises(SystemExit):
+        main(["up", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert default_model_dir() == DEMO_MODEL_DIR
+    assert "else the demo model shipped with the package" in help_text and "tiny" not in help_text

@@ -17,7 +17,7 @@ from tagllm.calibration.measures import Sample, measure, reliability_bins, withi
 from tagllm.calibration.thresholds import Target, choose_threshold
 from tagllm.vocab import VocabularyError, builtin_vocabulary, parse_vocabulary
 from tagllm.vocab.calibration import Calibration, logit, sigmoid
-from tagllm.vocab.model import revise
+from tagllm.vocab.validation import revise
 
 COCO = builtin_vocabulary("coco")
 

@@ -24,13 +24,16 @@ from tagllm.strategies import (
     Verification,
     VersionInfo,
 )
+from tagllm.v1 import common_pb2
 
 RESULT = TagResult(
     labels=(
         Label("cat", 0.75, Provenance("animals", True, Verdict.CONFIRMED, 0.75)),
         Label("dog", 1.0, Provenance(proposed=True, reviewer="label-studio:ann@example.com")),
     ),
-    usage=Usage(calls=12, requests=2, prompt_tokens=900, generated_tokens=14, compute_seconds=0.5),
+    usage=Usage(
+        mllm_calls=12, mllm_requests=2, prompt_tokens=900, generated_tokens=14, model_compute_seconds=0.5
+    ),
     stages=(StageTiming("candidates", 0.25, 0.125), StageTiming("verification", 0.5, 0.375)),
     version=VersionInfo("qwen2_5_vl/x", "coco", "1.0+abc", "0123456789ab", "tagllm"),
     candidates=("cat", "dog", "cow"),
@@ -169,3 +172,25 @@ def test_agreement_per_score_band_counts_verified_candidates_of_referenced_image
     assert (sample("verified", "0.7-0.8"), sample("agreed", "0.7-0.8")) == (1, 1)
     assert (sample("verified", "0.1-0.2"), sample("agreed", "0.1-0.2")) == (1, 0)
     assert (sample("verified", "0.3-0.4"), sample("agreed", "0.3-0.4")) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "library, message",
+    [
+        (TagResult, common_pb2.TaggingResult),
+        (Label, common_pb2.Label),
+        (Provenance, common_pb2.Provenance),
+        (Usage, common_pb2.Usage),
+        (StageTiming, common_pb2.StageTiming),
+        (VersionInfo, common_pb2.VersionStamp),
+        (Verification, common_pb2.Verification),
+    ],
+)
+def test_the_library_result_has_the_protos_field_names(library, message):
+    assert {f.name for f in dataclasses.fields(library)} == {f.name for f in message.DESCRIPTOR.fields}
+
+
+def test_a_float_field_reads_back_as_the_decimal_written():
+    message = result_to_proto(dataclasses.replace(RESULT, labels=(Label("cat", 0.95),)))
+    assert message.labels[0].score != 0.95  # float32 on the wire
+    assert result_from_proto(message).labels[0].score == 0.95

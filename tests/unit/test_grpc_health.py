@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from services.common.grpc_server import LIVENESS_SERVICE, GrpcServer
-from services.common.settings import GrpcSettings
 from tagllm.internal.v1 import metrics_pb2
+from tagllm.settings import GrpcSettings
+from tests.conftest import health_status
 
 SERVICE = metrics_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name
 
@@ -17,9 +17,7 @@ async def never_ready() -> bool:
 
 
 def _status(port: int, service: str) -> int:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        request = health_pb2.HealthCheckRequest(service=service)
-        return health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
+    return health_status(f"127.0.0.1:{port}", service)
 
 
 def test_liveness_serves_while_a_dependency_keeps_readiness_down():

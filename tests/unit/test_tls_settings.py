@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from services.common.settings import GrpcSettings, SettingsError, load_settings
+from tagllm.settings import GatewaySettings, SettingsError, load_settings
 from tagllm.stack.certs import create_pki
 
 PREFIX = "TAGLLM_GATEWAY_"
@@ -19,8 +19,8 @@ def pki(tmp_path_factory):
     return create_pki(tmp_path_factory.mktemp("pki"))
 
 
-def _load(**variables: str) -> GrpcSettings:
-    return load_settings(GrpcSettings, PREFIX, {PREFIX + k: v for k, v in variables.items()})
+def _load(**variables: str) -> GatewaySettings:
+    return load_settings(GatewaySettings, environ={PREFIX + k: v for k, v in variables.items()})
 
 
 def test_a_server_certificate_alone_serves_tls_and_calls_in_plaintext(pki):
