@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from tagllm.calibration.measures import Sample, within_image_auc
 from tagllm.datasets.world import CLASSES, VOCABULARY_NAME, scene, split_seed
 from tagllm.demo_model.training import DemoRecipe, DemoTrainer
 from tagllm.demo_model.vision_heads import max_pooled_linear
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("work", type=Path, help="the run's OUT.training folder")
     parser.add_argument("state", type=Path, help="a saved state of the vision phase")
     parser.add_argument("--scenes", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     recipe = DemoRecipe(**json.loads((args.work / "recipe.json").read_text()))
     out = args.work.parent / args.work.name.removesuffix(".training")
@@ -38,7 +40,8 @@ def main() -> None:
     model.load_state_dict(state["model"])
     head = max_pooled_linear(model.config.text_config.hidden_size, len(CLASSES))
     head.load_state_dict(state["head"])
-    predictions, gold = {}, {}
+    torch.set_num_threads(args.threads)
+    predictions, every_score, gold = {}, {}, {}
     with torch.no_grad():
         for start in range(0, args.scenes, 32):
             drawn = [scene(split_seed("heldout", i), recipe.scene_size) for i in range(start, min(args.scenes, start + 32))]
@@ -47,10 +50,18 @@ def main() -> None:
             for offset, (d, logits) in enumerate(zip(drawn, head(features), strict=True)):
                 key = str(start + offset)
                 gold[key] = set(d.labels)
-                predictions[key] = {c.name: float(torch.sigmoid(v)) for c, v in zip(CLASSES, logits, strict=True) if v > 0}
+                every_score[key] = {c.name: float(torch.sigmoid(v)) for c, v in zip(CLASSES, logits, strict=True)}
+                predictions[key] = {name: p for name, p in every_score[key].items() if p > 0.5}
     names = list(builtin_vocabulary(VOCABULARY_NAME).names)
     scores = evaluate(predictions, gold, names, with_map=False)
-    print(f"vision head, {args.scenes} held-out scenes: OF1 {scores.of1:.3f} OP {scores.op:.3f} OR {scores.orec:.3f}")
+    ranked = evaluate(every_score, gold, names)
+    auc, _ = within_image_auc(
+        [Sample(key, name, p, p, name in gold[key]) for key, scored in every_score.items() for name, p in scored.items()]
+    )
+    print(
+        f"vision head, {args.scenes} held-out scenes: OF1 {scores.of1:.3f} OP {scores.op:.3f} OR {scores.orec:.3f}; "
+        f"every class scored: mAP {ranked.map:.3f}, within-image AUC {auc:.3f}"
+    )
 
 
 if __name__ == "__main__":
