@@ -1,6 +1,7 @@
 """The demo model's training: interrupted and resumed, it ends exactly where one run ends."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -79,3 +80,15 @@ def test_image_tokens_enter_the_language_model_at_the_scale_of_its_text_embeddin
     tokens = torch.cat(list(tokens)) if isinstance(tokens, (list, tuple)) else tokens
     text = model.get_input_embeddings().weight.norm(dim=-1).mean()
     assert abs(float(tokens.norm(dim=-1).mean() / text) - 1) < 0.05
+
+
+def test_the_training_curve_records_binding_and_list_quality_on_validation_scenes(tmp_path, monkeypatch):
+    monkeypatch.setattr("tagllm.demo_model.training.TRACKED_SCENES", 2)
+    recipe = dataclasses.replace(MICRO, track_every=2, steps=4)
+    trainer = DemoTrainer(tmp_path / "m", recipe, log=lambda line: None)
+    trainer.run()
+    points = [json.loads(line) for line in (trainer.work / "curve.jsonl").read_text().splitlines()]
+    assert [p["step"] for p in points] == [2, 4]
+    for point in points:
+        assert 0.0 <= point["auc_bare"] <= 1.0 and 0.0 <= point["auc_concepts"] <= 1.0
+        assert 0.0 <= point["multi_option_of1"] <= 1.0
