@@ -32,7 +32,9 @@ def main() -> None:
     args = parser.parse_args()
     mllm = TransformersMLLM(args.checkpoint, threads=args.threads)
     world = builtin_vocabulary(VOCABULARY_NAME)
-    unthresholded = revise(world, categories=tuple(dataclasses.replace(c, threshold=0.0) for c in world.categories))
+    unthresholded = revise(
+        world, categories=tuple(dataclasses.replace(c, threshold=0.0) for c in world.categories)
+    )
     gold, scored = {}, {}
     for index in range(args.scenes):
         drawn = scene(split_seed("val", index))

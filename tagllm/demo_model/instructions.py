@@ -31,7 +31,12 @@ from tagllm.vocab import Category, Vocabulary
 from tagllm.vocab.partitions import PARTITIONS, partition
 
 # How a list row of a scene is drawn.
-LIST_KIND_WEIGHTS = {"multi_option_subset": 3, "multi_option_served": 3, "multi_option_all": 1, "open_ended": 1}
+LIST_KIND_WEIGHTS = {
+    "multi_option_subset": 3,
+    "multi_option_served": 3,
+    "multi_option_all": 1,
+    "open_ended": 1,
+}
 YES_NO_PAIRS = 2
 # List rows beside the pairs: as many list rows as pairs keep the lists from being unlearnt
 # (with one list row to four yes/no rows, grouped lists came out empty).
@@ -122,7 +127,10 @@ class InstructionMaker:
         lines = []
         for prompts in self.styles:
             lines.append(prompts.open_ended())
-            for members in [*([self.vocabulary.category(n) for n in g.categories] for g in self.vocabulary.groups), self.everything]:
+            for members in [
+                *([self.vocabulary.category(n) for n in g.categories] for g in self.vocabulary.groups),
+                self.everything,
+            ]:
                 lines.append(prompts.multi_option(members))
             for category in self.everything:
                 lines.append(prompts.yes_no(category, self.vocabulary, False))

@@ -237,7 +237,9 @@ class DemoTrainer:
             if not chosen:
                 continue
             texts = [head + e.prompt + tail + e.answer + eos for e, _ in chosen]
-            inputs = processor(images=[image for _, image in chosen], text=texts, return_tensors="pt", padding=True)
+            inputs = processor(
+                images=[image for _, image in chosen], text=texts, return_tensors="pt", padding=True
+            )
             labels = torch.full_like(inputs["input_ids"], -100)
             lengths = inputs["attention_mask"].sum(dim=1).tolist()
             for row, (example, _) in enumerate(chosen):
@@ -277,7 +279,9 @@ class DemoTrainer:
             def vision_loss(step: int) -> tuple[Any, int]:
                 pixel_values, grid, targets = self._vision_batch(processor, step)
                 features = model.model.get_image_features(pixel_values, grid).pooler_output
-                return torch.nn.functional.binary_cross_entropy_with_logits(head(features), targets), len(targets)
+                return torch.nn.functional.binary_cross_entropy_with_logits(head(features), targets), len(
+                    targets
+                )
 
             # The head holds the input embeddings: names and image tokens learn one space.
             vision = _Phase("vision", r.vision_steps, r.vision_lr, [*visual.parameters(), *head.parameters()])
@@ -294,16 +298,23 @@ class DemoTrainer:
             batches = self._instruction_batches(processor, step)
             rows = sum(len(labels) for _, labels in batches)
             loss = sum(
-                row_mean_loss(model(**inputs).logits, labels) * (len(labels) / rows) for inputs, labels in batches
+                row_mean_loss(model(**inputs).logits, labels) * (len(labels) / rows)
+                for inputs, labels in batches
             )
             return loss, rows
 
-        instructions = _Phase("instructions", r.steps, r.lr, [p for p in model.parameters() if p.requires_grad])
-        if not self._train(instructions, model, None, start, saved, instruction_loss, budget, last=True, processor=processor):
+        instructions = _Phase(
+            "instructions", r.steps, r.lr, [p for p in model.parameters() if p.requires_grad]
+        )
+        if not self._train(
+            instructions, model, None, start, saved, instruction_loss, budget, last=True, processor=processor
+        ):
             return None
         return self._export(processor, model)
 
-    def _train(self, phase, model, head, start, saved, loss_of_step, budget, last: bool, processor=None) -> bool:
+    def _train(
+        self, phase, model, head, start, saved, loss_of_step, budget, last: bool, processor=None
+    ) -> bool:
         """Runs `phase` from step `start` (the optimizer's state from `saved` when it is this
         phase's), saving the state every `checkpoint_every` steps. False when the step budget
         ran out first (state saved); the last phase's last step is never a stop."""

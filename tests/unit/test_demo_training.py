@@ -11,8 +11,8 @@ from tagllm.demo_model.training import DemoRecipe, DemoTrainer, TrainingStateErr
 
 MICRO = DemoRecipe(
     image_size=56, scene_size=224, hidden_size=32, layers=1, heads=2, vision_hidden_size=32, vision_layers=1,
-    kv_heads=2, list_steps=1, vision_steps=3, vision_batch=2, steps=3, batch=2, warmup_steps=1, threads=1, checkpoint_every=100,
-    track_every=0,
+    kv_heads=2, list_steps=1, vision_steps=3, vision_batch=2, steps=3, batch=2, warmup_steps=1, threads=1,
+    checkpoint_every=100, track_every=0,
 )  # fmt: skip
 
 
@@ -65,7 +65,12 @@ def test_image_tokens_enter_the_language_model_at_the_scale_of_its_text_embeddin
     ratios = {name: (final[name] / seen[name]).flatten() for name in last}
     factor = next(iter(ratios.values()))[0]
     assert last and all(torch.allclose(r, factor.expand_as(r), rtol=1e-4) for r in ratios.values())
-    assert all(torch.equal(seen[n], final[n]) for n in seen if ".visual." in n or n.startswith("visual") if n not in last)
+    assert all(
+        torch.equal(seen[n], final[n])
+        for n in seen
+        if ".visual." in n or n.startswith("visual")
+        if n not in last
+    )
 
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
