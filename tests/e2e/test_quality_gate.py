@@ -12,9 +12,9 @@ import io
 
 import pytest
 
+from tagllm.calibration.measures import Sample, within_image_auc
 from tagllm.client import TaggingClient, strategy_options
 from tagllm.datasets.world import VOCABULARY_NAME, scene, split_seed
-from tagllm.calibration.measures import Sample, within_image_auc
 from tagllm.eval.metrics import evaluate
 from tagllm.mllm.default_model import DEMO_MODEL_DIR
 from tagllm.stack.local import LocalStack, StackSettings
@@ -76,7 +76,9 @@ def overall_f1(demo_stack, gate_scenes):
     measured = {}
     for strategy in OF1_FLOORS:
         scores = evaluate(_tag_all(demo_stack, gate_scenes, strategy), gold, names, with_map=False)
-        print(f"{strategy}: OF1 {scores.of1:.3f} OP {scores.op:.3f} OR {scores.orec:.3f} CF1 {scores.cf1:.3f}")
+        print(
+            f"{strategy}: OF1 {scores.of1:.3f} OP {scores.op:.3f} OR {scores.orec:.3f} CF1 {scores.cf1:.3f}"
+        )
         measured[strategy] = scores.of1
     return measured
 

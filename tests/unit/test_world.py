@@ -61,7 +61,13 @@ def test_instruction_answers_come_from_the_scenes_truth_in_the_engines_own_promp
             assert set(names) <= set(drawn.labels) and names  # only what is drawn, and parseable
             if listing.kind == "open_ended":
                 assert listing.prompt in open_prompts and set(names) == set(drawn.labels)
-    assert set(kinds) == {"multi_option_subset", "multi_option_all", "yes_no_concepts", "yes_no_bare", "open_ended"}
+    assert set(kinds) == {
+        "multi_option_subset",
+        "multi_option_all",
+        "yes_no_concepts",
+        "yes_no_bare",
+        "open_ended",
+    }
 
 
 def test_a_list_answer_names_the_drawn_classes_in_the_order_they_were_listed():
