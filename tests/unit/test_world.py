@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from tagllm.datasets.world import CLASSES, THEMES, scene, split_seed, vocabulary_yaml
 from tagllm.datasets.world_painters import PAINTERS
-from tagllm.demo_model.instructions import InstructionMaker
+from tagllm.demo_model.instructions import LIST_ROWS, YES_NO_PAIRS, InstructionMaker
 from tagllm.parsing.answers import AnswerParser
 from tagllm.prompts import build_styles
 from tagllm.vocab import builtin_vocabulary
@@ -52,17 +52,20 @@ def test_instruction_answers_come_from_the_scenes_truth_in_the_engines_own_promp
         drawn = scene(split_seed("train-instructions", i))
         rows = maker.examples(drawn.labels, rng)
         kinds.update(row.kind for row in rows)
-        yes_no, (listing,) = rows[:-1], rows[-1:]
+        yes_no, listings = rows[: 2 * YES_NO_PAIRS], rows[2 * YES_NO_PAIRS :]
+        assert len(listings) == LIST_ROWS
         # Yes/no questions come in pairs: one about a drawn class, one about a class not drawn.
-        assert [row.answer for row in yes_no] == ["yes", "no"] * (len(yes_no) // 2)
-        assert all(row.decision_only for row in yes_no) and not listing.decision_only
-        if listing.answer != "NO":
-            names = parser.parse(listing.answer).labels
-            assert set(names) <= set(drawn.labels) and names  # only what is drawn, and parseable
-            if listing.kind == "open_ended":
-                assert listing.prompt in open_prompts and set(names) == set(drawn.labels)
+        assert [row.answer for row in yes_no] == ["yes", "no"] * YES_NO_PAIRS
+        assert all(row.decision_only for row in yes_no) and not any(row.decision_only for row in listings)
+        for listing in listings:
+            if listing.answer != "NO":
+                names = parser.parse(listing.answer).labels
+                assert set(names) <= set(drawn.labels) and names  # only what is drawn, and parseable
+                if listing.kind == "open_ended":
+                    assert listing.prompt in open_prompts and set(names) == set(drawn.labels)
     assert set(kinds) == {
         "multi_option_subset",
+        "multi_option_served",
         "multi_option_all",
         "yes_no_concepts",
         "yes_no_bare",
