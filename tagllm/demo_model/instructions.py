@@ -14,7 +14,8 @@ several rows (`InstructionMaker.examples`):
   names, in vocabulary order or shuffled), over one group of a partition the engine serves
   (co-occurrence groups, DiscP or RandP, each partition equally often, so none of their
   lists is trained more than another's), or over the whole vocabulary, or the open-ended
-  prompt. Random subsets make the answer depend on which names were listed.
+  prompt. Random subsets make the answer depend on which names were listed. Half of the
+  served and random lists are drawn to list something the scene shows (`SHOWN_LIST_SHARE`).
 
 Training asks list questions alone first (`DemoRecipe.list_steps`): a yes/no pair carries no
 signal until the language model reads the image tokens at all, and list answers teach that
@@ -38,6 +39,12 @@ LIST_KIND_WEIGHTS = {
     "open_ended": 1,
 }
 YES_NO_PAIRS = 2
+# The share of served and random lists drawn to list something the scene shows. Left to
+# chance, three served lists in four answer "NO" (a scene shows one or two themes of five),
+# and the model learnt to answer "NO" to every grouped list, with P(NO) 0.7 to 0.9 even where
+# the group's objects were drawn; the candidates stage needs recall first, and verification
+# takes the false candidates out.
+SHOWN_LIST_SHARE = 0.5
 # List rows beside the pairs: as many list rows as pairs keep the lists from being unlearnt
 # (with one list row to four yes/no rows, grouped lists came out empty).
 LIST_ROWS = 2
@@ -96,14 +103,22 @@ class InstructionMaker:
             names = [c.display_name for c in self.everything if c.name in present]
             return Example(kind, prompts.open_ended(), ", ".join(names))
         if kind == "multi_option_served":
-            members = rng.choice(self.served[rng.choice(PARTITIONS)])
+            groups = self.served[rng.choice(PARTITIONS)]
+            if present and rng.random() < SHOWN_LIST_SHARE:
+                groups = [g for g in groups if any(c.name in present for c in g)]
+            members = rng.choice(groups)
+        elif kind == "multi_option_all":
+            members = self.everything
         else:
-            members = self.everything if kind == "multi_option_all" else self._subset(rng)
+            members = self._subset(rng, present if rng.random() < SHOWN_LIST_SHARE else set())
         listed = [c.display_name for c in members if c.name in present]
         return Example(kind, prompts.multi_option(members), ", ".join(listed) or prompts.none_answer)
 
-    def _subset(self, rng: random.Random) -> list[Category]:
+    def _subset(self, rng: random.Random, shown: set[str]) -> list[Category]:
+        """A random subset of the vocabulary; it lists one of `shown` (if any is given)."""
         members = rng.sample(self.everything, rng.randint(1, len(self.everything)))
+        if shown and not any(c.name in shown for c in members):
+            members[rng.randrange(len(members))] = self.vocabulary.category(rng.choice(sorted(shown)))
         if rng.random() < 0.5:  # served lists keep the vocabulary's order
             order = {c.name: i for i, c in enumerate(self.everything)}
             members.sort(key=lambda c: order[c.name])

@@ -96,4 +96,4 @@ def test_the_training_curve_records_binding_and_list_quality_on_validation_scene
     assert [p["step"] for p in points] == [2, 4]
     for point in points:
         assert 0.0 <= point["auc_bare"] <= 1.0 and 0.0 <= point["auc_concepts"] <= 1.0
-        assert 0.0 <= point["multi_option_of1"] <= 1.0
+        assert 0.0 <= point["multi_option_of1"] <= 1.0 and 0.0 <= point["tagllm_of1"] <= 1.0
