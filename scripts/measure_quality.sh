@@ -3,17 +3,19 @@
 #   1. every ablation row on SCENES held-out world scenes (OF1 ... calls and model seconds per image);
 #   2. stage-1 candidates of the TagLLM rows (precision and recall before any yes/no question);
 #   3. exhaustive yes/no with every class scored (thresholds 0): mAP and within-image AUC.
-# Usage: scripts/measure_quality.sh OUT [SCENES]   (from the repository root, after make setup)
+# Usage: scripts/measure_quality.sh OUT [SCENES] [MODEL_DIR]   (from the repository root, after
+# make setup; MODEL_DIR defaults to the shipped demo model)
 set -euo pipefail
 OUT=${1:?usage: scripts/measure_quality.sh OUT [SCENES]}
 SCENES=${2:-200}
+MODEL=(${3:+--model-dir "$3"})
 T=.venv/bin/tagllm
 PY=.venv/bin/python
 mkdir -p "$OUT"
 [ -f "$OUT/heldout/annotations.json" ] || $T dataset world --out "$OUT/heldout" --count "$SCENES" --split heldout
 PORTS=$($PY -c "from tagllm.stack.ports import free_port; print(*(free_port() for _ in range(10)))")
 read -r GW RF MT MH GM RM TH TG TM _ <<<"$PORTS"
-$T up --run-dir "$OUT/stack" --gateway-port "$GW" --refiner-port "$RF" --metrics-port "$MT" \
+$T up "${MODEL[@]}" --run-dir "$OUT/stack" --gateway-port "$GW" --refiner-port "$RF" --metrics-port "$MT" \
   --metrics-http-port "$MH" --gateway-metrics-port "$GM" --refiner-metrics-port "$RM" \
   --triton-http-port "$TH" --triton-grpc-port "$TG" --triton-metrics-port "$TM" >"$OUT/up.log" 2>&1 &
 UP=$!
