@@ -21,7 +21,7 @@ from tagllm.mllm.default_model import DEMO_MODEL_DIR
 from tagllm.mllm.transformers_backend import TransformersMLLM
 from tagllm.strategies.base import StrategyOptions, tag_image
 from tagllm.vocab import builtin_vocabulary
-from tagllm.vocab.model import revise
+from tagllm.vocab.validation import revise
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ AUC) instead of deciding.
 import dataclasses
 
 from tagllm.vocab import builtin_vocabulary
-from tagllm.vocab.model import revise
+from tagllm.vocab.validation import revise
 
 if __name__ == "__main__":
     world = builtin_vocabulary("world")

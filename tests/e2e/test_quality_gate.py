@@ -20,7 +20,7 @@ from tagllm.mllm.default_model import DEMO_MODEL_DIR
 from tagllm.stack.local import LocalStack, StackSettings
 from tagllm.v1 import tagging_pb2
 from tagllm.vocab import builtin_vocabulary
-from tagllm.vocab.model import revise
+from tagllm.vocab.validation import revise
 from tests.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
