@@ -21,18 +21,18 @@ from tests.unit.deploy_manifests import (
 )
 
 
-def _allowed_from(target: str, component: str) -> list[dict]:
-    """The `from` clauses of every policy that selects `component`'s pods (empty: from anywhere)."""
-    sources = []
+def _peers(target: str, component: str, direction: str) -> list[dict]:
+    """The peer clauses (`from` for ingress, `to` for egress) of every policy that selects
+    `component`'s pods; a rule without peers allows them from or to anywhere."""
+    key = {"ingress": "from", "egress": "to"}[direction]
+    peers = []
     for policy in of_kind(target, "NetworkPolicy"):
         selector = policy["spec"]["podSelector"].get("matchLabels", {})
         if selector.get("app.kubernetes.io/component", component) != component:
             continue
-        for rule in policy["spec"].get("ingress", []):
-            sources.append(
-                {"from": rule.get("from", "anywhere"), "ports": [p["port"] for p in rule["ports"]]}
-            )
-    return sources
+        for rule in policy["spec"].get(direction, []):
+            peers.append({key: rule.get(key, "anywhere"), "ports": [p["port"] for p in rule["ports"]]})
+    return peers
 
 
 def _component_selector(component: str) -> dict:
@@ -60,7 +60,7 @@ def test_network_policies_let_only_the_intended_callers_in(target):
     }
     canonical = functools.partial(json.dumps, sort_keys=True)
     for component, rules in expected.items():
-        allowed = sorted(map(canonical, _allowed_from(target, component)))
+        allowed = sorted(map(canonical, _peers(target, component, "ingress")))
         assert allowed == sorted(map(canonical, rules)), component
 
 
@@ -115,18 +115,6 @@ def test_every_service_variable_is_a_setting_of_that_service_with_a_valid_value(
 # -- egress: DNS and the next hop, nothing else
 
 
-def _allowed_to(target: str, component: str) -> list[dict]:
-    """The `to` clauses of every egress policy that selects `component`'s pods."""
-    destinations = []
-    for policy in of_kind(target, "NetworkPolicy"):
-        selector = policy["spec"]["podSelector"].get("matchLabels", {})
-        if selector.get("app.kubernetes.io/component", component) != component:
-            continue
-        for rule in policy["spec"].get("egress", []):
-            destinations.append({"to": rule["to"], "ports": [p["port"] for p in rule["ports"]]})
-    return destinations
-
-
 DNS = {
     "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
@@ -150,7 +138,7 @@ def test_egress_is_denied_but_for_dns_and_the_next_hop(target):
     }  # fmt: skip
     canonical = functools.partial(json.dumps, sort_keys=True)
     for component, rules in expected.items():
-        assert sorted(map(canonical, _allowed_to(target, component))) == sorted(map(canonical, rules)), (
+        assert sorted(map(canonical, _peers(target, component, "egress"))) == sorted(map(canonical, rules)), (
             component
         )
 
@@ -159,7 +147,7 @@ def test_egress_is_denied_but_for_dns_and_the_next_hop(target):
 def test_the_annotate_workers_reach_only_the_gateways_and_dns(target):
     expected = [DNS, {"to": [_component_selector("gateway")], "ports": ["grpc"]}]
     canonical = functools.partial(json.dumps, sort_keys=True)
-    assert sorted(map(canonical, _allowed_to(target, "annotate"))) == sorted(map(canonical, expected))
+    assert sorted(map(canonical, _peers(target, "annotate", "egress"))) == sorted(map(canonical, expected))
 
 
 # -- the annotate job: one shard count, a TLS variant
