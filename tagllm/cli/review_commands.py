@@ -57,7 +57,8 @@ def cmd_calibrate(args) -> int:
         gold = _gold(args, vocabulary)
         records = RunDirectory(args.run).results()
         samples = samples_from_results(((r.image, r.result.verifications) for r in records), gold)
-        report = calibrate_vocabulary(vocabulary, samples, gold, target, settings, source=args.run)
+        source = args.source or args.run
+        report = calibrate_vocabulary(vocabulary, samples, gold, target, settings, source=source)
         calibrated = _calibrated(report, args.name)
     except (DatasetError, RunError, EvalError, VocabularyError, ValueError) as exc:
         return _error(str(exc))
@@ -289,4 +290,7 @@ def add_parsers(commands) -> None:
         help="weight, in samples, of the global fit each class's Platt map is pulled toward",
     )
     calibrate.add_argument("--report", help="also write the Markdown summary here")
+    calibrate.add_argument(
+        "--source", help="what the labelled sample was, kept in the vocabulary's provenance (default: RUN)"
+    )
     calibrate.set_defaults(func=cmd_calibrate)

@@ -145,6 +145,13 @@ def test_calibrate_writes_a_registerable_vocabulary_whose_scores_are_calibrated(
     assert vocabulary.name == "coco-calibrated" and vocabulary.version.endswith("-calibrated")
     assert all(c.calibration is not None for c in vocabulary.categories)
     assert vocabulary.category("person").threshold != 0.5
+    assert vocabulary.provenance["calibration_source"] == str(run.path)
+    named = tmp_path / "named.yaml"
+    assert (
+        main(["calibrate", str(run.path), "--gold", str(gold), "--out", str(named), "--source", "200 images"])
+        == 0
+    )
+    assert load_vocabulary(named).provenance["calibration_source"] == "200 images"
     assert main(["eval", "--pred", str(run.path), "--gold", str(gold), "--vocab", "coco"]) == 0
     report = capsys.readouterr().out
     assert "ECE" in report and "10 equal-width score bins" in report
