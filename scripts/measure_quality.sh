@@ -2,7 +2,8 @@
 # QUALITY.md's tables, measured through the local stack on the default model:
 #   1. every ablation row on SCENES held-out world scenes (OF1 ... calls and model seconds per image);
 #   2. stage-1 candidates of the TagLLM rows (precision and recall before any yes/no question);
-#   3. exhaustive yes/no with every class scored (thresholds 0): mAP and within-image AUC.
+#   3. the served TagLLM scores' calibration (ECE) and within-image AUC;
+#   4. exhaustive yes/no with every class scored (raw P(yes), thresholds 0): mAP and within-image AUC.
 # Usage: scripts/measure_quality.sh OUT [SCENES] [MODEL_DIR]   (from the repository root, after
 # make setup; MODEL_DIR defaults to the shipped demo model)
 set -euo pipefail
@@ -13,19 +14,14 @@ T=.venv/bin/tagllm
 PY=.venv/bin/python
 mkdir -p "$OUT"
 [ -f "$OUT/heldout/annotations.json" ] || $T dataset world --out "$OUT/heldout" --count "$SCENES" --split heldout
-PORTS=$($PY -c "from tagllm.stack.ports import free_port; print(*(free_port() for _ in range(10)))")
-read -r GW RF MT MH GM RM TH TG TM _ <<<"$PORTS"
-$T up "${MODEL[@]}" --run-dir "$OUT/stack" --gateway-port "$GW" --refiner-port "$RF" --metrics-port "$MT" \
-  --metrics-http-port "$MH" --gateway-metrics-port "$GM" --refiner-metrics-port "$RM" \
-  --triton-http-port "$TH" --triton-grpc-port "$TG" --triton-metrics-port "$TM" >"$OUT/up.log" 2>&1 &
-UP=$!
-trap 'kill -INT $UP; wait $UP' EXIT
-for _ in $(seq 300); do $T health "127.0.0.1:$GW" >/dev/null 2>&1 && break; sleep 2; done
-ADDRESS=127.0.0.1:$GW
+. scripts/stack_up.sh
+stack_up "$OUT/stack" "${MODEL[@]}"
 start=$(date +%s)
 $T ablation "$OUT/heldout/annotations.json" --images "$OUT/heldout/images" --vocab world \
   --out "$OUT/ablation" --address "$ADDRESS" --window 4 | tee "$OUT/ablation.md"
 echo "ablation: $(($(date +%s) - start)) s"
+# The served TagLLM scores: calibration (ECE) and within-image AUC over every verified candidate.
+$T eval --pred "$OUT/ablation/cad-tagllm" --gold "$OUT/heldout/annotations.json" --vocab world | tee "$OUT/tagllm-eval.md"
 $PY scripts/stage1_candidates.py "$OUT/ablation" "$OUT/heldout/annotations.json" | tee "$OUT/stage1.md"
 $PY scripts/world_scores_vocabulary.py >"$OUT/world-scores.yaml"
 $T vocab register "$OUT/world-scores.yaml" --address "$ADDRESS" --replace

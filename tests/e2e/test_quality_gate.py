@@ -30,7 +30,7 @@ OF1_FLOORS = {"tagllm": 0.0, "multi_option": 0.0, "open_ended": 0.0}
 # Exhaustive yes/no on the bare name, every class scored: mAP and within-image AUC.
 BINARY_MAP_FLOOR = 0.0
 BINARY_AUC_FLOOR = 0.0
-# The world vocabulary with every threshold at 0: each class keeps its P(yes), for ranking.
+# The world vocabulary uncalibrated, every threshold at 0: each class keeps its raw P(yes), for ranking.
 SCORES_VOCABULARY = "world-scores"
 
 
@@ -98,7 +98,7 @@ def test_yes_no_answers_depend_on_the_name_asked(demo_stack, gate_scenes):
     scored = revise(
         world,
         name=SCORES_VOCABULARY,
-        categories=tuple(dataclasses.replace(c, threshold=0.0) for c in world.categories),
+        categories=tuple(dataclasses.replace(c, threshold=0.0, calibration=None) for c in world.categories),
     )
     with TaggingClient(demo_stack.settings.gateway_address) as client:
         client.stub.RegisterVocabulary(

@@ -1,17 +1,19 @@
 """The synthetic world and the instruction data the demo model learns from."""
 
+import dataclasses
 import random
 from collections import Counter
-from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from tagllm.calibration.calibrate import VERSION_SUFFIX
 from tagllm.datasets.world import CLASSES, THEMES, scene, split_seed, vocabulary_yaml
 from tagllm.datasets.world_painters import PAINTERS
 from tagllm.demo_model.instructions import LIST_ROWS, YES_NO_PAIRS, InstructionMaker
 from tagllm.parsing.answers import AnswerParser
 from tagllm.prompts import build_styles
 from tagllm.vocab import builtin_vocabulary
+from tagllm.vocab.validation import parse_vocabulary, revise
 
 WORLD = builtin_vocabulary("world")
 
@@ -37,9 +39,17 @@ def test_the_world_has_themes_look_alikes_across_them_and_every_class_drawn():
     assert sum(share) / len(share) > 0.8
 
 
-def test_the_builtin_vocabulary_file_is_the_worlds_own():
-    path = Path(__file__).parents[2] / "tagllm" / "vocab" / "builtin" / "world.yaml"
-    assert path.read_text() == vocabulary_yaml()
+def test_the_builtin_vocabulary_is_the_worlds_own_calibrated_for_the_demo_model():
+    assert WORLD.version == "1" + VERSION_SUFFIX
+    assert all(c.calibration is not None and 0 < c.threshold < 1 for c in WORLD.categories)
+    assert "calib" in WORLD.provenance["calibration_source"]
+    uncalibrated = revise(
+        WORLD,
+        version="1",
+        provenance={k: v for k, v in WORLD.provenance.items() if not k.startswith("calibration")},
+        categories=[dataclasses.replace(c, calibration=None, threshold=0.5) for c in WORLD.categories],
+    )
+    assert uncalibrated.digest == parse_vocabulary(vocabulary_yaml()).digest
 
 
 def test_instruction_answers_come_from_the_scenes_truth_in_the_engines_own_prompts():
