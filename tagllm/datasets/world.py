@@ -30,6 +30,42 @@ from PIL import Image, ImageDraw
 from tagllm.datasets.world_painters import PAINTERS, Painter
 
 VOCABULARY_NAME = "world"
+# The world's random partition (the RandP ablation), declared: drawn once the way
+# tagllm.vocab.partitions draws one (seeded by the uncalibrated vocabulary's content), and fixed
+# here, because calibrating the vocabulary changes its content and would redraw the groups the
+# demo model was trained on.
+RANDOM_GROUPS = (
+    ("bench", "motorcycle", "tv", "stop sign", "potted plant", "orange", "sandwich", "pizza", "cell phone"),
+    (
+        "wine glass",
+        "vase",
+        "hot dog",
+        "laptop",
+        "fork",
+        "truck",
+        "bowl",
+        "umbrella",
+        "remote",
+        "keyboard",
+        "mouse",
+        "clock",
+    ),  # fmt: skip
+    ("cup", "apple", "banana", "book", "broccoli", "carrot"),
+    (
+        "frisbee",
+        "car",
+        "spoon",
+        "traffic light",
+        "sports ball",
+        "fire hydrant",
+        "cake",
+        "plate",
+        "bicycle",
+        "donut",
+        "parking meter",
+    ),  # fmt: skip
+    ("bus", "bottle", "chair", "kite", "knife"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,6 +320,9 @@ def vocabulary_document() -> dict[str, Any]:
             for c in CLASSES
         ],
         "groups": [{"name": theme, "categories": names} for theme, names in THEMES.items()],
+        "partitions": {
+            "randp": [{"name": f"randp {i + 1}", "categories": list(g)} for i, g in enumerate(RANDOM_GROUPS)]
+        },
     }
 
 

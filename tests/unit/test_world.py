@@ -7,12 +7,13 @@ from collections import Counter
 from PIL import Image, ImageDraw
 
 from tagllm.calibration.calibrate import VERSION_SUFFIX
-from tagllm.datasets.world import CLASSES, THEMES, scene, split_seed, vocabulary_yaml
+from tagllm.datasets.world import CLASSES, RANDOM_GROUPS, THEMES, scene, split_seed, vocabulary_yaml
 from tagllm.datasets.world_painters import PAINTERS
 from tagllm.demo_model.instructions import LIST_ROWS, YES_NO_PAIRS, InstructionMaker
 from tagllm.parsing.answers import AnswerParser
 from tagllm.prompts import build_styles
 from tagllm.vocab import builtin_vocabulary
+from tagllm.vocab.partitions import partition
 from tagllm.vocab.validation import parse_vocabulary, revise
 
 WORLD = builtin_vocabulary("world")
@@ -37,6 +38,12 @@ def test_the_world_has_themes_look_alikes_across_them_and_every_class_drawn():
     # Scenes keep to a theme: most of a scene's labels share the commonest theme among them.
     share = [Counter(theme_of[n] for n in d.labels).most_common(1)[0][1] / len(d.labels) for d in scenes]
     assert sum(share) / len(share) > 0.8
+
+
+def test_the_random_partition_is_declared_with_the_theme_sizes_and_every_class_once():
+    assert [len(g) for g in RANDOM_GROUPS] == [len(names) for names in THEMES.values()]
+    assert sorted(n for g in RANDOM_GROUPS for n in g) == sorted(c.name for c in CLASSES)
+    assert [g.categories for g in partition(WORLD, "randp")] == list(RANDOM_GROUPS)
 
 
 def test_the_builtin_vocabulary_is_the_worlds_own_calibrated_for_the_demo_model():
