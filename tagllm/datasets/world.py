@@ -30,10 +30,9 @@ from PIL import Image, ImageDraw
 from tagllm.datasets.world_painters import PAINTERS, Painter
 
 VOCABULARY_NAME = "world"
-# The world's random partition (the RandP ablation), declared: drawn once the way
-# tagllm.vocab.partitions draws one (seeded by the uncalibrated vocabulary's content), and fixed
-# here, because calibrating the vocabulary changes its content and would redraw the groups the
-# demo model was trained on.
+# The world's random partition (the RandP ablation), declared: the groups the demo model was
+# trained on, drawn once (seeded by the uncalibrated vocabulary's content, as RandP was drawn
+# then) and fixed here, so that no change to how a partition is drawn redraws them.
 RANDOM_GROUPS = (
     ("bench", "motorcycle", "tv", "stop sign", "potted plant", "orange", "sandwich", "pizza", "cell phone"),
     (

@@ -4,8 +4,9 @@
 - `discp`: groups of categories that do not co-occur: the file's `partitions.discp` when it has
   one, else derived from `coop` by dealing each co-occurrence group's members out over all
   groups, so that no two members of one `coop` group share a `discp` group where avoidable;
-- `randp`: a random partition with the same group sizes as `coop`, seeded by the vocabulary's
-  content so that every request and replica sees the same one.
+- `randp`: a random partition with the same group sizes as `coop`, seeded by the category names
+  and the group sizes, so that every request and replica sees the same one, and a new
+  calibration or threshold (a new version of the same vocabulary) keeps it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def _dealt(vocabulary: Vocabulary) -> tuple[Group, ...]:
 
 def _random(vocabulary: Vocabulary) -> tuple[Group, ...]:
     names = list(vocabulary.names)
-    random.Random(vocabulary.digest).shuffle(names)
+    sizes = [len(group.categories) for group in vocabulary.groups]
+    random.Random(f"{names}{sizes}").shuffle(names)
     groups, start = [], 0
     for i, group in enumerate(vocabulary.groups):
         groups.append(Group(f"randp {i + 1}", tuple(names[start : start + len(group.categories)])))

@@ -7,11 +7,14 @@ are used as designed), not the method's merit. That is measured with a trained m
 scenes by the quality gate (tests/e2e/test_quality_gate.py).
 """
 
+import dataclasses
+
 import pytest
 
 from tagllm.mllm.contract import CallContext
 from tagllm.strategies import STRATEGIES, StrategyOptions, Verdict, tag_image
 from tagllm.vocab import builtin_vocabulary
+from tagllm.vocab.validation import revise
 from tests.fakes import ScriptedMLLM, category_prompt
 
 COCO = builtin_vocabulary("coco")
@@ -196,6 +199,12 @@ def test_discp_splits_what_coop_groups_and_randp_is_stable():
         assert not together or len(group.categories) > len(discp)
     assert groups_of(COCO, "randp") == groups_of(COCO, "randp")
     assert [len(g.categories) for g in groups_of(COCO, "randp")] == [len(g.categories) for g in COCO.groups]
+    # Calibration changes the content (thresholds, maps, version), not the random groups.
+    calibrated = revise(
+        COCO, version="2", categories=[dataclasses.replace(c, threshold=0.7) for c in COCO.categories]
+    )
+    assert calibrated.digest != COCO.digest
+    assert groups_of(calibrated, "randp") == groups_of(COCO, "randp")
     with pytest.raises(ValueError, match="unknown partition"):
         StrategyOptions(partition="astrology")
 
@@ -245,7 +254,6 @@ def test_every_verified_candidate_is_recorded_kept_or_dropped_and_unverified_lab
 
 
 def test_a_calibrated_vocabulary_serves_calibrated_scores_against_its_thresholds():
-    import dataclasses
 
     from tagllm.vocab.calibration import Calibration
     from tagllm.vocab.validation import revise
