@@ -3,7 +3,8 @@
 # world's `calib` split (never trained on, never measured on) with TagLLM through the local
 # stack, fits per-class calibration and best-F1 thresholds (`tagllm calibrate`) and writes the
 # result over tagllm/vocab/builtin/world.yaml. Calibration is fitted on the raw P(yes), so
-# running it again on a calibrated file refits from scratch.
+# running it again on a calibrated file refits from scratch. After a change to the world itself,
+# first regenerate the uncalibrated file: python -m tagllm.datasets.world > tagllm/vocab/builtin/world.yaml
 # Usage: scripts/calibrate_world.sh OUT [SCENES] [MODEL_DIR]   (from the repository root, after
 # make setup; MODEL_DIR defaults to the shipped demo model)
 set -euo pipefail

@@ -7,7 +7,7 @@
 # Usage: scripts/measure_quality.sh OUT [SCENES] [MODEL_DIR]   (from the repository root, after
 # make setup; MODEL_DIR defaults to the shipped demo model)
 set -euo pipefail
-OUT=${1:?usage: scripts/measure_quality.sh OUT [SCENES]}
+OUT=${1:?usage: scripts/measure_quality.sh OUT [SCENES] [MODEL_DIR]}
 SCENES=${2:-200}
 MODEL=(${3:+--model-dir "$3"})
 T=.venv/bin/tagllm

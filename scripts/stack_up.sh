@@ -5,17 +5,20 @@ stack_up() {
   local run_dir=$1
   shift
   local ports
-  ports=$(.venv/bin/python -c "from tagllm.stack.ports import free_port; print(*(free_port() for _ in range(9)))")
-  read -r GW RF MT MH GM RM TH TG TM <<<"$ports"
+  # One --<setting> PORT pair per port setting of the stack, the gateway's first.
+  ports=$(.venv/bin/python -c "from tagllm.stack.ports import free_ports
+print(' '.join(f'--{k.replace(\"_\", \"-\")} {v}' for k, v in free_ports().items()))")
   mkdir -p "$run_dir"
-  .venv/bin/tagllm up "$@" --run-dir "$run_dir" --gateway-port "$GW" --refiner-port "$RF" \
-    --metrics-port "$MT" --metrics-http-port "$MH" --gateway-metrics-port "$GM" \
-    --refiner-metrics-port "$RM" --triton-http-port "$TH" --triton-grpc-port "$TG" \
-    --triton-metrics-port "$TM" >"$run_dir/up.log" 2>&1 &
+  # shellcheck disable=SC2086  # the flags split on purpose
+  .venv/bin/tagllm up "$@" --run-dir "$run_dir" $ports >"$run_dir/up.log" 2>&1 &
   STACK_PID=$!
   trap 'kill -INT $STACK_PID; wait $STACK_PID' EXIT
-  ADDRESS=127.0.0.1:$GW
-  for _ in $(seq 300); do .venv/bin/tagllm health "$ADDRESS" >/dev/null 2>&1 && return 0; sleep 2; done
+  ADDRESS=127.0.0.1:$(echo "$ports" | cut -d' ' -f2)
+  for _ in $(seq 300); do
+    .venv/bin/tagllm health "$ADDRESS" >/dev/null 2>&1 && return 0
+    kill -0 "$STACK_PID" 2>/dev/null || break # the stack exited: no use waiting
+    sleep 2
+  done
   echo "the stack did not come up; see $run_dir/up.log" >&2
   return 1
 }
