@@ -5,12 +5,7 @@ ranks (mAP, within-image AUC) instead of deciding.
     .venv/bin/python scripts/world_scores_vocabulary.py > world-scores.yaml
 """
 
-import dataclasses
-
-from tagllm.vocab import builtin_vocabulary
-from tagllm.vocab.validation import revise
+from tagllm.datasets.world import scores_vocabulary
 
 if __name__ == "__main__":
-    world = builtin_vocabulary("world")
-    raw = tuple(dataclasses.replace(c, threshold=0.0, calibration=None) for c in world.categories)
-    print(revise(world, name="world-scores", categories=raw).to_yaml(), end="")
+    print(scores_vocabulary().to_yaml(), end="")

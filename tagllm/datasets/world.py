@@ -336,6 +336,18 @@ def vocabulary_yaml() -> str:
     return header + yaml.safe_dump(vocabulary_document(), sort_keys=False, width=100, allow_unicode=True)
 
 
+def scores_vocabulary(name: str = "world-scores"):
+    """The built-in vocabulary uncalibrated and with every threshold at 0, renamed: exhaustive
+    yes/no over it keeps every class with its raw P(yes), which ranks (mAP, within-image AUC)
+    instead of deciding."""
+    from tagllm.vocab import builtin_vocabulary
+    from tagllm.vocab.validation import revise
+
+    world = builtin_vocabulary(VOCABULARY_NAME)
+    raw = [dataclasses.replace(c, threshold=0.0, calibration=None) for c in world.categories]
+    return revise(world, name=name, categories=raw)
+
+
 def generate_world(out: Path, count: int, split: str = "heldout", size: int = 224) -> Path:
     """Write `count` scenes of `split` to out/images and their labels to out/annotations.json
     (COCO style), like `datasets.synthetic.generate`."""

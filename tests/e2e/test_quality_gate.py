@@ -7,7 +7,6 @@ Each floor is the value QUALITY.md reports for this set, less a margin for the n
 machines (the model and the scenes are fixed; threads may change the last digits of a score).
 """
 
-import dataclasses
 import io
 
 import pytest
@@ -15,13 +14,12 @@ import pytest
 from tagllm.calibration.calibrate import samples_from_results
 from tagllm.calibration.measures import Sample, measure, within_image_auc
 from tagllm.client import TaggingClient, strategy_options
-from tagllm.datasets.world import VOCABULARY_NAME, scene, split_seed
+from tagllm.datasets.world import VOCABULARY_NAME, scene, scores_vocabulary, split_seed
 from tagllm.eval.metrics import evaluate
 from tagllm.mllm.default_model import DEMO_MODEL_DIR
 from tagllm.stack.local import LocalStack, StackSettings
 from tagllm.v1 import tagging_pb2
 from tagllm.vocab import builtin_vocabulary
-from tagllm.vocab.validation import revise
 from tests.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
@@ -108,11 +106,7 @@ def test_annotation_quality_stays_above_its_floor(overall_f1, strategy):
 def test_yes_no_answers_depend_on_the_name_asked(demo_stack, gate_scenes, gold):
     """Exhaustive yes/no, every class scored: present classes must outrank absent ones."""
     world = builtin_vocabulary(VOCABULARY_NAME)
-    scored = revise(
-        world,
-        name=SCORES_VOCABULARY,
-        categories=tuple(dataclasses.replace(c, threshold=0.0, calibration=None) for c in world.categories),
-    )
+    scored = scores_vocabulary(SCORES_VOCABULARY)
     with TaggingClient(demo_stack.settings.gateway_address) as client:
         client.stub.RegisterVocabulary(
             tagging_pb2.RegisterVocabularyRequest(yaml=scored.to_yaml(), replace=True), timeout=60

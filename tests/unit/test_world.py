@@ -7,7 +7,15 @@ from collections import Counter
 from PIL import Image, ImageDraw
 
 from tagllm.calibration.calibrate import VERSION_SUFFIX
-from tagllm.datasets.world import CLASSES, RANDOM_GROUPS, THEMES, scene, split_seed, vocabulary_yaml
+from tagllm.datasets.world import (
+    CLASSES,
+    RANDOM_GROUPS,
+    THEMES,
+    scene,
+    scores_vocabulary,
+    split_seed,
+    vocabulary_yaml,
+)
 from tagllm.datasets.world_painters import PAINTERS
 from tagllm.demo_model.instructions import LIST_ROWS, YES_NO_PAIRS, InstructionMaker
 from tagllm.parsing.answers import AnswerParser
@@ -38,6 +46,12 @@ def test_the_world_has_themes_look_alikes_across_them_and_every_class_drawn():
     # Scenes keep to a theme: most of a scene's labels share the commonest theme among them.
     share = [Counter(theme_of[n] for n in d.labels).most_common(1)[0][1] / len(d.labels) for d in scenes]
     assert sum(share) / len(share) > 0.8
+
+
+def test_the_scores_vocabulary_ranks_every_class_by_its_raw_answer():
+    scored = scores_vocabulary()
+    assert scored.name == "world-scores" and scored.names == WORLD.names
+    assert all(c.threshold == 0.0 and c.calibration is None for c in scored.categories)
 
 
 def test_the_random_partition_is_declared_with_the_theme_sizes_and_every_class_once():
@@ -99,7 +113,7 @@ def test_a_list_answer_names_the_drawn_classes_in_the_order_they_were_listed():
         row = maker.list_answer(drawn.labels, rng)
         if row.kind != "multi_option_subset" or row.answer == "NO":
             continue
-        listed = row.prompt.split("Candidates: ")[-1]
+        listed = row.prompt.split("Candidates: ")[-1].split(". ")[0].split(", ")
         answered = [name.strip() for name in row.answer.split(",")]
         assert answered == sorted(answered, key=listed.index)
         orders.add(tuple(answered))
