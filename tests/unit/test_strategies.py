@@ -197,7 +197,6 @@ def test_discp_splits_what_coop_groups_and_randp_is_stable():
         together = [g for g in discp if len(set(g.categories) & set(group.categories)) > 1]
         # One co-occurrence group shares a DiscP group only when it outnumbers the groups.
         assert not together or len(group.categories) > len(discp)
-    assert groups_of(COCO, "randp") == groups_of(COCO, "randp")
     assert [len(g.categories) for g in groups_of(COCO, "randp")] == [len(g.categories) for g in COCO.groups]
     # Calibration changes the content (thresholds, maps, version), not the random groups.
     calibrated = revise(
@@ -254,9 +253,7 @@ def test_every_verified_candidate_is_recorded_kept_or_dropped_and_unverified_lab
 
 
 def test_a_calibrated_vocabulary_serves_calibrated_scores_against_its_thresholds():
-
     from tagllm.vocab.calibration import Calibration
-    from tagllm.vocab.validation import revise
 
     shrink = Calibration("platt", a=1.0, b=-3.0)  # 0.9 -> 0.31, 0.1 -> 0.006
     categories = [
