@@ -19,7 +19,7 @@ A vocabulary is YAML:
         provenance: "..."           # optional: where this entry's knowledge came from
     groups:                         # co-occurrence partition (CooP); default: super-category chunks
       - {name: desk, categories: [laptop, mouse, keyboard]}
-    partitions:                     # optional other partitions by name, e.g. the paper's DiscP
+    partitions:                     # optional other partitions by name: the paper's DiscP, RandP
       discp: [{name: d1, categories: [laptop, cat, ...]}, ...]
     prompt_style: careful           # optional: the style requests get by default
     prompt_styles:                  # optional named styles; each kind falls back to `careful`
