@@ -44,7 +44,7 @@ YES_NO_PAIRS = 2
 # and the model learnt to answer "NO" to every grouped list, with P(NO) 0.7 to 0.9 even where
 # the group's objects were drawn; the candidates stage needs recall first, and verification
 # takes the false candidates out.
-SHOWN_LIST_SHARE = 0.5
+SHOWN_LIST_SHARE = 0.7
 # List rows beside the pairs: as many list rows as pairs keep the lists from being unlearnt
 # (with one list row to four yes/no rows, grouped lists came out empty).
 LIST_ROWS = 2

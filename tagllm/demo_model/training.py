@@ -67,12 +67,12 @@ class DemoRecipe:
     # language model at the norm of its text embeddings (they leave the vision phase some fifty
     # times larger, and would swamp whatever attention adds to them).
     match_text_scale: bool = True
-    steps: int = 5000
+    steps: int = 6500
     batch: int = 8  # scenes per step; each gives `InstructionMaker.examples` rows
     # The first `list_steps` instruction steps ask list questions only (`list_rows` per scene):
     # asked together from the start, yes/no pairs sat at chance (within-image AUC 0.57-0.61
     # over 1,500 steps) while the lists were learnt slowly (multi-option OF1 0.29 at step 1,500).
-    list_steps: int = 2500
+    list_steps: int = 4000
     list_rows: int = 2
     lr: float = 1e-3
     warmup_steps: int = 100
