@@ -10,11 +10,10 @@
 set -euo pipefail
 OUT=${1:?usage: scripts/calibrate_world.sh OUT [SCENES] [MODEL_DIR]}
 SCENES=${2:-1000}
-MODEL=(${3:+--model-dir "$3"})
 T=.venv/bin/tagllm
 . scripts/stack_up.sh
 [ -f "$OUT/calib/annotations.json" ] || $T dataset world --out "$OUT/calib" --count "$SCENES" --split calib
-stack_up "$OUT/stack" "${MODEL[@]}"
+stack_up "$OUT/stack" "${3:-}"
 $T annotate "$OUT/calib/annotations.json" --images "$OUT/calib/images" --vocab world --out "$OUT/run" \
   --address "$ADDRESS"
 $T calibrate "$OUT/run" --gold "$OUT/calib/annotations.json" --vocab world --name world \

@@ -9,13 +9,12 @@
 set -euo pipefail
 OUT=${1:?usage: scripts/measure_quality.sh OUT [SCENES] [MODEL_DIR]}
 SCENES=${2:-200}
-MODEL=(${3:+--model-dir "$3"})
 T=.venv/bin/tagllm
 PY=.venv/bin/python
 mkdir -p "$OUT"
 [ -f "$OUT/heldout/annotations.json" ] || $T dataset world --out "$OUT/heldout" --count "$SCENES" --split heldout
 . scripts/stack_up.sh
-stack_up "$OUT/stack" "${MODEL[@]}"
+stack_up "$OUT/stack" "${3:-}"
 start=$(date +%s)
 $T ablation "$OUT/heldout/annotations.json" --images "$OUT/heldout/images" --vocab world \
   --out "$OUT/ablation" --address "$ADDRESS" --window 4 | tee "$OUT/ablation.md"

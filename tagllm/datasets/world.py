@@ -48,7 +48,7 @@ RANDOM_GROUPS = (
         "keyboard",
         "mouse",
         "clock",
-    ),  # fmt: skip
+    ),
     ("cup", "apple", "banana", "book", "broccoli", "carrot"),
     (
         "frisbee",
@@ -62,7 +62,7 @@ RANDOM_GROUPS = (
         "bicycle",
         "donut",
         "parking meter",
-    ),  # fmt: skip
+    ),
     ("bus", "bottle", "chair", "kite", "knife"),
 )
 
