@@ -3,7 +3,8 @@
 #   1. every ablation row on SCENES held-out world scenes (OF1 ... calls and model seconds per image);
 #   2. stage-1 candidates of the TagLLM rows (precision and recall before any yes/no question);
 #   3. the served TagLLM scores' calibration (ECE) and within-image AUC;
-#   4. exhaustive yes/no with every class scored (raw P(yes), thresholds 0): mAP and within-image AUC.
+#   4. exhaustive yes/no with every class scored (raw P(yes), thresholds 0): mAP and within-image AUC;
+#   5. each row's OF1 against the open-ended prompt's, with a paired-bootstrap 95% interval.
 # Usage: scripts/measure_quality.sh OUT [SCENES] [MODEL_DIR]   (from the repository root, after
 # make setup; MODEL_DIR defaults to the shipped demo model)
 set -euo pipefail
@@ -22,6 +23,7 @@ echo "ablation: $(($(date +%s) - start)) s"
 # The served TagLLM scores: calibration (ECE) and within-image AUC over every verified candidate.
 $T eval --pred "$OUT/ablation/cad-tagllm" --gold "$OUT/heldout/annotations.json" --vocab world | tee "$OUT/tagllm-eval.md"
 $PY scripts/stage1_candidates.py "$OUT/ablation" "$OUT/heldout/annotations.json" | tee "$OUT/stage1.md"
+$PY scripts/paired_bootstrap.py "$OUT/ablation" "$OUT/heldout/annotations.json" | tee "$OUT/against-oep.md"
 $PY scripts/world_scores_vocabulary.py >"$OUT/world-scores.yaml"
 $T vocab register "$OUT/world-scores.yaml" --address "$ADDRESS" --replace
 $T ablation "$OUT/heldout/annotations.json" --images "$OUT/heldout/images" --vocab world-scores \
