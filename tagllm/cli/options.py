@@ -137,6 +137,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def add_batch_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-batch-size",

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tagllm import ports
-from tagllm.cli.options import add_batch_argument
+from tagllm.cli.options import add_batch_argument, non_negative_int, positive_int
 from tagllm.cli.tag_commands import print_response
 from tagllm.extras import require as require_extra
 from tagllm.mllm.default_model import describe_default_model
@@ -31,6 +31,8 @@ def stack_settings(args, run_dir: Path):
         prometheus=args.prometheus,
         shared_prefix=not args.naive,
         max_batch_size=args.max_batch_size,
+        model_instances=args.model_instances,
+        model_threads=args.model_threads,
         tls=args.tls,
     )
 
@@ -46,6 +48,19 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         "--naive", action="store_true", help="model computes every prompt separately (no prefix reuse)"
     )
     add_batch_argument(parser)
+    parser.add_argument(
+        "--model-instances",
+        type=positive_int,
+        default=1,
+        help="copies of the model the model server runs side by side, each with its own weights; on a "
+        "CPU, 2 single-threaded instances serve concurrent clients faster than 1 (BENCHMARKS.md)",
+    )
+    parser.add_argument(
+        "--model-threads",
+        type=non_negative_int,
+        default=0,
+        help="compute threads per model instance (0: torch's default; the cores shared out among instances)",
+    )
     parser.add_argument(
         "--tls",
         action="store_true",

@@ -41,6 +41,9 @@ class StackSettings:
     shared_prefix: bool = True
     # Requests the model server batches together (1: each alone); see TritonSettings.
     max_batch_size: int = 8
+    # Model instances in the model server and compute threads of each; see TritonSettings.
+    model_instances: int = 1
+    model_threads: int = 0
     model_backend: str = "transformers"
     prometheus: bool = False
     prometheus_port: int = ports.PROMETHEUS
@@ -93,6 +96,8 @@ class StackSettings:
             metrics_port=self.triton_metrics_port,
             shared_prefix=self.shared_prefix,
             max_batch_size=self.max_batch_size,
+            instances=self.model_instances,
+            threads=self.model_threads,
             backend=self.model_backend,
         )
 

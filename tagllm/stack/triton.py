@@ -36,7 +36,16 @@ class TritonSettings:
     device: str = "cpu"
     dtype: str = "float32"
     shared_prefix: bool = True
+    # Compute threads of each model instance (0: torch's default, one per core; with several
+    # instances, the cores shared out among them). Set through the server's environment too: in
+    # the python backend, torch.set_num_threads at load time was measured not to hold (with 1
+    # set, two threads of the model's process stayed busy).
     threads: int = 0
+    # Copies of the model Triton runs side by side, each in a process of its own, each taking the
+    # next batch when it is free. On a CPU, two single-threaded instances serve concurrent clients
+    # faster than one whose threads split each small matrix product (BENCHMARKS.md); each holds
+    # its own weights and its own image-prefix cache.
+    instances: int = 1
     prefix_cache_bytes: int = 256 * 1024 * 1024
     backend: str = "transformers"
     # Requests Triton's dynamic batcher hands the model at once (their work runs together);
@@ -53,6 +62,13 @@ class TritonSettings:
     probe_identity: tuple[Path, Path] | None = None
 
 
+def instance_threads(settings: TritonSettings) -> int:
+    """Compute threads of each instance (0: torch's default)."""
+    if settings.threads or settings.instances == 1:
+        return settings.threads
+    return max(1, (os.cpu_count() or 1) // settings.instances)
+
+
 def pytriton_root() -> Path:
     spec = import_util.find_spec("pytriton")
     if spec is None or spec.origin is None:
@@ -64,6 +80,8 @@ def pytriton_root() -> Path:
 
 def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
     """Copy the model repository into `run_dir`, with the parameters of `settings` filled in."""
+    if settings.instances < 1:
+        raise ValueError(f"instances must be at least 1, got {settings.instances}")
     repository = run_dir / "model_repository"
     if repository.exists():
         shutil.rmtree(repository)
@@ -75,7 +93,7 @@ def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
         "device": settings.device,
         "dtype": settings.dtype,
         "shared_prefix": "true" if settings.shared_prefix else "false",
-        "threads": str(settings.threads),
+        "threads": str(instance_threads(settings)),
         "prefix_cache_bytes": str(settings.prefix_cache_bytes),
         "backend": settings.backend,
     }
@@ -91,6 +109,14 @@ def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
         config, count = re.subn(pattern, rf"\g<1>{settings.max_batch_size}", config, flags=re.M)
         if count != 1:
             raise RuntimeError(f"config.pbtxt has no line matching {pattern!r}")
+    config, count = re.subn(
+        r"^(instance_group \[ \{ kind: KIND_\w+, count: )\d+",
+        rf"\g<1>{settings.instances}",
+        config,
+        flags=re.M,
+    )
+    if count != 1:
+        raise RuntimeError("config.pbtxt has no instance_group line")
     config_path.write_text(with_queue_bound(config, settings.max_queue_size))
     return repository
 
@@ -111,8 +137,10 @@ def prepare_backends(run_dir: Path) -> Path:
     return backends
 
 
-def triton_environment() -> dict[str, str]:
+def triton_environment(threads: int = 0) -> dict[str, str]:
     env = dict(os.environ)
+    if threads > 0:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     libs = [sysconfig.get_config_var("LIBDIR"), str(pytriton_root().parent / "nvidia_pytriton.libs")]
     if env.get("LD_LIBRARY_PATH"):
         libs.append(env["LD_LIBRARY_PATH"])
@@ -167,7 +195,7 @@ def triton_process(settings: TritonSettings, run_dir: Path) -> ManagedProcess:
         "triton",
         triton_argv(settings, run_dir),
         run_dir / "logs" / "triton.log",
-        env=triton_environment(),
+        env=triton_environment(instance_threads(settings)),
         cleanup=lambda: remove_shm_regions(shm_prefix(settings)),
     )
 
@@ -177,7 +205,7 @@ def exec_triton(settings: TritonSettings, run_dir: Path) -> None:
     which drains for `exit_timeout` seconds on SIGTERM)."""
     remove_shm_regions(shm_prefix(settings))
     argv = triton_argv(settings, run_dir)
-    os.execve(argv[0], argv, triton_environment())
+    os.execve(argv[0], argv, triton_environment(instance_threads(settings)))
 
 
 def shm_prefix(settings: TritonSettings) -> str:

@@ -1,5 +1,6 @@
 """A real Triton server (the bundled binary) serving a tiny Qwen2.5-VL as model `mllm`."""
 
+import os
 import re
 import time
 import urllib.request
@@ -135,7 +136,6 @@ def test_requests_of_one_image_stick_to_one_replica_and_fail_over(triton):
 
 
 def test_a_hung_server_reads_as_not_ready_and_a_killed_ones_shared_memory_is_removed(qwen_dir, tmp_path):
-    import os
     import signal
     from pathlib import Path
 
@@ -279,3 +279,58 @@ def test_concurrent_requests_are_batched_and_each_answered_as_alone(client, trit
         ]
     # Fewer model executions than requests: Triton handed the model several at once.
     assert _metric(triton, "nv_inference_exec_count") - executions < len(requests)
+
+
+def test_two_instances_each_run_in_a_process_of_their_own_with_one_thread_and_answer_alike(
+    qwen_dir, tmp_path
+):
+    from concurrent import futures
+    from pathlib import Path
+
+    settings = TritonSettings(
+        model_dir=qwen_dir,
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        instances=2,
+    )
+    process = triton_process(settings, tmp_path)
+    client = TritonMLLM(f"{settings.host}:{settings.grpc_port}", timeout=120)
+    process.start()
+    try:
+        process.wait_until(lambda: model_ready(settings), 180, "serving model mllm")
+        stubs = [
+            pid
+            for pid in (p.name for p in Path("/proc").iterdir() if p.name.isdigit())
+            if _parent(pid) == process.process.pid and b"triton_python_backend_stub" in _proc(pid, "cmdline")
+        ]
+        assert len(stubs) == 2, stubs  # one process per instance
+        threads = max(1, (os.cpu_count() or 1) // 2)  # the cores shared out
+        assert all(
+            f"OMP_NUM_THREADS={threads}".encode() in _proc(pid, "environ").split(b"\0") for pid in stubs
+        )
+        requests = [
+            MLLMRequest(
+                png(60 + i, 60, (30 * i, 80, 200)), ("Is there a cat?\nAnswer yes or no.",), Mode.SCORE
+            )
+            for i in range(8)
+        ]
+        alone = [client.run(request).results[0].yes_probability for request in requests]
+        with futures.ThreadPoolExecutor(8) as pool:
+            together = [r.results[0].yes_probability for r in pool.map(client.run, requests)]
+        assert together == pytest.approx(alone, abs=1e-5)
+    finally:
+        client.close()
+        process.stop()
+
+
+def _proc(pid: str, name: str) -> bytes:
+    try:
+        return open(f"/proc/{pid}/{name}", "rb").read()
+    except OSError:  # gone, or not ours to read
+        return b""
+
+
+def _parent(pid: str) -> int:
+    stat = _proc(pid, "stat").decode(errors="replace")
+    return int(stat.rsplit(")", 1)[1].split()[1]) if ")" in stat else -1

@@ -69,3 +69,20 @@ def test_the_port_flags_and_the_stack_share_one_table_of_defaults(tmp_path):
     assert refiner.triton_url == ports.loopback(ports.TRITON_GRPC)
     assert refiner.metrics_address == ports.loopback(metrics.port)
     assert metrics.metrics_port == ports.METRICS_HTTP
+
+
+def test_instances_and_threads_flags_reach_the_model_server_and_are_bounded(tmp_path):
+    from tagllm.cli.stack_commands import stack_settings
+
+    args = build_parser().parse_args(["up", "--model-instances", "2", "--model-threads", "1"])
+    triton = stack_settings(args, tmp_path).triton()
+    assert (triton.instances, triton.threads) == (2, 1)
+    serve = build_parser().parse_args(["model", "serve", "--instances", "3"])
+    assert (serve.instances, serve.threads) == (3, 0)
+    for flags in (
+        ["up", "--model-instances", "0"],
+        ["up", "--model-threads", "-1"],
+        ["model", "serve", "--instances", "0"],
+    ):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(flags)

@@ -119,3 +119,31 @@ def test_the_batch_size_setting_reaches_the_model_servers_config(tmp_path):
         assert f"\nmax_batch_size: {size}\n" in config and f"preferred_batch_size: [ {size} ]" in config
     with pytest.raises(ValueError, match="at least 1"):
         prepare_model_repository(TritonSettings(model_dir=tmp_path, max_batch_size=0), tmp_path)
+
+
+def test_instances_and_their_threads_reach_the_model_servers_config_and_environment(tmp_path, monkeypatch):
+    from tagllm.stack.triton import (
+        TritonSettings,
+        instance_threads,
+        prepare_model_repository,
+        triton_environment,
+    )
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+
+    def written(**settings) -> str:
+        repository = prepare_model_repository(TritonSettings(model_dir=tmp_path, **settings), tmp_path)
+        return (repository / MODEL_NAME / "config.pbtxt").read_text()
+
+    assert "instance_group [ { kind: KIND_CPU, count: 1 } ]" in written()
+    assert 'key: "threads", value: { string_value: "0" }' in written()  # one instance: torch's choice
+    two = written(instances=2)
+    assert "instance_group [ { kind: KIND_CPU, count: 2 } ]" in two
+    assert 'key: "threads", value: { string_value: "2" }' in two  # the 4 cores shared out
+    assert 'key: "threads", value: { string_value: "1" }' in written(instances=2, threads=1)
+    assert instance_threads(TritonSettings(model_dir=tmp_path, instances=8)) == 1
+    with pytest.raises(ValueError, match="instances must be at least 1"):
+        written(instances=0)
+    # The python backend runs the model on a thread where a thread count set at load time does
+    # not hold: the count goes through the server's environment as well.
+    assert triton_environment(3)["OMP_NUM_THREADS"] == triton_environment(3)["MKL_NUM_THREADS"] == "3"
