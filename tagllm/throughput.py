@@ -1,11 +1,15 @@
 """`tagllm bench --part throughput`: images per second as concurrent clients grow, through the
-whole stack, with the model server batching requests and with every request alone.
+whole stack, in three serving layouts:
 
-Two stacks run side by side, one whose model server batches (`max_batch_size`) and one that
-runs each request alone (`max_batch_size` 1); each level of concurrency is measured on both,
-one after the other, with the same images, so that a noisy machine affects both alike. With the
-demo model the labels of the two are compared image by image; with the null model (which
-answers instantly) what remains is the services' own cost.
+- `batched`: one model server that batches requests (`max_batch_size`), its threads on every core;
+- `instances`: one model server running `instances` copies of the model, each batching, the
+  cores shared out among them (on this 2-core machine: one thread each);
+- `unbatched`: one model server that runs each request alone (`max_batch_size` 1).
+
+The stacks run side by side; each level of concurrency is measured on each, one after the other,
+with the same images, so that a noisy machine affects all alike. With the demo model the labels
+are compared image by image against the unbatched server's; with the null model (which answers
+instantly) what remains is the services' own cost.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from tagllm.loadtest import percentiles
 class ThroughputSettings:
     clients: tuple[int, ...] = (1, 2, 4, 8, 16)
     # Images per level: at least `min_images`, and `images_per_client` for each client.
-    min_images: int = 16
-    images_per_client: int = 3
+    min_images: int = 32
+    images_per_client: int = 4
     max_batch_size: int = 8
+    # Model instances of the `instances` layout.
+    instances: int = 2
     strategy: str = "tagllm"
     # The checkpoint of the model part ("": the default model, the shipped demo model).
     model_dir: str = ""
@@ -52,7 +58,7 @@ def scenes(first: int, count: int) -> list[bytes]:
 
 
 @contextmanager
-def _stack(model_dir: Path, backend: str, max_batch_size: int, folder: Path) -> Iterator[Any]:
+def _stack(model_dir: Path, backend: str, layout: dict[str, Any], folder: Path) -> Iterator[Any]:
     from tagllm.client import TaggingClient
     from tagllm.stack.local import LocalStack, StackSettings
     from tagllm.stack.ports import free_ports
@@ -62,7 +68,7 @@ def _stack(model_dir: Path, backend: str, max_batch_size: int, folder: Path) -> 
         model_dir=model_dir,
         run_dir=folder,
         model_backend=backend,
-        max_batch_size=max_batch_size,
+        **layout,
         # Every request reaches the model: no answers from the gateway's cache.
         service_settings={"gateway": {"cache_entries": 0, "max_in_flight": 64}},
         **ports,
@@ -118,13 +124,12 @@ def _sweep(
     from tagllm.client import strategy_options
 
     options = strategy_options(strategy)
-    variants = {"batched": settings.max_batch_size, "unbatched": 1}
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in LAYOUTS}
     with ExitStack() as stacks, tempfile.TemporaryDirectory() as folder:
         clients = {}
-        for name, size in variants.items():
-            log(f"starting a stack with the {backend} model, max_batch_size {size} ...")
-            clients[name] = stacks.enter_context(_stack(model_dir, backend, size, Path(folder) / name))
+        for name, layout in layouts(settings).items():
+            log(f"starting a stack with the {backend} model, {layout} ...")
+            clients[name] = stacks.enter_context(_stack(model_dir, backend, layout, Path(folder) / name))
         warm = images_at(10**6, 4)
         for client in clients.values():
             _level(client, warm, 4, options, vocabulary)
@@ -142,14 +147,31 @@ def _sweep(
                     f"p50 {row.get('p50_ms', 0):.0f} ms, p99 {row.get('p99_ms', 0):.0f} ms, "
                     f"{row['failed']} failed"
                 )
-    return {"strategy": strategy, "max_batch_size": settings.max_batch_size, **rows}
+    return {
+        "strategy": strategy,
+        "max_batch_size": settings.max_batch_size,
+        "instance_count": settings.instances,
+        **rows,
+    }
 
 
-def _compare(sweep: dict[str, Any]) -> dict[str, Any]:
-    """Images whose label names differ between batched and unbatched, and the largest score gap."""
+LAYOUTS = ("batched", "instances", "unbatched")
+
+
+def layouts(settings: ThroughputSettings) -> dict[str, dict[str, Any]]:
+    """The StackSettings of each serving layout."""
+    return {
+        "batched": {"max_batch_size": settings.max_batch_size},
+        "instances": {"max_batch_size": settings.max_batch_size, "model_instances": settings.instances},
+        "unbatched": {"max_batch_size": 1},
+    }
+
+
+def _compare(sweep: dict[str, Any], layout: str) -> dict[str, Any]:
+    """Images whose label names differ between `layout` and unbatched, and the largest score gap."""
     differ, compared, gap = 0, 0, 0.0
-    for batched, unbatched in zip(sweep["batched"], sweep["unbatched"], strict=True):
-        for i, labels in batched["labels"].items():
+    for served, unbatched in zip(sweep[layout], sweep["unbatched"], strict=True):
+        for i, labels in served["labels"].items():
             other = unbatched["labels"].get(i)
             if other is None:
                 continue
@@ -169,7 +191,8 @@ def throughput_benchmark(settings: ThroughputSettings = ThroughputSettings(), lo
     if "model" in settings.parts:
         model_dir = Path(settings.model_dir) if settings.model_dir else default_model_dir()
         sweep = _sweep(model_dir, "transformers", settings, settings.strategy, VOCABULARY_NAME, scenes, log)
-        result["model"] = {"model_dir": str(model_dir), **sweep, "agreement": _compare(sweep)}
+        agreement = {layout: _compare(sweep, layout) for layout in ("batched", "instances")}
+        result["model"] = {"model_dir": str(model_dir), **sweep, "agreement": agreement}
     if "null" in settings.parts:
 
         def plain(first: int, count: int) -> list[bytes]:
@@ -188,7 +211,7 @@ def throughput_benchmark(settings: ThroughputSettings = ThroughputSettings(), lo
             sweep = _sweep(Path(folder), "null", settings, settings.null_strategy, "coco", plain, log)
         result["null"] = sweep
     for part in ("model", "null"):
-        for name in ("batched", "unbatched"):
+        for name in LAYOUTS:
             for row in result.get(part, {}).get(name, []):
                 row.pop("labels")
     return result
@@ -200,31 +223,34 @@ def format_throughput(result: dict[str, Any]) -> str:
         sweep = result.get(part)
         if not sweep:
             continue
+        names = {
+            "batched": f"batched (max {sweep['max_batch_size']})",
+            "instances": f"{sweep['instance_count']} instances, batched",
+            "unbatched": "unbatched",
+        }
         lines += [
             f"{title}, strategy {sweep['strategy']}: images/s and latency (ms) through the whole stack",
             "",
-            f"| clients | batched (max {sweep['max_batch_size']}) images/s | p50 | p99 "
-            "| unbatched images/s | p50 | p99 | batched / unbatched | failed |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| clients | " + " | ".join(f"{names[n]} images/s | p50 | p99" for n in LAYOUTS) + " | failed |",
+            "|---|" + "---|---|---|" * len(LAYOUTS) + "---|",
         ]
-        for b, u in zip(sweep["batched"], sweep["unbatched"], strict=True):
-            ratio = b["images_per_second"] / max(u["images_per_second"], 1e-9)
-            lines.append(
-                f"| {b['clients']} | {b['images_per_second']:.2f} | {b.get('p50_ms', 0):.0f} | "
-                f"{b.get('p99_ms', 0):.0f} | {u['images_per_second']:.2f} | {u.get('p50_ms', 0):.0f} | "
-                f"{u.get('p99_ms', 0):.0f} | {ratio:.2f}x | "
-                f"{b['failed']} / {u['failed']} |"
+        for level in zip(*(sweep[n] for n in LAYOUTS), strict=True):
+            cells = [
+                f"{row['images_per_second']:.2f} | {row.get('p50_ms', 0):.0f} | {row.get('p99_ms', 0):.0f}"
+                for row in level
+            ]
+            failed = " / ".join(str(row["failed"]) for row in level)
+            lines.append(f"| {level[0]['clients']} | " + " | ".join(cells) + f" | {failed} |")
+        lines.append("")
+        for n in LAYOUTS:
+            first = sweep[n][0]["images_per_second"]
+            scaling = ", ".join(
+                f"{row['clients']}: {row['images_per_second'] / max(first, 1e-9):.2f}x" for row in sweep[n]
             )
-        first = sweep["batched"][0]["images_per_second"]
-        scaling = ", ".join(
-            f"{row['clients']}: {row['images_per_second'] / max(first, 1e-9):.2f}x"
-            for row in sweep["batched"]
-        )
-        lines += ["", f"batched throughput over one client's: {scaling}"]
-        agreement = sweep.get("agreement")
-        if agreement:
+            lines.append(f"{names[n]}, throughput over one client's: {scaling}")
+        for layout, agreement in sweep.get("agreement", {}).items():
             lines.append(
-                f"labels, batched vs unbatched: {agreement['labels_differ']} of "
+                f"labels, {names[layout]} vs unbatched: {agreement['labels_differ']} of "
                 f"{agreement['images_compared']} images differ; largest score gap "
                 f"{agreement['max_score_gap']:.2g}"
             )

@@ -34,12 +34,12 @@ def cmd_bench(args) -> int:
         rows = batch_sweep(model, builtin_vocabulary(VOCABULARY_NAME), scenes, args.clients, 16, log)
         print(json.dumps(rows, indent=2) if args.json else format_batch_sweep(rows))
         return 0
-    if args.part == "throughput":  # not in "all": two stacks, minutes of load
+    if args.part == "throughput":  # not in "all": three stacks, minutes of load
         from tagllm.throughput import ThroughputSettings, format_throughput, throughput_benchmark
 
         sweep = throughput_benchmark(
             ThroughputSettings(
-                clients=tuple(args.clients), max_batch_size=args.max_batch_size,
+                clients=tuple(args.clients), max_batch_size=args.max_batch_size, instances=args.instances,
                 model_dir=args.model_dir or "", parts=tuple(args.throughput_parts),
             ),
             log,
@@ -63,8 +63,8 @@ def add_parser(commands) -> None:
         choices=["all", "model", "overhead", "load", "throughput", "batching"],
         default="all",
         help="load: a bounded load test of the services; throughput: images/s as concurrent clients grow, "
-        "batched against unbatched; batching: the model in-process, N requests as one batch against one "
-        "at a time (none of them part of all)",
+        "one batching model instance, several (--instances), and one unbatched; batching: the model "
+        "in-process, N requests as one batch against one at a time (none of them part of all)",
     )
     bench.add_argument(
         "--clients",
@@ -75,6 +75,12 @@ def add_parser(commands) -> None:
     )
     bench.add_argument(
         "--model-dir", help=f"throughput, batching: checkpoint (default: {describe_default_model()})"
+    )
+    bench.add_argument(
+        "--instances",
+        type=positive_int,
+        default=2,
+        help="throughput: model instances of the instances layout",
     )
     bench.add_argument(
         "--throughput-parts", nargs="+", choices=["model", "null"], default=["model", "null"],
