@@ -5,7 +5,9 @@ at each level of concurrency, for one serving layout.
     .venv/bin/python scripts/cpu_by_process.py [--instances 2] [--clients 1 8] [--images 48]
 
 It starts a stack on the demo model (the layout's `StackSettings`), tags fresh world scenes
-with TagLLM, and reads each process's CPU time from /proc before and after each level (Linux).
+with TagLLM, and reads the CPU time of this process and its descendants from /proc before and
+after each level (Linux). A process that exits in between (a restart) makes its kind's figure
+meaningless; the stack logs say when one did.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ KINDS = (
 
 
 def cpu_seconds_by_kind() -> dict[str, float]:
+    """CPU seconds so far of this process and its descendants (the stack it started), by kind."""
     tick = os.sysconf("SC_CLK_TCK")
-    seconds: dict[str, float] = {}
+    parents: dict[int, int] = {}
+    stats: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -41,11 +45,19 @@ def cpu_seconds_by_kind() -> dict[str, float]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # gone meanwhile
             continue
-        kind = next((k for marker, k in KINDS if marker in command), None)
-        if int(entry.name) == os.getpid():
-            kind = "client"
-        if kind is not None:
-            seconds[kind] = seconds.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        parents[int(entry.name)] = int(fields[1])
+        stats[int(entry.name)] = (command, (int(fields[11]) + int(fields[12])) / tick)
+    seconds: dict[str, float] = {}
+    for pid, (command, used) in stats.items():
+        ancestor = pid
+        while ancestor not in (os.getpid(), 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+        if ancestor != os.getpid():
+            continue
+        kind = (
+            "client" if pid == os.getpid() else next((k for marker, k in KINDS if marker in command), "other")
+        )
+        seconds[kind] = seconds.get(kind, 0.0) + used
     return seconds
 
 

@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("--baseline", default="oep", help="the row every other row is compared with")
     parser.add_argument("--resamples", type=int, default=2000)
     args = parser.parse_args()
+    if args.resamples < 100:
+        parser.error("--resamples: at least 100 for a 95% interval")
     gold = read_labels(args.gold).labels
     images = sorted(gold)
     runs = {p.name: p for p in sorted(args.ablation_out.iterdir()) if (p / "results.jsonl").exists()}
@@ -57,7 +59,7 @@ def main() -> None:
         if name == args.baseline:
             continue
         gaps = sorted(overall_f1(rows, picks) - overall_f1(base, picks) for picks in samples)
-        low, high = gaps[int(0.025 * len(gaps))], gaps[int(0.975 * len(gaps)) - 1]
+        low, high = (gaps[round(q * (len(gaps) - 1))] for q in (0.025, 0.975))
         gap = overall_f1(rows, everything) - overall_f1(base, everything)
         print(f"| {name} | {100 * gap:+.1f} | {100 * low:+.1f} to {100 * high:+.1f} |")
 

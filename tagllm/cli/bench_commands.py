@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tagllm.cli.options import add_batch_argument, positive_int
+from tagllm.cli.options import add_batch_argument, non_negative_int, positive_int
 from tagllm.mllm.default_model import describe_default_model
 
 
@@ -30,12 +30,16 @@ def cmd_bench(args) -> int:
         from tagllm.throughput import scenes
         from tagllm.vocab import builtin_vocabulary
 
-        model = TransformersMLLM(args.model_dir or default_model_dir())
+        model = TransformersMLLM(args.model_dir or default_model_dir(), threads=args.threads or None)
         rows = batch_sweep(model, builtin_vocabulary(VOCABULARY_NAME), scenes, args.clients, 16, log)
         print(json.dumps(rows, indent=2) if args.json else format_batch_sweep(rows))
         return 0
     if args.part == "throughput":  # not in "all": three stacks, minutes of load
         from tagllm.throughput import ThroughputSettings, format_throughput, throughput_benchmark
+
+        if args.instances < 2:
+            print("error: --instances: the instances layout needs at least 2", file=sys.stderr)
+            return 2
 
         sweep = throughput_benchmark(
             ThroughputSettings(
@@ -75,6 +79,9 @@ def add_parser(commands) -> None:
     )
     bench.add_argument(
         "--model-dir", help=f"throughput, batching: checkpoint (default: {describe_default_model()})"
+    )
+    bench.add_argument(
+        "--threads", type=non_negative_int, default=0, help="batching: torch threads (0: torch's default)"
     )
     bench.add_argument(
         "--instances",

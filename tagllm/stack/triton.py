@@ -63,10 +63,13 @@ class TritonSettings:
 
 
 def instance_threads(settings: TritonSettings) -> int:
-    """Compute threads of each instance (0: torch's default)."""
+    """Compute threads of each instance (0: torch's default): the cores this process may run on
+    (its affinity: a container's cpuset) shared out among the instances."""
+    if settings.instances < 1:
+        raise ValueError(f"instances must be at least 1, got {settings.instances}")
     if settings.threads or settings.instances == 1:
         return settings.threads
-    return max(1, (os.cpu_count() or 1) // settings.instances)
+    return max(1, len(os.sched_getaffinity(0)) // settings.instances)
 
 
 def pytriton_root() -> Path:
@@ -80,8 +83,6 @@ def pytriton_root() -> Path:
 
 def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
     """Copy the model repository into `run_dir`, with the parameters of `settings` filled in."""
-    if settings.instances < 1:
-        raise ValueError(f"instances must be at least 1, got {settings.instances}")
     repository = run_dir / "model_repository"
     if repository.exists():
         shutil.rmtree(repository)
@@ -109,14 +110,15 @@ def prepare_model_repository(settings: TritonSettings, run_dir: Path) -> Path:
         config, count = re.subn(pattern, rf"\g<1>{settings.max_batch_size}", config, flags=re.M)
         if count != 1:
             raise RuntimeError(f"config.pbtxt has no line matching {pattern!r}")
+    # The count of the one instance_group, however its fields are ordered or laid out.
     config, count = re.subn(
-        r"^(instance_group \[ \{ kind: KIND_\w+, count: )\d+",
+        r"^(instance_group\s*\[\s*\{[^}]*?\bcount:\s*)\d+",
         rf"\g<1>{settings.instances}",
         config,
         flags=re.M,
     )
     if count != 1:
-        raise RuntimeError("config.pbtxt has no instance_group line")
+        raise RuntimeError("config.pbtxt has no instance_group with a count")
     config_path.write_text(with_queue_bound(config, settings.max_queue_size))
     return repository
 

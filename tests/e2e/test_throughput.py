@@ -23,7 +23,8 @@ def test_a_small_sweep_compares_the_serving_layouts(qwen_dir):
     for layout in ("batched", "instances"):
         agreement = sweep["agreement"][layout]
         assert (agreement["images_compared"], agreement["labels_differ"]) == (6, 0)
+        assert agreement["labels_compared"] > 0, "names were compared, not only empty answers"
         assert agreement["max_score_gap"] < 1e-3
     table = format_throughput(result)
-    assert "| 3 |" in table and "2 instances, batched" in table
+    assert "| 3 |" in table
     assert "labels, 2 instances, batched vs unbatched: 0 of 6 images differ" in table

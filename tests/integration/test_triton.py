@@ -281,7 +281,7 @@ def test_concurrent_requests_are_batched_and_each_answered_as_alone(client, trit
     assert _metric(triton, "nv_inference_exec_count") - executions < len(requests)
 
 
-def test_two_instances_each_run_in_a_process_of_their_own_with_one_thread_and_answer_alike(
+def test_two_instances_run_in_processes_of_their_own_with_a_share_of_the_cores_and_answer_as_in_process(
     qwen_dir, tmp_path
 ):
     from concurrent import futures
@@ -305,7 +305,7 @@ def test_two_instances_each_run_in_a_process_of_their_own_with_one_thread_and_an
             if _parent(pid) == process.process.pid and b"triton_python_backend_stub" in _proc(pid, "cmdline")
         ]
         assert len(stubs) == 2, stubs  # one process per instance
-        threads = max(1, (os.cpu_count() or 1) // 2)  # the cores shared out
+        threads = max(1, len(os.sched_getaffinity(0)) // 2)  # the cores shared out
         assert all(
             f"OMP_NUM_THREADS={threads}".encode() in _proc(pid, "environ").split(b"\0") for pid in stubs
         )
@@ -315,9 +315,12 @@ def test_two_instances_each_run_in_a_process_of_their_own_with_one_thread_and_an
             )
             for i in range(8)
         ]
+        local = TransformersMLLM(qwen_dir)
+        in_process = [local.run(request).results[0].yes_probability for request in requests]
         alone = [client.run(request).results[0].yes_probability for request in requests]
         with futures.ThreadPoolExecutor(8) as pool:
             together = [r.results[0].yes_probability for r in pool.map(client.run, requests)]
+        assert alone == pytest.approx(in_process, abs=1e-4)
         assert together == pytest.approx(alone, abs=1e-5)
     finally:
         client.close()

@@ -47,3 +47,10 @@ def test_batch_sweep_answers_each_batch_as_one_at_a_time(tiny_model_dirs):
         row["batched_images_per_second"] > 0 and row["alone_cpu_seconds_per_image"] > 0 for row in rows
     )
     assert "| 3 |" in format_batch_sweep(rows)
+
+
+def test_the_throughput_bench_refuses_an_instances_layout_of_one_before_starting_anything(capsys):
+    from tagllm.cli.main import main
+
+    assert main(["bench", "--part", "throughput", "--instances", "1"]) == 2
+    assert "at least 2" in capsys.readouterr().err

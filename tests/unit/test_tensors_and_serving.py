@@ -129,7 +129,7 @@ def test_instances_and_their_threads_reach_the_model_servers_config_and_environm
         triton_environment,
     )
 
-    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
 
     def written(**settings) -> str:
         repository = prepare_model_repository(TritonSettings(model_dir=tmp_path, **settings), tmp_path)
@@ -147,3 +147,5 @@ def test_instances_and_their_threads_reach_the_model_servers_config_and_environm
     # The python backend runs the model on a thread where a thread count set at load time does
     # not hold: the count goes through the server's environment as well.
     assert triton_environment(3)["OMP_NUM_THREADS"] == triton_environment(3)["MKL_NUM_THREADS"] == "3"
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert "OMP_NUM_THREADS" not in triton_environment(0)  # torch's own choice
