@@ -338,7 +338,7 @@ def test_a_stalled_model_server_sheds_images_and_full_queues_refuse_at_once_losi
     before = cluster.answered()
     _tag_all(cluster, images, "coco")
     assert _answered_once(before, cluster.answered(), 16)
-    assert computed(stalled) > 0 and computed(other) > 0
+    assert computed(stalled) >= 3 and computed(other) > 0  # two of the stalled server's may spill
 
     # The same images while one server is stalled (SIGSTOP: it accepts, answers nothing). Images
     # of the other server hit its cache; images of the stalled one, once a call or two waits on
@@ -349,9 +349,12 @@ def test_a_stalled_model_server_sheds_images_and_full_queues_refuse_at_once_losi
     before = cluster.answered()
     try:
         with futures.ThreadPoolExecutor(1) as runner:
-            # Four at a time: a stalled server holds at most two (twice the other's load), and the
-            # other one's queue (one running, two waiting) never overflows.
-            run = runner.submit(_tag_all, cluster, images, "coco", None, 4)
+            # Two at a time: one call waits on the stalled server; the other slot's calls run one
+            # by one, so at each choice the other server has none in flight and the stalled one
+            # (one) is past the bound (twice none): every further image of the stalled server
+            # spills over. With more slots the other server may be busy at that moment and the
+            # stalled one takes every slot (seen once: one spill-over).
+            run = runner.submit(_tag_all, cluster, images, "coco", None, 2)
             # Not the shared poll: on a timeout the stalled server must be resumed before anything
             # fails, or the run would wait out its calls' deadlines on it.
             deadline = time.monotonic() + 120
