@@ -9,9 +9,8 @@ from pathlib import Path
 from tagllm import ports
 from tagllm.cli.options import (
     add_batch_argument,
+    add_instance_arguments,
     add_probe_arguments,
-    non_negative_int,
-    positive_int,
     tls_credentials,
 )
 from tagllm.extras import require as require_extra
@@ -150,16 +149,7 @@ def add_parser(commands) -> None:
     serve.add_argument("--model-dir", help=f"checkpoint directory (default: {describe_default_model()})")
     serve.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     serve.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    serve.add_argument(
-        "--threads", type=non_negative_int, default=0,
-        help="torch threads per instance on the CPU (0: torch's choice; the cores shared among instances)",
-    )  # fmt: skip
-    serve.add_argument(
-        "--instances",
-        type=positive_int,
-        default=1,
-        help="copies of the model run side by side (Triton's instance_group count)",
-    )
+    add_instance_arguments(serve)
     add_batch_argument(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address Triton listens on")
     serve.add_argument("--http-port", type=int, default=ports.TRITON_HTTP)

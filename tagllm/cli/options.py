@@ -153,6 +153,25 @@ def add_batch_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_instance_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The model server's instances and the compute threads of each (`--PREFIXinstances`,
+    `--PREFIXthreads`): TritonSettings.instances and .threads."""
+    parser.add_argument(
+        f"--{prefix}instances",
+        type=positive_int,
+        default=1,
+        help="copies of the model the model server runs side by side (Triton's instance_group count), each "
+        "with its own weights; on a CPU, 2 single-threaded instances serve concurrent clients faster than 1 "
+        "(BENCHMARKS.md)",
+    )
+    parser.add_argument(
+        f"--{prefix}threads",
+        type=non_negative_int,
+        default=0,
+        help="compute threads per model instance (0: torch's default; the cores shared out among instances)",
+    )
+
+
 def add_probe_arguments(parser: argparse.ArgumentParser, server: str) -> None:
     add_tls_arguments(parser, server)
     parser.add_argument("--server-name", default="", help="name the server's certificate carries")

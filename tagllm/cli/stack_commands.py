@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tagllm import ports
-from tagllm.cli.options import add_batch_argument, non_negative_int, positive_int
+from tagllm.cli.options import add_batch_argument, add_instance_arguments
 from tagllm.cli.tag_commands import print_response
 from tagllm.extras import require as require_extra
 from tagllm.mllm.default_model import describe_default_model
@@ -48,19 +48,7 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         "--naive", action="store_true", help="model computes every prompt separately (no prefix reuse)"
     )
     add_batch_argument(parser)
-    parser.add_argument(
-        "--model-instances",
-        type=positive_int,
-        default=1,
-        help="copies of the model the model server runs side by side, each with its own weights; on a "
-        "CPU, 2 single-threaded instances serve concurrent clients faster than 1 (BENCHMARKS.md)",
-    )
-    parser.add_argument(
-        "--model-threads",
-        type=non_negative_int,
-        default=0,
-        help="compute threads per model instance (0: torch's default; the cores shared out among instances)",
-    )
+    add_instance_arguments(parser, prefix="model-")
     parser.add_argument(
         "--tls",
         action="store_true",
